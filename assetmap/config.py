@@ -1,0 +1,30 @@
+"""Settings, read from the environment once per call to :func:`settings`.
+
+Only configuration lives at module level; everything else is passed as values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///assetmap.sqlite"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    # Where mod_spatialite is found; the bare name lets the dynamic loader search.
+    spatialite_library: str = "mod_spatialite"
+    # Folder of the shared open data (../shared beside a checkout).
+    shared_dir: Path = Path("../shared")
+
+
+def settings(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    return Settings(
+        database_url=env.get("ASSETMAP_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        spatialite_library=env.get("SPATIALITE_LIBRARY_PATH") or "mod_spatialite",
+        shared_dir=Path(env.get("ASSETMAP_SHARED_DIR") or "../shared"),
+    )

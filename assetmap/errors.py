@@ -1,0 +1,17 @@
+"""Errors a user can act on.
+
+Every message is one line that says what is wrong and what to change; the command
+line prints it without a traceback and the API turns it into a 400 or a 503.
+"""
+
+
+class AssetmapError(Exception):
+    """A problem the user can fix (bad input, bad configuration)."""
+
+
+class ConfigError(AssetmapError):
+    """The configuration (usually ASSETMAP_DATABASE_URL) cannot work."""
+
+
+class DatabaseUnavailable(AssetmapError):
+    """The database cannot be reached or lacks its spatial extension."""

@@ -1,0 +1,34 @@
+"""Alembic environment: always run on a connection handed over by assetmap.db.
+
+``assetmap.db.init_database`` opens the connection (with SpatiaLite loaded or
+PostGIS checked) and passes it in ``config.attributes``, so migrations never open
+their own and never need an alembic.ini.
+"""
+
+from alembic import context
+from geoalchemy2 import alembic_helpers
+
+from assetmap.models import Base
+
+
+
+def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
+    """Manage only assetmap's own tables, never SpatiaLite's or PostGIS's system tables."""
+    if type_ == "table" and reflected and compare_to is None:
+        return False
+    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
+
+
+connection = context.config.attributes.get("connection")
+if connection is None:  # pragma: no cover - only reachable by running alembic by hand
+    raise SystemExit("run migrations with `assetmap init`, which configures the database")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    include_object=include_object,
+    process_revision_directives=alembic_helpers.writer,
+    render_item=alembic_helpers.render_item,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
+context.run_migrations()

@@ -1,0 +1,477 @@
+"""The database tables.
+
+The directory tables follow Open Referral UK 3.0 (the UK profile of HSDS 3.0):
+table and field names are the standard's, so import and export are mappings, not
+translations. Where HSDS 3.0 and ORUK differ, both fields are kept (e.g.
+``service.fees`` and ``service.fees_description``). Each location also carries a
+``geom`` point (WGS84, spatially indexed) kept equal to its latitude/longitude.
+
+The geography tables (postcode, area, deprivation) are assetmap's own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+WGS84 = 4326
+SERVICE_STATUSES = ("active", "inactive", "defunct", "temporarily closed")
+LOCATION_TYPES = ("physical", "postal", "virtual")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _parent(target: str, **kw: Any) -> Any:
+    """A nullable foreign key to a parent record, removed with it."""
+    return mapped_column(ForeignKey(target, ondelete="CASCADE"), index=True, **kw)
+
+
+# --- Open Referral UK 3.0 -------------------------------------------------
+
+
+class Organization(Base):
+    __tablename__ = "organization"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    alternate_name: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    website: Mapped[str | None] = mapped_column(Text)
+    tax_status: Mapped[str | None] = mapped_column(Text)
+    tax_id: Mapped[str | None] = mapped_column(Text)
+    year_incorporated: Mapped[int | None] = mapped_column(Integer)
+    legal_status: Mapped[str | None] = mapped_column(Text)
+    logo: Mapped[str | None] = mapped_column(Text)
+    uri: Mapped[str | None] = mapped_column(Text)
+    parent_organization_id: Mapped[str | None] = mapped_column(
+        ForeignKey("organization.id", ondelete="SET NULL")
+    )
+
+    services: Mapped[list[Service]] = relationship(back_populates="organization")
+    locations: Mapped[list[Location]] = relationship(back_populates="organization")
+
+
+class OrganizationIdentifier(Base):
+    __tablename__ = "organization_identifier"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    organization_id: Mapped[str | None] = _parent("organization.id")
+    identifier_scheme: Mapped[str | None] = mapped_column(Text)
+    identifier_type: Mapped[str | None] = mapped_column(Text)
+    identifier: Mapped[str | None] = mapped_column(Text)
+
+
+class Program(Base):
+    __tablename__ = "program"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    organization_id: Mapped[str | None] = _parent("organization.id")
+    name: Mapped[str | None] = mapped_column(Text)
+    alternate_name: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class Service(Base):
+    __tablename__ = "service"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('active', 'inactive', 'defunct', 'temporarily closed')",
+            name="service_status_known",
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    organization_id: Mapped[str | None] = _parent("organization.id")
+    program_id: Mapped[str | None] = mapped_column(ForeignKey("program.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(Text)
+    alternate_name: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="active", index=True)
+    interpretation_services: Mapped[str | None] = mapped_column(Text)
+    application_process: Mapped[str | None] = mapped_column(Text)
+    fees: Mapped[str | None] = mapped_column(Text)  # ORUK
+    fees_description: Mapped[str | None] = mapped_column(Text)  # HSDS
+    wait_time: Mapped[str | None] = mapped_column(Text)
+    accreditations: Mapped[str | None] = mapped_column(Text)
+    licenses: Mapped[str | None] = mapped_column(Text)
+    eligibility_description: Mapped[str | None] = mapped_column(Text)
+    minimum_age: Mapped[float | None] = mapped_column(Float)
+    maximum_age: Mapped[float | None] = mapped_column(Float)
+    # When someone last checked the record is true: the "last verified" date.
+    assured_date: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    assurer_email: Mapped[str | None] = mapped_column(Text)
+    alert: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    organization: Mapped[Organization | None] = relationship(back_populates="services")
+    service_at_locations: Mapped[list[ServiceAtLocation]] = relationship(
+        back_populates="service", cascade="all, delete-orphan", passive_deletes=True
+    )
+    schedules: Mapped[list[Schedule]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True,
+        primaryjoin="Service.id == Schedule.service_id",
+    )
+    cost_options: Mapped[list[CostOption]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+
+class Location(Base):
+    __tablename__ = "location"
+    __table_args__ = (
+        CheckConstraint(
+            "location_type IN ('physical', 'postal', 'virtual')", name="location_type_known"
+        ),
+        CheckConstraint("latitude BETWEEN -90 AND 90", name="location_latitude_range"),
+        CheckConstraint("longitude BETWEEN -180 AND 180", name="location_longitude_range"),
+    )
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    location_type: Mapped[str] = mapped_column(String(10), default="physical")
+    url: Mapped[str | None] = mapped_column(Text)
+    organization_id: Mapped[str | None] = _parent("organization.id")
+    name: Mapped[str | None] = mapped_column(Text)
+    alternate_name: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    transportation: Mapped[str | None] = mapped_column(Text)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    external_identifier: Mapped[str | None] = mapped_column(Text)
+    external_identifier_type: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[WKBElement | None] = mapped_column(
+        Geometry("POINT", srid=WGS84, spatial_index=True)
+    )
+
+    organization: Mapped[Organization | None] = relationship(back_populates="locations")
+    service_at_locations: Mapped[list[ServiceAtLocation]] = relationship(
+        back_populates="location", cascade="all, delete-orphan", passive_deletes=True
+    )
+    addresses: Mapped[list[Address]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+
+def point_wkt(longitude: float, latitude: float) -> str:
+    """Extended WKT of a WGS84 point, for inserts on either backend."""
+    return f"SRID={WGS84};POINT({longitude!r} {latitude!r})"
+
+
+@event.listens_for(Location, "before_insert")
+@event.listens_for(Location, "before_update")
+def _location_point_follows_coordinates(_mapper: Any, _conn: Any, location: Location) -> None:
+    if location.latitude is None or location.longitude is None:
+        location.geom = None
+    else:
+        location.geom = point_wkt(location.longitude, location.latitude)  # type: ignore[assignment]
+
+
+class Address(Base):
+    __tablename__ = "address"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    location_id: Mapped[str | None] = _parent("location.id")
+    attention: Mapped[str | None] = mapped_column(Text)
+    address_1: Mapped[str | None] = mapped_column(Text)
+    address_2: Mapped[str | None] = mapped_column(Text)
+    city: Mapped[str | None] = mapped_column(Text)
+    region: Mapped[str | None] = mapped_column(Text)
+    state_province: Mapped[str | None] = mapped_column(Text)
+    postal_code: Mapped[str | None] = mapped_column(Text)
+    country: Mapped[str | None] = mapped_column(Text)
+    address_type: Mapped[str | None] = mapped_column(String(10))
+
+
+class ServiceAtLocation(Base):
+    __tablename__ = "service_at_location"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    service_id: Mapped[str] = _parent("service.id")
+    location_id: Mapped[str] = _parent("location.id")
+    description: Mapped[str | None] = mapped_column(Text)
+
+    service: Mapped[Service] = relationship(back_populates="service_at_locations")
+    location: Mapped[Location] = relationship(back_populates="service_at_locations")
+
+
+class Contact(Base):
+    __tablename__ = "contact"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    organization_id: Mapped[str | None] = _parent("organization.id")
+    service_id: Mapped[str | None] = _parent("service.id")
+    service_at_location_id: Mapped[str | None] = _parent("service_at_location.id")
+    location_id: Mapped[str | None] = _parent("location.id")
+    name: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    department: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+
+
+class Phone(Base):
+    __tablename__ = "phone"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    location_id: Mapped[str | None] = _parent("location.id")
+    service_id: Mapped[str | None] = _parent("service.id")
+    organization_id: Mapped[str | None] = _parent("organization.id")
+    contact_id: Mapped[str | None] = _parent("contact.id")
+    service_at_location_id: Mapped[str | None] = _parent("service_at_location.id")
+    number: Mapped[str] = mapped_column(Text)
+    extension: Mapped[str | None] = mapped_column(Text)
+    type: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class Schedule(Base):
+    """When a service runs, in the iCalendar terms HSDS uses (freq, byday, ...)."""
+
+    __tablename__ = "schedule"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    service_id: Mapped[str | None] = _parent("service.id")
+    location_id: Mapped[str | None] = _parent("location.id")
+    service_at_location_id: Mapped[str | None] = _parent("service_at_location.id")
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    dtstart: Mapped[dt.date | None] = mapped_column(Date)
+    timezone: Mapped[float | None] = mapped_column(Float)
+    until: Mapped[dt.date | None] = mapped_column(Date)
+    count: Mapped[int | None] = mapped_column(Integer)
+    wkst: Mapped[str | None] = mapped_column(String(2))
+    freq: Mapped[str | None] = mapped_column(String(10))
+    interval: Mapped[int | None] = mapped_column(Integer)
+    byday: Mapped[str | None] = mapped_column(Text)
+    byweekno: Mapped[str | None] = mapped_column(Text)
+    bymonthday: Mapped[str | None] = mapped_column(Text)
+    byyearday: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    opens_at: Mapped[str | None] = mapped_column(String(20))
+    closes_at: Mapped[str | None] = mapped_column(String(20))
+    schedule_link: Mapped[str | None] = mapped_column(Text)
+    attending_type: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
+class CostOption(Base):
+    __tablename__ = "cost_option"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    service_id: Mapped[str | None] = _parent("service.id")
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    option: Mapped[str | None] = mapped_column(Text)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    amount: Mapped[float | None] = mapped_column(Float)
+    amount_description: Mapped[str | None] = mapped_column(Text)
+
+
+class Accessibility(Base):
+    __tablename__ = "accessibility"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    location_id: Mapped[str | None] = _parent("location.id")
+    description: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    accessibility: Mapped[str | None] = mapped_column(Text)  # ORUK
+
+
+class ServiceArea(Base):
+    __tablename__ = "service_area"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    service_id: Mapped[str | None] = _parent("service.id")
+    name: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    extent: Mapped[str | None] = mapped_column(Text)
+    extent_type: Mapped[str | None] = mapped_column(Text)
+    uri: Mapped[str | None] = mapped_column(Text)
+    service_area: Mapped[str | None] = mapped_column(Text)  # ORUK
+    geom: Mapped[WKBElement | None] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=WGS84, spatial_index=True)
+    )
+
+
+class Language(Base):
+    __tablename__ = "language"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    service_id: Mapped[str | None] = _parent("service.id")
+    location_id: Mapped[str | None] = _parent("location.id")
+    phone_id: Mapped[str | None] = _parent("phone.id")
+    name: Mapped[str | None] = mapped_column(Text)
+    code: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Funding(Base):
+    __tablename__ = "funding"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    organization_id: Mapped[str | None] = _parent("organization.id")
+    service_id: Mapped[str | None] = _parent("service.id")
+    source: Mapped[str | None] = mapped_column(Text)
+
+
+class RequiredDocument(Base):
+    __tablename__ = "required_document"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    service_id: Mapped[str | None] = _parent("service.id")
+    document: Mapped[str | None] = mapped_column(Text)
+    uri: Mapped[str | None] = mapped_column(Text)
+
+
+class Taxonomy(Base):
+    __tablename__ = "taxonomy"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    uri: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[str | None] = mapped_column(Text)
+
+
+class TaxonomyTerm(Base):
+    __tablename__ = "taxonomy_term"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    code: Mapped[str | None] = mapped_column(Text, index=True)
+    name: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("taxonomy_term.id", ondelete="SET NULL"))
+    taxonomy: Mapped[str | None] = mapped_column(Text)
+    taxonomy_id: Mapped[str | None] = _parent("taxonomy.id")
+    language: Mapped[str | None] = mapped_column(Text)
+    term_uri: Mapped[str | None] = mapped_column(Text)
+    term: Mapped[str | None] = mapped_column(Text)  # ORUK
+
+
+class Attribute(Base):
+    """Links a taxonomy term to any record; for services, the needs they meet."""
+
+    __tablename__ = "attribute"
+    __table_args__ = (Index("ix_attribute_link", "link_entity", "link_id"),)
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    link_id: Mapped[str] = mapped_column(String)
+    link_type: Mapped[str | None] = mapped_column(Text)
+    link_entity: Mapped[str | None] = mapped_column(String(40))
+    taxonomy_term_id: Mapped[str] = _parent("taxonomy_term.id")
+    value: Mapped[str | None] = mapped_column(Text)
+    label: Mapped[str | None] = mapped_column(Text)
+
+
+class Metadata(Base):
+    """HSDS change records: who changed which field of which record, and when."""
+
+    __tablename__ = "metadata"
+    __table_args__ = (Index("ix_metadata_resource", "resource_type", "resource_id"),)
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    resource_id: Mapped[str] = mapped_column(String)
+    resource_type: Mapped[str] = mapped_column(String(40))
+    last_action_date: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_action_type: Mapped[str] = mapped_column(String(20))
+    field_name: Mapped[str | None] = mapped_column(Text)
+    previous_value: Mapped[str | None] = mapped_column(Text)
+    replacement_value: Mapped[str | None] = mapped_column(Text)
+    updated_by: Mapped[str | None] = mapped_column(Text)
+
+
+# --- Geography (assetmap's own) ---------------------------------------------
+
+
+class Postcode(Base):
+    """A postcode unit from a postcode directory, live or terminated."""
+
+    __tablename__ = "postcode"
+
+    # Normalised: upper case, one space before the inward code ("G1 1AB").
+    postcode: Mapped[str] = mapped_column(String(8), primary_key=True)
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=WGS84, spatial_index=True))
+    # British National Grid, kept because analyses work in projected metres.
+    easting: Mapped[float | None] = mapped_column(Float)
+    northing: Mapped[float | None] = mapped_column(Float)
+    positional_quality: Mapped[int | None] = mapped_column(Integer)
+    country_code: Mapped[str | None] = mapped_column(String(9))
+    district_code: Mapped[str | None] = mapped_column(String(9))
+    # The small area (data zone, LSOA) the postcode lies in.
+    area_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    # How area_code was found: the directory's own column or point-in-polygon.
+    area_source: Mapped[str | None] = mapped_column(String(20))
+    introduced: Mapped[dt.date | None] = mapped_column(Date)
+    terminated: Mapped[dt.date | None] = mapped_column(Date)
+    # Split postcodes straddle area boundaries; the directory says which part is largest.
+    split: Mapped[bool | None] = mapped_column()
+    source: Mapped[str] = mapped_column(String(20))
+
+
+class Area(Base):
+    """A statistical area (e.g. a 2011 data zone) with its population."""
+
+    __tablename__ = "area"
+
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    area_type: Mapped[str] = mapped_column(String(30), index=True)
+    population: Mapped[int | None] = mapped_column(Integer)
+    # Parents used to aggregate (Scotland: intermediate zone, council area).
+    intermediate_zone: Mapped[str | None] = mapped_column(String(12), index=True)
+    council_area: Mapped[str | None] = mapped_column(String(12), index=True)
+    boundary: Mapped[WKBElement | None] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=WGS84, spatial_index=True)
+    )
+    centroid: Mapped[WKBElement | None] = mapped_column(
+        Geometry("POINT", srid=WGS84, spatial_index=True)
+    )
+
+
+class Deprivation(Base):
+    """An area's place in a deprivation index; 1 is the most deprived rank and decile."""
+
+    __tablename__ = "deprivation"
+
+    index_name: Mapped[str] = mapped_column(String(20), primary_key=True)  # "SIMD"
+    index_year: Mapped[str] = mapped_column(String(10), primary_key=True)  # "2020v2"
+    area_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    decile: Mapped[int | None] = mapped_column(Integer)
+    quintile: Mapped[int | None] = mapped_column(Integer)
+    vigintile: Mapped[int | None] = mapped_column(Integer)
+    # Domain name -> rank (income, employment, health, education, access, crime, housing).
+    domain_ranks: Mapped[dict[str, int] | None] = mapped_column(JSON)
+
+
+class UnmetNeed(Base):
+    """Searches that found nothing within reach: counts only, never who or where exactly.
+
+    The area (a data zone) and the day are as fine as it gets; no postcode,
+    coordinate or free text is ever written here.
+    """
+
+    __tablename__ = "unmet_need"
+
+    need: Mapped[str] = mapped_column(String(60), primary_key=True)
+    area_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    searches: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,149 @@
+"""Fixtures shared by every test: both database backends, the app, the open data.
+
+``db_url`` is parametrised over SpatiaLite and PostGIS, so any test that asks for
+it runs on both. Each test gets a fresh database copied from a template that
+was migrated once per session (a file copy for SpatiaLite, CREATE DATABASE ...
+TEMPLATE for PostGIS), which keeps hundreds of tests fast.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from assetmap.db import connect, init_database
+from tests.postgis_server import ThrowawayPostgres
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+BACKENDS = [b for b in os.environ.get("ASSETMAP_TEST_BACKENDS", "spatialite,postgis").split(",") if b]
+
+
+def shared_dir() -> Path:
+    """The shared open data: ASSETMAP_SHARED_DIR, or ../shared beside the checkout."""
+    return Path(os.environ.get("ASSETMAP_SHARED_DIR") or ROOT.parent / "shared")
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    folder = shared_dir()
+    if not (folder / "opendata").is_dir():
+        message = (
+            f"the shared open data is not at {folder}: set ASSETMAP_SHARED_DIR to the folder "
+            "holding opendata/ and openreferral/"
+        )
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def opendata(shared: Path) -> Path:
+    return shared / "opendata"
+
+
+# --- the two backends --------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """URL of the maintenance database on a PostgreSQL server with PostGIS."""
+    given = os.environ.get("ASSETMAP_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    server = ThrowawayPostgres()
+    try:
+        url = server.start()
+    except Exception as exc:  # noqa: BLE001 - any failure to start means no PostGIS tests
+        pytest.fail(f"could not start a throwaway PostGIS server ({exc}); "
+                    "install postgresql-postgis or set ASSETMAP_TEST_POSTGRES_URL")
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+def _admin(url: str) -> Engine:
+    return create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1),
+                         isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def postgis_template(postgres_server: str) -> str:
+    admin = _admin(postgres_server)
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS assetmap_template"))
+        conn.execute(text("CREATE DATABASE assetmap_template"))
+    template_url = postgres_server.rsplit("/", 1)[0] + "/assetmap_template"
+    engine = connect(template_url)
+    init_database(engine)
+    engine.dispose()
+    admin.dispose()
+    return template_url
+
+
+@pytest.fixture(scope="session")
+def spatialite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.sqlite"
+    engine = connect(f"sqlite:///{path}")
+    init_database(engine)
+    engine.dispose()
+    return path
+
+
+_counter = itertools.count()
+
+
+def _fresh_postgis(template_url: str, empty: bool = False) -> Iterator[str]:
+    server = template_url.rsplit("/", 1)[0]
+    name = f"test_{os.getpid()}_{next(_counter)}"
+    admin = _admin(server + "/postgres")
+    with admin.connect() as conn:
+        template = "template0" if empty else "assetmap_template"
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE {template}'))
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend_name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database at the current schema, on each backend in turn."""
+    if backend_name == "postgis":
+        yield from _fresh_postgis(request.getfixturevalue("postgis_template"))
+    else:
+        path = tmp_path / "assetmap.sqlite"
+        shutil.copy(request.getfixturevalue("spatialite_template"), path)
+        yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def empty_db_url(backend_name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema at all (PostGIS: the extension is not even created)."""
+    if backend_name == "postgis":
+        yield from _fresh_postgis(request.getfixturevalue("postgis_template"), empty=True)
+    else:
+        yield f"sqlite:///{tmp_path / 'empty.sqlite'}"
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = connect(db_url)
+    yield engine
+    engine.dispose()

@@ -1,0 +1,84 @@
+"""The command line: help everywhere, init, and one clear line for every mistake."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from assetmap.cli import build_parser
+from assetmap.db import head_revision
+from tests.cli import run_assetmap
+
+
+def subcommands() -> list[str]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return sorted(action.choices)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("command", [[]] + [[c] for c in subcommands()])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = run_assetmap(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "usage: assetmap" in result.stdout
+    assert result.stderr == ""
+
+
+def test_init_creates_then_reports_up_to_date(empty_db_url: str) -> None:
+    first = run_assetmap("--database-url", empty_db_url, "init")
+    assert first.returncode == 0, first.stderr
+    assert f"created the schema ({head_revision()})" in first.stdout
+    second = run_assetmap("init", env={"ASSETMAP_DATABASE_URL": empty_db_url})
+    assert second.returncode == 0, second.stderr
+    assert "is up to date" in second.stdout
+
+
+def test_default_database_is_a_spatialite_file_in_the_working_folder(tmp_path: Path) -> None:
+    env = {"ASSETMAP_DATABASE_URL": ""}
+    result = run_assetmap("init", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "spatialite" in result.stdout
+    assert (tmp_path / "assetmap.sqlite").stat().st_size > 0
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _not_a_database(tmp_path: Path) -> str:
+    path = tmp_path / "notes.sqlite"
+    path.write_text("these are my notes, not a database\n" * 100)
+    return f"sqlite:///{path}"
+
+
+BAD_SETTINGS = {
+    "not a URL": (lambda tmp: {"ASSETMAP_DATABASE_URL": "assetmap please"}, "is not a database URL"),
+    "unsupported database": (lambda tmp: {"ASSETMAP_DATABASE_URL": "mysql://me@localhost/assets"},
+                             "does not support"),
+    "missing SpatiaLite": (lambda tmp: {"ASSETMAP_DATABASE_URL": f"sqlite:///{tmp}/a.sqlite",
+                                        "SPATIALITE_LIBRARY_PATH": "/nowhere/mod_spatialite"},
+                           "apt-get install libsqlite3-mod-spatialite"),
+    "unreachable PostGIS": (lambda tmp: {"ASSETMAP_DATABASE_URL":
+                                         f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/gis"},
+                            "cannot reach the PostgreSQL server at 127.0.0.1"),
+    "missing folder": (lambda tmp: {"ASSETMAP_DATABASE_URL": f"sqlite:///{tmp}/no/such/folder/a.sqlite"},
+                       "does not exist"),
+    "a file that is not a database": (lambda tmp: {"ASSETMAP_DATABASE_URL": _not_a_database(tmp)},
+                                      "not a database"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_SETTINGS)
+def test_bad_database_settings_give_one_clear_line(case: str, tmp_path: Path) -> None:
+    make_env, expected = BAD_SETTINGS[case]
+    result = run_assetmap("init", env=make_env(tmp_path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("assetmap: error: ")
+    assert expected in lines[0]

@@ -1,0 +1,22 @@
+"""Is the service up, and is its database at the schema this code expects?"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, render_template
+
+from assetmap.health import database_status
+from webapp.db import engine
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/health")
+def health():  # type: ignore[no-untyped-def]
+    status = database_status(engine())
+    return jsonify(status), 200 if status["ok"] else 503
+
+
+@bp.get("/")
+def index():  # type: ignore[no-untyped-def]
+    status = database_status(engine())
+    return render_template("health.html", status=status), 200 if status["ok"] else 503
