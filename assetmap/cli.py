@@ -7,6 +7,7 @@ No spatial logic lives here. Problems a user can fix are printed as one line
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -16,16 +17,20 @@ from assetmap.errors import AssetmapError
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _engine(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from assetmap.db import connect
+def _engine(args: argparse.Namespace, schema: bool = True):  # type: ignore[no-untyped-def]
+    """The configured database; unless ``schema`` is False, checked to be at the current schema."""
+    from assetmap.db import connect, require_current_schema
 
-    return connect(args.database_url)
+    engine = connect(args.database_url)
+    if schema:
+        require_current_schema(engine)
+    return engine
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     from assetmap.db import backend, init_database
 
-    engine = _engine(args)
+    engine = _engine(args, schema=False)
     before, after = init_database(engine)
     where = f"{backend(engine)} database {engine.url.render_as_string(hide_password=True)}"
     if before == after:
@@ -34,6 +39,68 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"created the schema ({after}) in the {where}")
     else:
         print(f"upgraded the {where} from schema {before} to {after}")
+    return 0
+
+
+def _print_reports(reports: list, as_json: bool) -> None:  # type: ignore[type-arg]
+    if as_json:
+        print(json.dumps([r.as_dict() for r in reports], indent=2))
+        return
+    for report in reports:
+        print(report.summary())
+        for line in report.notes + [f"  e.g. {e}" for e in report.examples]:
+            print(f"  {line}")
+
+
+def cmd_import_postcodes(args: argparse.Namespace) -> int:
+    from assetmap.io.postcodes import import_postcodes
+
+    engine = _engine(args)
+    reports = []
+    for path in args.files:
+        reports.append(import_postcodes(engine, path, fmt=args.format, area_column=args.area_column))
+        _print_reports(reports[-1:], args.json)
+    return 0
+
+
+def cmd_import_areas(args: argparse.Namespace) -> int:
+    from assetmap.io.areas import import_areas
+
+    engine = _engine(args)
+    for path in args.files:
+        report = import_areas(engine, path, id_field=args.id_field, name_field=args.name_field,
+                              population_field=args.population_field, area_type=args.area_type)
+        _print_reports([report], args.json)
+    return 0
+
+
+def cmd_import_deprivation(args: argparse.Namespace) -> int:
+    from assetmap.io.deprivation import import_deprivation
+
+    engine = _engine(args)
+    for path in args.files:
+        _print_reports([import_deprivation(engine, path, index=args.index, year=args.year)], args.json)
+    return 0
+
+
+def cmd_lookup(args: argparse.Namespace) -> int:
+    from assetmap.geography import lookup
+
+    place = lookup(_engine(args), args.postcode, index=args.index)
+    if args.json:
+        print(json.dumps(place.as_dict(), indent=2))
+        return 0
+    print(f"{place.query} ({'exact' if place.exact else 'approximate: ' + place.kind + ' centre'})")
+    print(f"  coordinates   {place.latitude:.6f}, {place.longitude:.6f}")
+    if place.area_code:
+        print(f"  area          {place.area_code} {place.area_name or ''}".rstrip())
+        print(f"  population    {place.population if place.population is not None else 'unknown'}")
+    dep = place.deprivation
+    if dep:
+        print(f"  deprivation   {dep.index} {dep.year}: rank {dep.rank:,}, decile {dep.decile}, "
+              f"quintile {dep.quintile} (1 = most deprived)")
+    for note in place.notes:
+        print(f"  note: {note}")
     return 0
 
 
@@ -68,6 +135,59 @@ def build_parser() -> argparse.ArgumentParser:
         "Running it again changes nothing.",
     )
     init.set_defaults(handler=cmd_init)
+
+    importing = commands.add_parser(
+        "import", help="load data files into the database",
+        description="Load a file into the database. Each file is all-or-nothing: a file that "
+        "cannot be read leaves the database as it was, and importing it again changes nothing.",
+    )
+    kinds = importing.add_subparsers(dest="kind", metavar="KIND", required=True)
+
+    postcodes = kinds.add_parser(
+        "postcodes", help="a postcode directory: Code-Point Open, NRS SPD, or ONSPD",
+        description="Load postcode directory CSV files (format detected, or given with --format). "
+        "Postcodes without a directory area code are placed in their area by point-in-polygon.",
+    )
+    postcodes.add_argument("files", nargs="+", metavar="FILE", help="CSV files")
+    postcodes.add_argument("--format", choices=["codepoint", "nrs-spd", "onspd"],
+                           help="the directory's format (default: detected from the file)")
+    postcodes.add_argument("--area-column", help="ONSPD column with the small area (default: lsoa11)")
+    postcodes.add_argument("--json", action="store_true", help="print the import report as JSON")
+    postcodes.set_defaults(handler=cmd_import_postcodes)
+
+    areas = kinds.add_parser(
+        "areas", help="area polygons or centroids (GeoJSON, GeoPackage, shapefile, ...)",
+        description="Load statistical areas (data zones, LSOAs) from any vector file geopandas reads. "
+        "Fields are guessed from common names (DataZone, Name, TotPop2011, ...) unless given.",
+    )
+    areas.add_argument("files", nargs="+", metavar="FILE", help="vector files")
+    areas.add_argument("--id-field", help="field holding the area code")
+    areas.add_argument("--name-field", help="field holding the area name")
+    areas.add_argument("--population-field", help="field holding the population")
+    areas.add_argument("--area-type", help="kind of area (default: guessed, e.g. datazone2011)")
+    areas.add_argument("--json", action="store_true", help="print the import report as JSON")
+    areas.set_defaults(handler=cmd_import_areas)
+
+    deprivation = kinds.add_parser(
+        "deprivation", help="a deprivation index: SIMD, or the English IMD",
+        description="Load deprivation ranks, deciles and quintiles per area (e.g. SIMD 2020v2), "
+        "keeping the index's name and edition.",
+    )
+    deprivation.add_argument("files", nargs="+", metavar="FILE", help="CSV files")
+    deprivation.add_argument("--index", help="index name (default: from the columns, e.g. SIMD)")
+    deprivation.add_argument("--year", help="edition (default: from the columns, e.g. 2020v2)")
+    deprivation.add_argument("--json", action="store_true", help="print the import report as JSON")
+    deprivation.set_defaults(handler=cmd_import_deprivation)
+
+    lookup = commands.add_parser(
+        "lookup", help="where a postcode is, its area and deprivation",
+        description="Look up a full or partial postcode (G1 1AB, G31 4, G31) in the local "
+        "directory. Nothing is sent over the network.",
+    )
+    lookup.add_argument("postcode", help="a full or partial postcode")
+    lookup.add_argument("--index", help="deprivation index to report (default: the latest held)")
+    lookup.add_argument("--json", action="store_true", help="print the answer as JSON")
+    lookup.set_defaults(handler=cmd_lookup)
 
     serve = commands.add_parser(
         "serve", help="run the web app with a production server",

@@ -19,6 +19,13 @@ class Settings:
     spatialite_library: str = "mod_spatialite"
     # Folder of the shared open data (../shared beside a checkout).
     shared_dir: Path = Path("../shared")
+    # Online geocoding of addresses (never of postcodes): off unless named ("nominatim").
+    geocoder: str = ""
+    geocoder_domain: str = "nominatim.openstreetmap.org"
+    geocoder_scheme: str = "https"
+    geocoder_user_agent: str = "assetmap"
+    # Nominatim's usage policy allows one request a second.
+    geocoder_min_delay: float = 1.0
 
 
 def settings(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -27,4 +34,9 @@ def settings(environ: os._Environ[str] | dict[str, str] | None = None) -> Settin
         database_url=env.get("ASSETMAP_DATABASE_URL") or DEFAULT_DATABASE_URL,
         spatialite_library=env.get("SPATIALITE_LIBRARY_PATH") or "mod_spatialite",
         shared_dir=Path(env.get("ASSETMAP_SHARED_DIR") or "../shared"),
+        geocoder=(env.get("ASSETMAP_GEOCODER") or "").strip().lower(),
+        geocoder_domain=env.get("ASSETMAP_GEOCODER_DOMAIN") or Settings.geocoder_domain,
+        geocoder_scheme=env.get("ASSETMAP_GEOCODER_SCHEME") or Settings.geocoder_scheme,
+        geocoder_user_agent=env.get("ASSETMAP_GEOCODER_USER_AGENT") or Settings.geocoder_user_agent,
+        geocoder_min_delay=float(env.get("ASSETMAP_GEOCODER_MIN_DELAY") or Settings.geocoder_min_delay),
     )

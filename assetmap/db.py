@@ -231,3 +231,15 @@ def init_database(engine: Engine, revision: str = "head") -> tuple[str | None, s
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
     return before, current_revision(engine)
+
+
+def require_current_schema(engine: Engine) -> None:
+    """Refuse to work on a database that `assetmap init` has not brought up to date."""
+    revision, head = current_revision(engine), head_revision()
+    if revision == head:
+        return
+    where = engine.url.render_as_string(hide_password=True)
+    if revision is None:
+        raise DatabaseUnavailable(f"{where} has no assetmap schema yet: run `assetmap init`")
+    raise DatabaseUnavailable(f"{where} is at schema {revision}, this assetmap needs {head}: "
+                              f"run `assetmap init` to upgrade it")

@@ -406,9 +406,10 @@ class Postcode(Base):
 
     # Normalised: upper case, one space before the inward code ("G1 1AB").
     postcode: Mapped[str] = mapped_column(String(8), primary_key=True)
-    latitude: Mapped[float] = mapped_column(Float)
-    longitude: Mapped[float] = mapped_column(Float)
-    geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=WGS84, spatial_index=True))
+    # Empty where the directory has no coordinates (Code-Point positional quality 90).
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    geom: Mapped[WKBElement | None] = mapped_column(Geometry("POINT", srid=WGS84, spatial_index=True))
     # British National Grid, kept because analyses work in projected metres.
     easting: Mapped[float | None] = mapped_column(Float)
     northing: Mapped[float | None] = mapped_column(Float)
@@ -423,6 +424,8 @@ class Postcode(Base):
     terminated: Mapped[dt.date | None] = mapped_column(Date)
     # Split postcodes straddle area boundaries; the directory says which part is largest.
     split: Mapped[bool | None] = mapped_column()
+    # The large-user directory's link from a business postcode to a nearby small-user one.
+    linked_postcode: Mapped[str | None] = mapped_column(String(8))
     source: Mapped[str] = mapped_column(String(20))
 
 
@@ -436,8 +439,8 @@ class Area(Base):
     area_type: Mapped[str] = mapped_column(String(30), index=True)
     population: Mapped[int | None] = mapped_column(Integer)
     # Parents used to aggregate (Scotland: intermediate zone, council area).
-    intermediate_zone: Mapped[str | None] = mapped_column(String(12), index=True)
-    council_area: Mapped[str | None] = mapped_column(String(12), index=True)
+    intermediate_zone: Mapped[str | None] = mapped_column(Text, index=True)
+    council_area: Mapped[str | None] = mapped_column(Text, index=True)
     boundary: Mapped[WKBElement | None] = mapped_column(
         Geometry("MULTIPOLYGON", srid=WGS84, spatial_index=True)
     )

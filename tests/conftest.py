@@ -122,15 +122,20 @@ def backend_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def db_url(backend_name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database at the current schema, on each backend in turn."""
+def fresh_database(backend_name: str, request: pytest.FixtureRequest, folder: Path) -> Iterator[str]:
+    """A new database at the current schema; usable from fixtures of any scope."""
     if backend_name == "postgis":
         yield from _fresh_postgis(request.getfixturevalue("postgis_template"))
     else:
-        path = tmp_path / "assetmap.sqlite"
+        path = folder / f"assetmap-{next(_counter)}.sqlite"
         shutil.copy(request.getfixturevalue("spatialite_template"), path)
         yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def db_url(backend_name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database at the current schema, on each backend in turn."""
+    yield from fresh_database(backend_name, request, tmp_path)
 
 
 @pytest.fixture

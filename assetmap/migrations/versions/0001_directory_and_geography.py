@@ -28,8 +28,8 @@ def upgrade() -> None:
     sa.Column('name', sa.Text(), nullable=True),
     sa.Column('area_type', sa.String(length=30), nullable=False),
     sa.Column('population', sa.Integer(), nullable=True),
-    sa.Column('intermediate_zone', sa.String(length=12), nullable=True),
-    sa.Column('council_area', sa.String(length=12), nullable=True),
+    sa.Column('intermediate_zone', sa.Text(), nullable=True),
+    sa.Column('council_area', sa.Text(), nullable=True),
     sa.Column('boundary', Geometry(geometry_type='MULTIPOLYGON', srid=4326, dimension=2, spatial_index=False, from_text='ST_GeomFromEWKT', name='geometry'), nullable=True),
     sa.Column('centroid', Geometry(geometry_type='POINT', srid=4326, dimension=2, spatial_index=False, from_text='ST_GeomFromEWKT', name='geometry'), nullable=True),
     sa.PrimaryKeyConstraint('code')
@@ -86,9 +86,9 @@ def upgrade() -> None:
     )
     op.create_geospatial_table('postcode',
     sa.Column('postcode', sa.String(length=8), nullable=False),
-    sa.Column('latitude', sa.Float(), nullable=False),
-    sa.Column('longitude', sa.Float(), nullable=False),
-    sa.Column('geom', Geometry(geometry_type='POINT', srid=4326, dimension=2, spatial_index=False, from_text='ST_GeomFromEWKT', name='geometry', nullable=False), nullable=False),
+    sa.Column('latitude', sa.Float(), nullable=True),
+    sa.Column('longitude', sa.Float(), nullable=True),
+    sa.Column('geom', Geometry(geometry_type='POINT', srid=4326, dimension=2, spatial_index=False, from_text='ST_GeomFromEWKT', name='geometry'), nullable=True),
     sa.Column('easting', sa.Float(), nullable=True),
     sa.Column('northing', sa.Float(), nullable=True),
     sa.Column('positional_quality', sa.Integer(), nullable=True),
@@ -99,6 +99,7 @@ def upgrade() -> None:
     sa.Column('introduced', sa.Date(), nullable=True),
     sa.Column('terminated', sa.Date(), nullable=True),
     sa.Column('split', sa.Boolean(), nullable=True),
+    sa.Column('linked_postcode', sa.String(length=8), nullable=True),
     sa.Column('source', sa.String(length=20), nullable=False),
     sa.PrimaryKeyConstraint('postcode')
     )

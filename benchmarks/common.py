@@ -1,0 +1,81 @@
+"""Helpers shared by the benchmark scripts: backends, timing, results files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assetmap.db import connect, init_database  # noqa: E402
+from tests.postgis_server import ThrowawayPostgres  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def opendata() -> Path:
+    shared = Path(os.environ.get("ASSETMAP_SHARED_DIR") or ROOT.parent / "shared")
+    folder = shared / "opendata"
+    if not folder.is_dir():
+        raise SystemExit(f"the open data is not at {folder}: set ASSETMAP_SHARED_DIR")
+    return folder
+
+
+@contextmanager
+def databases(backends: list[str]) -> Iterator[dict[str, str]]:
+    """Fresh, initialised databases, one per backend; PostGIS on a throwaway server."""
+    urls: dict[str, str] = {}
+    server = None
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            if "spatialite" in backends:
+                urls["spatialite"] = f"sqlite:///{folder}/bench.sqlite"
+            if "postgis" in backends:
+                server = ThrowawayPostgres()
+                urls["postgis"] = server.start()
+            for url in urls.values():
+                engine = connect(url)
+                init_database(engine)
+                engine.dispose()
+            yield urls
+        finally:
+            if server:
+                server.stop()
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def percentiles(samples_seconds: list[float]) -> dict[str, float]:
+    ms = sorted(s * 1000 for s in samples_seconds)
+    return {
+        "p50_ms": round(statistics.median(ms), 4),
+        "p99_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 4),
+        "mean_ms": round(statistics.fmean(ms), 4),
+        "n": len(ms),
+    }
+
+
+def write_results(name: str, results: dict[str, object]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    results = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "platform": platform.platform()},
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **results,
+    }
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    return path
