@@ -220,9 +220,12 @@ def init_database(engine: Engine, revision: str = "head") -> tuple[str | None, s
     """Create or upgrade the schema; returns the revisions before and after.
 
     Safe to run on every start: a database already at ``revision`` is left as it is.
-    The whole upgrade runs in one transaction on both backends.
+    The whole upgrade runs in one transaction on both backends. At head, the needs
+    taxonomy of data/taxonomy.toml is (re)installed too.
     """
     from alembic import command
+
+    from assetmap import taxonomy
 
     ensure_postgis(engine)
     before = current_revision(engine)
@@ -230,6 +233,9 @@ def init_database(engine: Engine, revision: str = "head") -> tuple[str | None, s
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+        if revision == "head":
+            # The needs vocabulary is reference data every feature relies on.
+            taxonomy.install(conn)
     return before, current_revision(engine)
 
 

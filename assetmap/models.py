@@ -62,9 +62,8 @@ class Organization(Base):
     legal_status: Mapped[str | None] = mapped_column(Text)
     logo: Mapped[str | None] = mapped_column(Text)
     uri: Mapped[str | None] = mapped_column(Text)
-    parent_organization_id: Mapped[str | None] = mapped_column(
-        ForeignKey("organization.id", ondelete="SET NULL")
-    )
+    # Not a foreign key: directories name parents they do not include.
+    parent_organization_id: Mapped[str | None] = mapped_column(String)
 
     services: Mapped[list[Service]] = relationship(back_populates="organization")
     locations: Mapped[list[Location]] = relationship(back_populates="organization")
@@ -141,8 +140,6 @@ class Location(Base):
         CheckConstraint(
             "location_type IN ('physical', 'postal', 'virtual')", name="location_type_known"
         ),
-        CheckConstraint("latitude BETWEEN -90 AND 90", name="location_latitude_range"),
-        CheckConstraint("longitude BETWEEN -180 AND 180", name="location_longitude_range"),
     )
 
     id: Mapped[str] = mapped_column(String, primary_key=True)
@@ -173,13 +170,19 @@ def point_wkt(longitude: float, latitude: float) -> str:
     return f"SRID={WGS84};POINT({longitude!r} {latitude!r})"
 
 
+def placeable(latitude: float | None, longitude: float | None) -> bool:
+    """Coordinates that can be a point on Earth (imports refuse others unless told to keep them)."""
+    return (latitude is not None and longitude is not None
+            and -90 <= latitude <= 90 and -180 <= longitude <= 180)
+
+
 @event.listens_for(Location, "before_insert")
 @event.listens_for(Location, "before_update")
 def _location_point_follows_coordinates(_mapper: Any, _conn: Any, location: Location) -> None:
-    if location.latitude is None or location.longitude is None:
-        location.geom = None
+    if placeable(location.latitude, location.longitude):
+        location.geom = point_wkt(location.longitude, location.latitude)  # type: ignore[arg-type,assignment]
     else:
-        location.geom = point_wkt(location.longitude, location.latitude)  # type: ignore[assignment]
+        location.geom = None
 
 
 class Address(Base):
@@ -356,12 +359,21 @@ class TaxonomyTerm(Base):
     code: Mapped[str | None] = mapped_column(Text, index=True)
     name: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
-    parent_id: Mapped[str | None] = mapped_column(ForeignKey("taxonomy_term.id", ondelete="SET NULL"))
+    parent_id: Mapped[str | None] = mapped_column(String)  # may name a term of another file
     taxonomy: Mapped[str | None] = mapped_column(Text)
     taxonomy_id: Mapped[str | None] = _parent("taxonomy.id")
     language: Mapped[str | None] = mapped_column(Text)
     term_uri: Mapped[str | None] = mapped_column(Text)
     term: Mapped[str | None] = mapped_column(Text)  # ORUK
+
+
+class TermSynonym(Base):
+    """Words people use for a taxonomy term ("lonely" for loneliness), for search."""
+
+    __tablename__ = "term_synonym"
+
+    term_id: Mapped[str] = mapped_column(ForeignKey("taxonomy_term.id", ondelete="CASCADE"), primary_key=True)
+    synonym: Mapped[str] = mapped_column(Text, primary_key=True)
 
 
 class Attribute(Base):

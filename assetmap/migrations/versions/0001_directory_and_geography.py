@@ -81,7 +81,6 @@ def upgrade() -> None:
     sa.Column('logo', sa.Text(), nullable=True),
     sa.Column('uri', sa.Text(), nullable=True),
     sa.Column('parent_organization_id', sa.String(), nullable=True),
-    sa.ForeignKeyConstraint(['parent_organization_id'], ['organization.id'], ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_geospatial_table('postcode',
@@ -130,8 +129,6 @@ def upgrade() -> None:
     sa.Column('external_identifier_type', sa.Text(), nullable=True),
     sa.Column('geom', Geometry(geometry_type='POINT', srid=4326, dimension=2, spatial_index=False, from_text='ST_GeomFromEWKT', name='geometry'), nullable=True),
     sa.CheckConstraint("location_type IN ('physical', 'postal', 'virtual')", name='location_type_known'),
-    sa.CheckConstraint('latitude BETWEEN -90 AND 90', name='location_latitude_range'),
-    sa.CheckConstraint('longitude BETWEEN -180 AND 180', name='location_longitude_range'),
     sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
@@ -174,7 +171,6 @@ def upgrade() -> None:
     sa.Column('language', sa.Text(), nullable=True),
     sa.Column('term_uri', sa.Text(), nullable=True),
     sa.Column('term', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['parent_id'], ['taxonomy_term.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['taxonomy_id'], ['taxonomy.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
