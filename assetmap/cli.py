@@ -48,7 +48,7 @@ def _print_reports(reports: list, as_json: bool) -> None:  # type: ignore[type-a
         return
     for report in reports:
         print(report.summary())
-        for line in report.notes + [f"  e.g. {e}" for e in report.examples]:
+        for line in report.notes + report.flag_lines() + [f"  e.g. {e}" for e in report.examples]:
             print(f"  {line}")
 
 
@@ -80,6 +80,27 @@ def cmd_import_deprivation(args: argparse.Namespace) -> int:
     engine = _engine(args)
     for path in args.files:
         _print_reports([import_deprivation(engine, path, index=args.index, year=args.year)], args.json)
+    return 0
+
+
+def cmd_import_assets(args: argparse.Namespace) -> int:
+    from assetmap.io.assets import import_assets
+
+    engine = _engine(args)
+    for path in args.files:
+        report = import_assets(engine, path, mapping=args.map, mapping_file=args.mapping,
+                               need=args.need, source=args.source,
+                               keep_bad_coordinates=args.keep_bad_coordinates, verified=args.verified)
+        _print_reports([report], args.json)
+    return 0
+
+
+def cmd_export_oruk(args: argparse.Namespace) -> int:
+    from assetmap.io.oruk import export_oruk
+
+    count = export_oruk(_engine(args), args.out)
+    kind = "JSON" if args.out.lower().endswith(".json") else "CSV package of every table"
+    print(f"wrote {count:,} services to {args.out} (Open Referral UK 3.0 {kind})")
     return 0
 
 
@@ -178,6 +199,45 @@ def build_parser() -> argparse.ArgumentParser:
     deprivation.add_argument("--year", help="edition (default: from the columns, e.g. 2020v2)")
     deprivation.add_argument("--json", action="store_true", help="print the import report as JSON")
     deprivation.set_defaults(handler=cmd_import_deprivation)
+
+    assets = kinds.add_parser(
+        "assets", help="services: Open Referral JSON or CSV package, or any spreadsheet",
+        description="Load community assets. Open Referral (HSDS 3.0 / ORUK 3.0) JSON records, "
+        "lists, API pages or CSV packages (a folder) are mapped field by field. Spreadsheets "
+        "(CSV, Excel) and vector files are read with a column mapping, guessed from common "
+        "column names unless given. Rows are matched by id, so a re-import updates.",
+    )
+    assets.add_argument("files", nargs="+", metavar="FILE", help="files, or folders of CSV packages")
+    assets.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
+                        help="spreadsheets: which column holds a field (name, organisation, description, "
+                        "need, address, postcode, latitude, longitude, latlon, phone, email, website, "
+                        "opening_times, cost, status, closed, verified, id); repeatable")
+    assets.add_argument("--mapping", metavar="FILE", help="spreadsheets: a TOML or JSON file of FIELD = COLUMN")
+    assets.add_argument("--need", action="append", default=[], metavar="NEED",
+                        help="spreadsheets: a need or activity type every row serves (e.g. food-bank)")
+    assets.add_argument("--source", help="spreadsheets: a name for where the rows come from, which keeps "
+                        "their ids stable across imports (default: the file name)")
+    assets.add_argument("--verified", metavar="YYYY-MM-DD",
+                        help="spreadsheets: the date the rows were last checked, where no column says")
+    assets.add_argument("--keep-bad-coordinates", action="store_true",
+                        help="keep coordinates outside -90..90/-180..180 as given, unplaced, instead of "
+                        "refusing the file (the official Open Referral examples use 100, 101)")
+    assets.add_argument("--json", action="store_true", help="print the import report as JSON")
+    assets.set_defaults(handler=cmd_import_assets)
+
+    exporting = commands.add_parser(
+        "export", help="write the directory out in a standard format",
+        description="Export the directory.",
+    )
+    formats = exporting.add_subparsers(dest="format", metavar="FORMAT", required=True)
+    oruk = formats.add_parser(
+        "oruk", help="Open Referral UK 3.0 JSON",
+        description="Write every service, with its organisation, locations, schedules, costs and "
+        "needs, as one ORUK 3.0 page of full service records (OUT ending .json), or every table as "
+        "an Open Referral CSV package (OUT a folder) that `assetmap import assets` reads back.",
+    )
+    oruk.add_argument("out", metavar="OUT", help="a .json file, or a folder for the CSV package")
+    oruk.set_defaults(handler=cmd_export_oruk)
 
     lookup = commands.add_parser(
         "lookup", help="where a postcode is, its area and deprivation",

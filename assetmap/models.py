@@ -40,8 +40,18 @@ class Base(DeclarativeBase):
 
 
 def _parent(target: str, **kw: Any) -> Any:
-    """A nullable foreign key to a parent record, removed with it."""
+    """A foreign key to the record this one belongs to, removed with it."""
     return mapped_column(ForeignKey(target, ondelete="CASCADE"), index=True, **kw)
+
+
+def _link(_target: str) -> Any:
+    """An id of another record that need not be in this directory.
+
+    Open Referral records also point at organisations, locations, contacts or
+    taxonomies published elsewhere (the standard's own examples do), so these
+    links are kept as given and indexed, without a foreign key.
+    """
+    return mapped_column(String, index=True)
 
 
 # --- Open Referral UK 3.0 -------------------------------------------------
@@ -66,14 +76,13 @@ class Organization(Base):
     parent_organization_id: Mapped[str | None] = mapped_column(String)
 
     services: Mapped[list[Service]] = relationship(back_populates="organization")
-    locations: Mapped[list[Location]] = relationship(back_populates="organization")
 
 
 class OrganizationIdentifier(Base):
     __tablename__ = "organization_identifier"
 
     id: Mapped[str] = mapped_column(String, primary_key=True)
-    organization_id: Mapped[str | None] = _parent("organization.id")
+    organization_id: Mapped[str | None] = _link("organization.id")
     identifier_scheme: Mapped[str | None] = mapped_column(Text)
     identifier_type: Mapped[str | None] = mapped_column(Text)
     identifier: Mapped[str | None] = mapped_column(Text)
@@ -83,7 +92,7 @@ class Program(Base):
     __tablename__ = "program"
 
     id: Mapped[str] = mapped_column(String, primary_key=True)
-    organization_id: Mapped[str | None] = _parent("organization.id")
+    organization_id: Mapped[str | None] = _link("organization.id")
     name: Mapped[str | None] = mapped_column(Text)
     alternate_name: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
@@ -145,7 +154,7 @@ class Location(Base):
     id: Mapped[str] = mapped_column(String, primary_key=True)
     location_type: Mapped[str] = mapped_column(String(10), default="physical")
     url: Mapped[str | None] = mapped_column(Text)
-    organization_id: Mapped[str | None] = _parent("organization.id")
+    organization_id: Mapped[str | None] = _link("organization.id")
     name: Mapped[str | None] = mapped_column(Text)
     alternate_name: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
@@ -158,7 +167,6 @@ class Location(Base):
         Geometry("POINT", srid=WGS84, spatial_index=True)
     )
 
-    organization: Mapped[Organization | None] = relationship(back_populates="locations")
     service_at_locations: Mapped[list[ServiceAtLocation]] = relationship(
         back_populates="location", cascade="all, delete-orphan", passive_deletes=True
     )
@@ -217,10 +225,10 @@ class Contact(Base):
     __tablename__ = "contact"
 
     id: Mapped[str] = mapped_column(String, primary_key=True)
-    organization_id: Mapped[str | None] = _parent("organization.id")
+    organization_id: Mapped[str | None] = _link("organization.id")
     service_id: Mapped[str | None] = _parent("service.id")
-    service_at_location_id: Mapped[str | None] = _parent("service_at_location.id")
-    location_id: Mapped[str | None] = _parent("location.id")
+    service_at_location_id: Mapped[str | None] = _link("service_at_location.id")
+    location_id: Mapped[str | None] = _link("location.id")
     name: Mapped[str | None] = mapped_column(Text)
     title: Mapped[str | None] = mapped_column(Text)
     department: Mapped[str | None] = mapped_column(Text)
@@ -231,13 +239,13 @@ class Phone(Base):
     __tablename__ = "phone"
 
     id: Mapped[str] = mapped_column(String, primary_key=True)
-    location_id: Mapped[str | None] = _parent("location.id")
+    location_id: Mapped[str | None] = _link("location.id")
     service_id: Mapped[str | None] = _parent("service.id")
-    organization_id: Mapped[str | None] = _parent("organization.id")
-    contact_id: Mapped[str | None] = _parent("contact.id")
-    service_at_location_id: Mapped[str | None] = _parent("service_at_location.id")
+    organization_id: Mapped[str | None] = _link("organization.id")
+    contact_id: Mapped[str | None] = _link("contact.id")
+    service_at_location_id: Mapped[str | None] = _link("service_at_location.id")
     number: Mapped[str] = mapped_column(Text)
-    extension: Mapped[str | None] = mapped_column(Text)
+    extension: Mapped[float | None] = mapped_column(Float)
     type: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
 
@@ -249,8 +257,8 @@ class Schedule(Base):
 
     id: Mapped[str] = mapped_column(String, primary_key=True)
     service_id: Mapped[str | None] = _parent("service.id")
-    location_id: Mapped[str | None] = _parent("location.id")
-    service_at_location_id: Mapped[str | None] = _parent("service_at_location.id")
+    location_id: Mapped[str | None] = _link("location.id")
+    service_at_location_id: Mapped[str | None] = _link("service_at_location.id")
     valid_from: Mapped[dt.date | None] = mapped_column(Date)
     valid_to: Mapped[dt.date | None] = mapped_column(Date)
     dtstart: Mapped[dt.date | None] = mapped_column(Date)
@@ -317,8 +325,8 @@ class Language(Base):
 
     id: Mapped[str] = mapped_column(String, primary_key=True)
     service_id: Mapped[str | None] = _parent("service.id")
-    location_id: Mapped[str | None] = _parent("location.id")
-    phone_id: Mapped[str | None] = _parent("phone.id")
+    location_id: Mapped[str | None] = _link("location.id")
+    phone_id: Mapped[str | None] = _link("phone.id")
     name: Mapped[str | None] = mapped_column(Text)
     code: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
@@ -328,7 +336,7 @@ class Funding(Base):
     __tablename__ = "funding"
 
     id: Mapped[str] = mapped_column(String, primary_key=True)
-    organization_id: Mapped[str | None] = _parent("organization.id")
+    organization_id: Mapped[str | None] = _link("organization.id")
     service_id: Mapped[str | None] = _parent("service.id")
     source: Mapped[str | None] = mapped_column(Text)
 
@@ -361,7 +369,7 @@ class TaxonomyTerm(Base):
     description: Mapped[str | None] = mapped_column(Text)
     parent_id: Mapped[str | None] = mapped_column(String)  # may name a term of another file
     taxonomy: Mapped[str | None] = mapped_column(Text)
-    taxonomy_id: Mapped[str | None] = _parent("taxonomy.id")
+    taxonomy_id: Mapped[str | None] = _link("taxonomy.id")
     language: Mapped[str | None] = mapped_column(Text)
     term_uri: Mapped[str | None] = mapped_column(Text)
     term: Mapped[str | None] = mapped_column(Text)  # ORUK
@@ -400,12 +408,23 @@ class Metadata(Base):
     id: Mapped[str] = mapped_column(String, primary_key=True)
     resource_id: Mapped[str] = mapped_column(String)
     resource_type: Mapped[str] = mapped_column(String(40))
-    last_action_date: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_action_date: Mapped[dt.date] = mapped_column(Date)
     last_action_type: Mapped[str] = mapped_column(String(20))
     field_name: Mapped[str | None] = mapped_column(Text)
     previous_value: Mapped[str | None] = mapped_column(Text)
     replacement_value: Mapped[str | None] = mapped_column(Text)
     updated_by: Mapped[str | None] = mapped_column(Text)
+
+
+class MetaTableDescription(Base):
+    """HSDS's description of a published table (its language and character set)."""
+
+    __tablename__ = "meta_table_description"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(Text)
+    character_set: Mapped[str | None] = mapped_column(Text)
 
 
 # --- Geography (assetmap's own) ---------------------------------------------

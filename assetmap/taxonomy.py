@@ -85,9 +85,15 @@ class Vocabulary:
 
         Returns several terms when a word is a synonym of several ("money advice").
         """
+        slug = typed.strip().lower()
+        if slug in self._by_slug:  # a slug names exactly one term
+            return [self._by_slug[slug]]
         text = _normalise(typed)
         if not text:
             return []
+        labels = [t for t in self.terms if _normalise(t.label) == text]
+        if labels:
+            return labels
         phrases = self._phrases
         if text in phrases:
             return [self._by_slug[s] for s in phrases[text]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 from sqlalchemy import Engine, func, select
@@ -9,6 +10,13 @@ from sqlalchemy import Engine, func, select
 from assetmap.models import Area, Base, Deprivation, Postcode
 
 GEOGRAPHY = (Postcode, Area, Deprivation)
+
+
+def _utc(value: object) -> object:
+    """Instants compared as UTC, whichever way the backend hands them back."""
+    if isinstance(value, dt.datetime) and value.tzinfo:
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
 
 
 def fingerprint(engine: Engine, models: tuple[type[Base], ...] = GEOGRAPHY) -> dict[str, str]:
@@ -24,7 +32,7 @@ def fingerprint(engine: Engine, models: tuple[type[Base], ...] = GEOGRAPHY) -> d
             digest = hashlib.sha256()
             count = 0
             for row in conn.execute(select(*columns).order_by(*table.primary_key.columns)):
-                digest.update(repr(tuple(row)).encode())
+                digest.update(repr(tuple(_utc(v) for v in row)).encode())
                 count += 1
             prints[table.name] = f"{count}:{digest.hexdigest()[:16]}"
     return prints

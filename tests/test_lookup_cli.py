@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from assetmap.db import connect
-from assetmap.io.areas import import_areas
 from assetmap.io.deprivation import import_deprivation
 from assetmap.io.postcodes import import_postcodes
 from tests.cli import run_assetmap

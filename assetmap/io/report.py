@@ -22,6 +22,18 @@ class ImportReport:
     # Line number and reason of the first few rejected rows, to find them in the file.
     examples: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Problems worth a look that do not stop a record: problem -> names of the records.
+    flags: dict[str, list[str]] = field(default_factory=dict)
+
+    def flag(self, problem: str, record: str) -> None:
+        self.flags.setdefault(problem, []).append(record)
+
+    def flag_lines(self) -> list[str]:
+        lines = []
+        for problem, names in sorted(self.flags.items(), key=lambda kv: -len(kv[1])):
+            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            lines.append(f"flagged: {len(names):,} {problem} ({shown})")
+        return lines
 
     def reject(self, line: int, reason: str) -> None:
         self.rejected[reason] += 1
@@ -41,6 +53,7 @@ class ImportReport:
         return {
             "source": self.source, "read": self.read, "loaded": self.loaded,
             "rejected": dict(self.rejected), "examples": self.examples, "notes": self.notes,
+            "flags": {problem: names for problem, names in self.flags.items()},
         }
 
     def check_mostly_valid(self, expected: str) -> None:

@@ -6,7 +6,9 @@ import of the same file finds every row already there and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import datetime as dt
+import json
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, func
@@ -36,6 +38,7 @@ def upsert(
     point_column: str = "geom",
     wkb_columns: Collection[str] = (),
     keep_existing: Collection[str] = (),
+    exclude: Collection[str] = (),
     progress: str | None = None,
 ) -> int:
     """Insert or update ``rows`` (dicts of column values) by the table's primary key.
@@ -44,11 +47,12 @@ def upsert(
     made; ``wkb_columns`` hold WKB to store as WGS84 geometries; columns in
     ``keep_existing`` keep their stored value when the new one is empty, so that
     directories that know different things about a record complement each other.
+    Keys in ``exclude`` are only inputs to ``point``, not columns.
     """
     if not rows:
         return 0
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    values: dict[str, Any] = {name: bindparam(name) for name in rows[0]}
+    values: dict[str, Any] = {name: bindparam(name) for name in rows[0] if name not in exclude}
     for name in wkb_columns:
         values[name] = func.ST_GeomFromWKB(bindparam(name), WGS84)
     if point:
@@ -61,10 +65,42 @@ def upsert(
         for name in values if name not in key
     }
     statement = statement.on_conflict_do_update(index_elements=key, set_=changes)
+    run = _sqlite_executemany(conn, statement) if conn.dialect.name == "sqlite" else None
     with tqdm(total=len(rows), desc=progress, unit=" rows", disable=None if progress else True,
               leave=False) as bar:
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start:start + CHUNK]
-            conn.execute(statement, list(chunk))
+            if run:
+                run(chunk)
+            else:
+                conn.execute(statement, list(chunk))
             bar.update(len(chunk))
     return len(rows)
+
+
+def _sqlite_value(value: Any) -> Any:
+    """What SQLAlchemy's SQLite types would store for ``value``."""
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _sqlite_executemany(conn: Connection, statement: Any) -> Callable[[Sequence[dict[str, Any]]], None]:
+    """Run the compiled statement straight through the driver.
+
+    Large imports spend a sixth of their time in SQLAlchemy's per-row parameter
+    processing; for SQLite the values above are all it does, so they are done here.
+    """
+    compiled = statement.compile(dialect=conn.dialect)
+    sql, names, defaults = str(compiled), compiled.positiontup or [], compiled.params
+
+    def run(chunk: Sequence[dict[str, Any]]) -> None:
+        conn.exec_driver_sql(sql, [tuple(_sqlite_value(row[n] if n in row else defaults[n]) for n in names)
+                                   for row in chunk])
+    return run

@@ -6,12 +6,11 @@ deprivation. On PostGIS, locations and postcodes also get a GiST index on their
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 20:50:26.313194
+Create Date: 2026-11-24 21:10:51.915022
 """
 
 from collections.abc import Sequence
 
-import geoalchemy2
 import sqlalchemy as sa
 from alembic import op
 from geoalchemy2 import Geometry
@@ -52,11 +51,32 @@ def upgrade() -> None:
     sa.Column('domain_ranks', sa.JSON(), nullable=True),
     sa.PrimaryKeyConstraint('index_name', 'index_year', 'area_code')
     )
+    op.create_geospatial_table('location',
+    sa.Column('id', sa.String(), nullable=False),
+    sa.Column('location_type', sa.String(length=10), nullable=False),
+    sa.Column('url', sa.Text(), nullable=True),
+    sa.Column('organization_id', sa.String(), nullable=True),
+    sa.Column('name', sa.Text(), nullable=True),
+    sa.Column('alternate_name', sa.Text(), nullable=True),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('transportation', sa.Text(), nullable=True),
+    sa.Column('latitude', sa.Float(), nullable=True),
+    sa.Column('longitude', sa.Float(), nullable=True),
+    sa.Column('external_identifier', sa.Text(), nullable=True),
+    sa.Column('external_identifier_type', sa.Text(), nullable=True),
+    sa.Column('geom', Geometry(geometry_type='POINT', srid=4326, dimension=2, spatial_index=False, from_text='ST_GeomFromEWKT', name='geometry'), nullable=True),
+    sa.CheckConstraint("location_type IN ('physical', 'postal', 'virtual')", name='location_type_known'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('location', schema=None) as batch_op:
+        batch_op.create_geospatial_index('idx_location_geom', ['geom'], unique=False, postgresql_using='gist', postgresql_ops={})
+        batch_op.create_index(batch_op.f('ix_location_organization_id'), ['organization_id'], unique=False)
+
     op.create_table('metadata',
     sa.Column('id', sa.String(), nullable=False),
     sa.Column('resource_id', sa.String(), nullable=False),
     sa.Column('resource_type', sa.String(length=40), nullable=False),
-    sa.Column('last_action_date', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_action_date', sa.Date(), nullable=False),
     sa.Column('last_action_type', sa.String(length=20), nullable=False),
     sa.Column('field_name', sa.Text(), nullable=True),
     sa.Column('previous_value', sa.Text(), nullable=True),
@@ -83,6 +103,17 @@ def upgrade() -> None:
     sa.Column('parent_organization_id', sa.String(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_table('organization_identifier',
+    sa.Column('id', sa.String(), nullable=False),
+    sa.Column('organization_id', sa.String(), nullable=True),
+    sa.Column('identifier_scheme', sa.Text(), nullable=True),
+    sa.Column('identifier_type', sa.Text(), nullable=True),
+    sa.Column('identifier', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('organization_identifier', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_organization_identifier_organization_id'), ['organization_id'], unique=False)
+
     op.create_geospatial_table('postcode',
     sa.Column('postcode', sa.String(length=8), nullable=False),
     sa.Column('latitude', sa.Float(), nullable=True),
@@ -106,6 +137,17 @@ def upgrade() -> None:
         batch_op.create_geospatial_index('idx_postcode_geom', ['geom'], unique=False, postgresql_using='gist', postgresql_ops={})
         batch_op.create_index(batch_op.f('ix_postcode_area_code'), ['area_code'], unique=False)
 
+    op.create_table('program',
+    sa.Column('id', sa.String(), nullable=False),
+    sa.Column('organization_id', sa.String(), nullable=True),
+    sa.Column('name', sa.Text(), nullable=True),
+    sa.Column('alternate_name', sa.Text(), nullable=True),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('program', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_program_organization_id'), ['organization_id'], unique=False)
+
     op.create_table('taxonomy',
     sa.Column('id', sa.String(), nullable=False),
     sa.Column('name', sa.Text(), nullable=False),
@@ -114,52 +156,6 @@ def upgrade() -> None:
     sa.Column('version', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
-    op.create_geospatial_table('location',
-    sa.Column('id', sa.String(), nullable=False),
-    sa.Column('location_type', sa.String(length=10), nullable=False),
-    sa.Column('url', sa.Text(), nullable=True),
-    sa.Column('organization_id', sa.String(), nullable=True),
-    sa.Column('name', sa.Text(), nullable=True),
-    sa.Column('alternate_name', sa.Text(), nullable=True),
-    sa.Column('description', sa.Text(), nullable=True),
-    sa.Column('transportation', sa.Text(), nullable=True),
-    sa.Column('latitude', sa.Float(), nullable=True),
-    sa.Column('longitude', sa.Float(), nullable=True),
-    sa.Column('external_identifier', sa.Text(), nullable=True),
-    sa.Column('external_identifier_type', sa.Text(), nullable=True),
-    sa.Column('geom', Geometry(geometry_type='POINT', srid=4326, dimension=2, spatial_index=False, from_text='ST_GeomFromEWKT', name='geometry'), nullable=True),
-    sa.CheckConstraint("location_type IN ('physical', 'postal', 'virtual')", name='location_type_known'),
-    sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('location', schema=None) as batch_op:
-        batch_op.create_geospatial_index('idx_location_geom', ['geom'], unique=False, postgresql_using='gist', postgresql_ops={})
-        batch_op.create_index(batch_op.f('ix_location_organization_id'), ['organization_id'], unique=False)
-
-    op.create_table('organization_identifier',
-    sa.Column('id', sa.String(), nullable=False),
-    sa.Column('organization_id', sa.String(), nullable=True),
-    sa.Column('identifier_scheme', sa.Text(), nullable=True),
-    sa.Column('identifier_type', sa.Text(), nullable=True),
-    sa.Column('identifier', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('organization_identifier', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_organization_identifier_organization_id'), ['organization_id'], unique=False)
-
-    op.create_table('program',
-    sa.Column('id', sa.String(), nullable=False),
-    sa.Column('organization_id', sa.String(), nullable=True),
-    sa.Column('name', sa.Text(), nullable=True),
-    sa.Column('alternate_name', sa.Text(), nullable=True),
-    sa.Column('description', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('program', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_program_organization_id'), ['organization_id'], unique=False)
-
     op.create_table('taxonomy_term',
     sa.Column('id', sa.String(), nullable=False),
     sa.Column('code', sa.Text(), nullable=True),
@@ -171,7 +167,6 @@ def upgrade() -> None:
     sa.Column('language', sa.Text(), nullable=True),
     sa.Column('term_uri', sa.Text(), nullable=True),
     sa.Column('term', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['taxonomy_id'], ['taxonomy.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('taxonomy_term', schema=None) as batch_op:
@@ -258,6 +253,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_service_organization_id'), ['organization_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_service_status'), ['status'], unique=False)
 
+    op.create_table('contact',
+    sa.Column('id', sa.String(), nullable=False),
+    sa.Column('organization_id', sa.String(), nullable=True),
+    sa.Column('service_id', sa.String(), nullable=True),
+    sa.Column('service_at_location_id', sa.String(), nullable=True),
+    sa.Column('location_id', sa.String(), nullable=True),
+    sa.Column('name', sa.Text(), nullable=True),
+    sa.Column('title', sa.Text(), nullable=True),
+    sa.Column('department', sa.Text(), nullable=True),
+    sa.Column('email', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['service_id'], ['service.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('contact', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contact_location_id'), ['location_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contact_organization_id'), ['organization_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contact_service_at_location_id'), ['service_at_location_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contact_service_id'), ['service_id'], unique=False)
+
     op.create_table('cost_option',
     sa.Column('id', sa.String(), nullable=False),
     sa.Column('service_id', sa.String(), nullable=True),
@@ -278,13 +292,49 @@ def upgrade() -> None:
     sa.Column('organization_id', sa.String(), nullable=True),
     sa.Column('service_id', sa.String(), nullable=True),
     sa.Column('source', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['service_id'], ['service.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('funding', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_funding_organization_id'), ['organization_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_funding_service_id'), ['service_id'], unique=False)
+
+    op.create_table('language',
+    sa.Column('id', sa.String(), nullable=False),
+    sa.Column('service_id', sa.String(), nullable=True),
+    sa.Column('location_id', sa.String(), nullable=True),
+    sa.Column('phone_id', sa.String(), nullable=True),
+    sa.Column('name', sa.Text(), nullable=True),
+    sa.Column('code', sa.Text(), nullable=True),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['service_id'], ['service.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('language', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_language_location_id'), ['location_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_language_phone_id'), ['phone_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_language_service_id'), ['service_id'], unique=False)
+
+    op.create_table('phone',
+    sa.Column('id', sa.String(), nullable=False),
+    sa.Column('location_id', sa.String(), nullable=True),
+    sa.Column('service_id', sa.String(), nullable=True),
+    sa.Column('organization_id', sa.String(), nullable=True),
+    sa.Column('contact_id', sa.String(), nullable=True),
+    sa.Column('service_at_location_id', sa.String(), nullable=True),
+    sa.Column('number', sa.Text(), nullable=False),
+    sa.Column('extension', sa.Float(), nullable=True),
+    sa.Column('type', sa.Text(), nullable=True),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['service_id'], ['service.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('phone', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_phone_contact_id'), ['contact_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_phone_location_id'), ['location_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_phone_organization_id'), ['organization_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_phone_service_at_location_id'), ['service_at_location_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_phone_service_id'), ['service_id'], unique=False)
 
     op.create_table('required_document',
     sa.Column('id', sa.String(), nullable=False),
@@ -296,6 +346,38 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('required_document', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_required_document_service_id'), ['service_id'], unique=False)
+
+    op.create_table('schedule',
+    sa.Column('id', sa.String(), nullable=False),
+    sa.Column('service_id', sa.String(), nullable=True),
+    sa.Column('location_id', sa.String(), nullable=True),
+    sa.Column('service_at_location_id', sa.String(), nullable=True),
+    sa.Column('valid_from', sa.Date(), nullable=True),
+    sa.Column('valid_to', sa.Date(), nullable=True),
+    sa.Column('dtstart', sa.Date(), nullable=True),
+    sa.Column('timezone', sa.Float(), nullable=True),
+    sa.Column('until', sa.Date(), nullable=True),
+    sa.Column('count', sa.Integer(), nullable=True),
+    sa.Column('wkst', sa.String(length=2), nullable=True),
+    sa.Column('freq', sa.String(length=10), nullable=True),
+    sa.Column('interval', sa.Integer(), nullable=True),
+    sa.Column('byday', sa.Text(), nullable=True),
+    sa.Column('byweekno', sa.Text(), nullable=True),
+    sa.Column('bymonthday', sa.Text(), nullable=True),
+    sa.Column('byyearday', sa.Text(), nullable=True),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('opens_at', sa.String(length=20), nullable=True),
+    sa.Column('closes_at', sa.String(length=20), nullable=True),
+    sa.Column('schedule_link', sa.Text(), nullable=True),
+    sa.Column('attending_type', sa.Text(), nullable=True),
+    sa.Column('notes', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['service_id'], ['service.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('schedule', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_schedule_location_id'), ['location_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_schedule_service_at_location_id'), ['service_at_location_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_schedule_service_id'), ['service_id'], unique=False)
 
     op.create_geospatial_table('service_area',
     sa.Column('id', sa.String(), nullable=False),
@@ -327,138 +409,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_service_at_location_location_id'), ['location_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_service_at_location_service_id'), ['service_id'], unique=False)
 
-    op.create_table('contact',
-    sa.Column('id', sa.String(), nullable=False),
-    sa.Column('organization_id', sa.String(), nullable=True),
-    sa.Column('service_id', sa.String(), nullable=True),
-    sa.Column('service_at_location_id', sa.String(), nullable=True),
-    sa.Column('location_id', sa.String(), nullable=True),
-    sa.Column('name', sa.Text(), nullable=True),
-    sa.Column('title', sa.Text(), nullable=True),
-    sa.Column('department', sa.Text(), nullable=True),
-    sa.Column('email', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['location_id'], ['location.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['service_at_location_id'], ['service_at_location.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['service_id'], ['service.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('contact', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_contact_location_id'), ['location_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_contact_organization_id'), ['organization_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_contact_service_at_location_id'), ['service_at_location_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_contact_service_id'), ['service_id'], unique=False)
-
-    op.create_table('schedule',
-    sa.Column('id', sa.String(), nullable=False),
-    sa.Column('service_id', sa.String(), nullable=True),
-    sa.Column('location_id', sa.String(), nullable=True),
-    sa.Column('service_at_location_id', sa.String(), nullable=True),
-    sa.Column('valid_from', sa.Date(), nullable=True),
-    sa.Column('valid_to', sa.Date(), nullable=True),
-    sa.Column('dtstart', sa.Date(), nullable=True),
-    sa.Column('timezone', sa.Float(), nullable=True),
-    sa.Column('until', sa.Date(), nullable=True),
-    sa.Column('count', sa.Integer(), nullable=True),
-    sa.Column('wkst', sa.String(length=2), nullable=True),
-    sa.Column('freq', sa.String(length=10), nullable=True),
-    sa.Column('interval', sa.Integer(), nullable=True),
-    sa.Column('byday', sa.Text(), nullable=True),
-    sa.Column('byweekno', sa.Text(), nullable=True),
-    sa.Column('bymonthday', sa.Text(), nullable=True),
-    sa.Column('byyearday', sa.Text(), nullable=True),
-    sa.Column('description', sa.Text(), nullable=True),
-    sa.Column('opens_at', sa.String(length=20), nullable=True),
-    sa.Column('closes_at', sa.String(length=20), nullable=True),
-    sa.Column('schedule_link', sa.Text(), nullable=True),
-    sa.Column('attending_type', sa.Text(), nullable=True),
-    sa.Column('notes', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['location_id'], ['location.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['service_at_location_id'], ['service_at_location.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['service_id'], ['service.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('schedule', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_schedule_location_id'), ['location_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_schedule_service_at_location_id'), ['service_at_location_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_schedule_service_id'), ['service_id'], unique=False)
-
-    op.create_table('phone',
-    sa.Column('id', sa.String(), nullable=False),
-    sa.Column('location_id', sa.String(), nullable=True),
-    sa.Column('service_id', sa.String(), nullable=True),
-    sa.Column('organization_id', sa.String(), nullable=True),
-    sa.Column('contact_id', sa.String(), nullable=True),
-    sa.Column('service_at_location_id', sa.String(), nullable=True),
-    sa.Column('number', sa.Text(), nullable=False),
-    sa.Column('extension', sa.Text(), nullable=True),
-    sa.Column('type', sa.Text(), nullable=True),
-    sa.Column('description', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['contact_id'], ['contact.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['location_id'], ['location.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['service_at_location_id'], ['service_at_location.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['service_id'], ['service.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('phone', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_phone_contact_id'), ['contact_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_phone_location_id'), ['location_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_phone_organization_id'), ['organization_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_phone_service_at_location_id'), ['service_at_location_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_phone_service_id'), ['service_id'], unique=False)
-
-    op.create_table('language',
-    sa.Column('id', sa.String(), nullable=False),
-    sa.Column('service_id', sa.String(), nullable=True),
-    sa.Column('location_id', sa.String(), nullable=True),
-    sa.Column('phone_id', sa.String(), nullable=True),
-    sa.Column('name', sa.Text(), nullable=True),
-    sa.Column('code', sa.Text(), nullable=True),
-    sa.Column('note', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['location_id'], ['location.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['phone_id'], ['phone.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['service_id'], ['service.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('language', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_language_location_id'), ['location_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_language_phone_id'), ['phone_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_language_service_id'), ['service_id'], unique=False)
-
     if op.get_bind().dialect.name == "postgresql":
         for table in ("location", "postcode"):
             op.execute(f"CREATE INDEX ix_{table}_geog ON {table} USING gist ((geom::geography))")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('language', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_language_service_id'))
-        batch_op.drop_index(batch_op.f('ix_language_phone_id'))
-        batch_op.drop_index(batch_op.f('ix_language_location_id'))
-
-    op.drop_table('language')
-    with op.batch_alter_table('phone', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_phone_service_id'))
-        batch_op.drop_index(batch_op.f('ix_phone_service_at_location_id'))
-        batch_op.drop_index(batch_op.f('ix_phone_organization_id'))
-        batch_op.drop_index(batch_op.f('ix_phone_location_id'))
-        batch_op.drop_index(batch_op.f('ix_phone_contact_id'))
-
-    op.drop_table('phone')
-    with op.batch_alter_table('schedule', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_schedule_service_id'))
-        batch_op.drop_index(batch_op.f('ix_schedule_service_at_location_id'))
-        batch_op.drop_index(batch_op.f('ix_schedule_location_id'))
-
-    op.drop_table('schedule')
-    with op.batch_alter_table('contact', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_contact_service_id'))
-        batch_op.drop_index(batch_op.f('ix_contact_service_at_location_id'))
-        batch_op.drop_index(batch_op.f('ix_contact_organization_id'))
-        batch_op.drop_index(batch_op.f('ix_contact_location_id'))
-
-    op.drop_table('contact')
     with op.batch_alter_table('service_at_location', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_service_at_location_service_id'))
         batch_op.drop_index(batch_op.f('ix_service_at_location_location_id'))
@@ -469,10 +425,30 @@ def downgrade() -> None:
         batch_op.drop_geospatial_index('idx_service_area_geom', postgresql_using='gist', column_name='geom')
 
     op.drop_geospatial_table('service_area')
+    with op.batch_alter_table('schedule', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_schedule_service_id'))
+        batch_op.drop_index(batch_op.f('ix_schedule_service_at_location_id'))
+        batch_op.drop_index(batch_op.f('ix_schedule_location_id'))
+
+    op.drop_table('schedule')
     with op.batch_alter_table('required_document', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_required_document_service_id'))
 
     op.drop_table('required_document')
+    with op.batch_alter_table('phone', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_phone_service_id'))
+        batch_op.drop_index(batch_op.f('ix_phone_service_at_location_id'))
+        batch_op.drop_index(batch_op.f('ix_phone_organization_id'))
+        batch_op.drop_index(batch_op.f('ix_phone_location_id'))
+        batch_op.drop_index(batch_op.f('ix_phone_contact_id'))
+
+    op.drop_table('phone')
+    with op.batch_alter_table('language', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_language_service_id'))
+        batch_op.drop_index(batch_op.f('ix_language_phone_id'))
+        batch_op.drop_index(batch_op.f('ix_language_location_id'))
+
+    op.drop_table('language')
     with op.batch_alter_table('funding', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_funding_service_id'))
         batch_op.drop_index(batch_op.f('ix_funding_organization_id'))
@@ -482,6 +458,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_cost_option_service_id'))
 
     op.drop_table('cost_option')
+    with op.batch_alter_table('contact', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_contact_service_id'))
+        batch_op.drop_index(batch_op.f('ix_contact_service_at_location_id'))
+        batch_op.drop_index(batch_op.f('ix_contact_organization_id'))
+        batch_op.drop_index(batch_op.f('ix_contact_location_id'))
+
+    op.drop_table('contact')
     with op.batch_alter_table('service', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_service_status'))
         batch_op.drop_index(batch_op.f('ix_service_organization_id'))
@@ -506,30 +489,30 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_taxonomy_term_code'))
 
     op.drop_table('taxonomy_term')
+    op.drop_table('taxonomy')
     with op.batch_alter_table('program', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_program_organization_id'))
 
     op.drop_table('program')
-    with op.batch_alter_table('organization_identifier', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_organization_identifier_organization_id'))
-
-    op.drop_table('organization_identifier')
-    with op.batch_alter_table('location', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_location_organization_id'))
-        batch_op.drop_geospatial_index('idx_location_geom', postgresql_using='gist', column_name='geom')
-
-    op.drop_geospatial_table('location')
-    op.drop_table('taxonomy')
     with op.batch_alter_table('postcode', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_postcode_area_code'))
         batch_op.drop_geospatial_index('idx_postcode_geom', postgresql_using='gist', column_name='geom')
 
     op.drop_geospatial_table('postcode')
+    with op.batch_alter_table('organization_identifier', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_organization_identifier_organization_id'))
+
+    op.drop_table('organization_identifier')
     op.drop_table('organization')
     with op.batch_alter_table('metadata', schema=None) as batch_op:
         batch_op.drop_index('ix_metadata_resource')
 
     op.drop_table('metadata')
+    with op.batch_alter_table('location', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_location_organization_id'))
+        batch_op.drop_geospatial_index('idx_location_geom', postgresql_using='gist', column_name='geom')
+
+    op.drop_geospatial_table('location')
     op.drop_table('deprivation')
     with op.batch_alter_table('area', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_area_intermediate_zone'))

@@ -1,0 +1,651 @@
+"""Open Referral (HSDS 3.0 / ORUK 3.0) in and out: JSON records, API pages, CSV packages.
+
+Reading flattens nested records (a service with its organization, locations,
+schedules, ...) into rows of the standard's tables, which are also assetmap's
+tables, so import is a mapping. Everything is checked before anything is
+written: a record without an id, a number given as text, an impossible
+latitude or a taxonomy term nobody defines stops the file with a message
+naming the record and the field, and the database is left as it was.
+Rows are written by id, so importing again updates and never duplicates.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
+from tqdm import tqdm
+
+from assetmap import models
+from assetmap.io.report import ImportFileError, ImportReport
+from assetmap.io.write import upsert
+from assetmap.models import placeable
+
+# Tables in the order they can be written (parents before children).
+ORDER = ["taxonomy", "taxonomy_term", "organization", "program", "organization_identifier", "service",
+         "location", "address", "service_at_location", "contact", "phone", "schedule", "cost_option",
+         "accessibility", "service_area", "language", "funding", "required_document", "attribute",
+         "metadata", "meta_table_description"]
+TABLES: dict[str, Table] = {name: models.Base.metadata.tables[name] for name in ORDER}
+INTERNAL = {"geom"}  # assetmap's own columns, never read from or written to files
+
+# Arrays nested in a record: key -> (child table, the child's field that points back).
+_COMMON = {"attributes": ("attribute", "link_id"), "metadata": ("metadata", "resource_id")}
+CHILDREN: dict[str, dict[str, tuple[str, str]]] = {
+    "service": {"schedules": ("schedule", "service_id"), "service_areas": ("service_area", "service_id"),
+                "service_at_locations": ("service_at_location", "service_id"),
+                "languages": ("language", "service_id"), "funding": ("funding", "service_id"),
+                "fundings": ("funding", "service_id"), "cost_options": ("cost_option", "service_id"),
+                "contacts": ("contact", "service_id"), "phones": ("phone", "service_id"),
+                "required_documents": ("required_document", "service_id")},
+    "organization": {"organization_identifiers": ("organization_identifier", "organization_id"),
+                     "programs": ("program", "organization_id"), "contacts": ("contact", "organization_id"),
+                     "locations": ("location", "organization_id"), "funding": ("funding", "organization_id"),
+                     "fundings": ("funding", "organization_id"), "phones": ("phone", "organization_id"),
+                     "services": ("service", "organization_id")},
+    "service_at_location": {"phones": ("phone", "service_at_location_id"),
+                            "contacts": ("contact", "service_at_location_id"),
+                            "schedules": ("schedule", "service_at_location_id")},
+    "location": {"addresses": ("address", "location_id"), "accessibility": ("accessibility", "location_id"),
+                 "accessibilitys": ("accessibility", "location_id"), "phones": ("phone", "location_id"),
+                 "contacts": ("contact", "location_id"), "schedules": ("schedule", "location_id"),
+                 "languages": ("language", "location_id")},
+    "contact": {"phones": ("phone", "contact_id")},
+    "taxonomy": {"taxonomy_terms": ("taxonomy_term", "taxonomy_id")},
+    "phone": {"languages": ("language", "phone_id")},
+}
+# Objects nested in a record: key -> (table, the parent's field that points to it).
+SINGLES: dict[str, dict[str, tuple[str, str]]] = {
+    "service": {"organization": ("organization", "organization_id"), "program": ("program", "program_id")},
+    "service_at_location": {"location": ("location", "location_id"), "service": ("service", "service_id")},
+    "attribute": {"taxonomy_term": ("taxonomy_term", "taxonomy_term_id")},
+    "taxonomy_term": {"taxonomy_detail": ("taxonomy", "taxonomy_id")},
+}
+# Precomputed per table, as every record of a large file passes through _flatten.
+KINDS: dict[str, dict[str, type]] = {
+    table: {c.name: type(c.type) for c in TABLES[table].columns if c.name not in {"geom"}} for table in ORDER
+}
+NESTED: dict[str, dict[str, tuple[str, str]]] = {
+    table: {**CHILDREN.get(table, {}), **_COMMON} for table in ORDER
+}
+SKIPPED: dict[str, set[str]] = {table: set(NESTED[table]) | set(SINGLES.get(table, {})) for table in ORDER}
+# Foreign keys that must name a record in the file or the database.
+REFERENCES: dict[str, dict[str, str]] = {
+    table: {fk.parent.name: fk.column.table.name for fk in TABLES[table].foreign_keys}
+    for table in ORDER
+}
+# CSV file names in packages: plural or singular, as the examples use both.
+CSV_NAMES = {name: name for name in ORDER} | {
+    "organizations": "organization", "programs": "program", "organization_identifiers": "organization_identifier",
+    "services": "service", "locations": "location", "addresses": "address", "contacts": "contact",
+    "phones": "phone", "schedules": "schedule", "cost_options": "cost_option", "service_areas": "service_area",
+    "languages": "language", "fundings": "funding", "required_documents": "required_document",
+    "attributes": "attribute", "taxonomies": "taxonomy", "taxonomy_terms": "taxonomy_term",
+    "service_at_locations": "service_at_location", "meta_table_descriptions": "meta_table_description",
+}
+NOT_DIRECTORY: set[str] = set()
+
+
+@dataclass
+class Records:
+    """Rows per table, by id, as read from a file, plus what could not be used."""
+
+    rows: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
+    errors: list[str] = field(default_factory=list)
+    ignored: set[str] = field(default_factory=set)
+
+    def error(self, message: str) -> None:
+        if len(self.errors) < 8:
+            self.errors.append(message)
+
+    def count(self) -> int:
+        return sum(len(r) for r in self.rows.values())
+
+
+# --- reading ----------------------------------------------------------------------
+
+
+def read(path: Path, keep_bad_coordinates: bool = False) -> Records:
+    """Read a JSON file (record, list, API page, tabular JSON) or a CSV package folder."""
+    records = Records()
+    if path.is_dir() or path.name == "datapackage.json":
+        _read_csv_package(path if path.is_dir() else path.parent, records, keep_bad_coordinates)
+    else:
+        _read_json(path, records, keep_bad_coordinates)
+    if records.count() == 0 and not records.errors:
+        raise ImportFileError(f"{path.name} holds no Open Referral records")
+    if records.errors:
+        more = "" if len(records.errors) < 8 else "; ..."
+        raise ImportFileError(f"{path.name}: " + "; ".join(records.errors) + more + "; nothing was imported")
+    return records
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ImportFileError(f"cannot open {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ImportFileError(f"{path.name} is not UTF-8 text: is it the right file?") from None
+    if not text.strip():
+        raise ImportFileError(f"{path.name} is empty: expected Open Referral JSON")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ImportFileError(f"{path.name} is not valid JSON ({exc.msg} at line {exc.lineno}, "
+                              f"column {exc.colno}); nothing was imported") from None
+
+
+def _is_tabular(data: Any) -> bool:
+    return isinstance(data, dict) and bool(data) and all(k.endswith(".csv") for k in data)
+
+
+def _read_json(path: Path, records: Records, keep_bad: bool) -> None:
+    data = _load_json(path)
+    if _is_tabular(data):  # HSDS's tabular JSON: {"services.csv": [rows], ...}
+        _read_tabular_json(data, records, keep_bad)
+        return
+    hint = _kind_from_name(path.name)
+    for item, kind in _top_level(data, hint, path.name):
+        _flatten(item, kind, records, keep_bad, where=f"{kind} #{item.get('id', '?') if isinstance(item, dict) else '?'}",
+                 strict_types=True)
+
+
+def _kind_from_name(name: str) -> str | None:
+    for kind in ("service_at_location", "organization", "taxonomy_term", "taxonomy", "location", "service"):
+        if name.startswith(kind):
+            return kind
+    return None
+
+
+def _top_level(data: Any, hint: str | None, name: str) -> Iterator[tuple[dict[str, Any], str]]:
+    if isinstance(data, dict) and "id" not in data and set(data) <= {"openapi_url", "profile", "version"}:
+        raise ImportFileError(f"{name} describes an Open Referral API (its base endpoint); it holds no records")
+    if isinstance(data, dict) and isinstance(data.get("contents"), list):  # an API page
+        items: list[Any] = data["contents"]
+    elif isinstance(data, list):
+        items = data
+    elif isinstance(data, dict):
+        items = [data]
+    else:
+        raise ImportFileError(f"{name} is JSON but not Open Referral records (a {type(data).__name__})")
+    for position, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise ImportFileError(f"{name}: item {position} is a {type(item).__name__}, not a record")
+        yield item, hint or _guess_kind(item)
+
+
+def _guess_kind(item: dict[str, Any]) -> str:
+    keys = set(item)
+    if "location" in keys and isinstance(item.get("location"), dict):
+        return "service_at_location"
+    if keys & {"services", "organization_identifiers", "year_incorporated", "legal_status", "programs"}:
+        return "organization"
+    if keys & {"location_type", "addresses", "accessibility"} and "status" not in keys:
+        return "location"
+    if keys & {"term", "code", "taxonomy_detail", "taxonomy_id", "term_uri"} and "status" not in keys:
+        return "taxonomy_term"
+    if "version" in keys and "status" not in keys:
+        return "taxonomy"
+    return "service"
+
+
+def _flatten(item: dict[str, Any], table: str, records: Records, keep_bad: bool, where: str,
+             strict_types: bool, parent: tuple[str, str] | None = None) -> str | None:
+    """Store one record and its nested ones; returns its id."""
+    record_id = item.get("id")
+    label = _label(table, item)
+    if not isinstance(record_id, str) or not record_id.strip():
+        if isinstance(record_id, (int, float)) and not isinstance(record_id, bool):
+            record_id = str(record_id)
+        else:
+            records.error(f"{label} in {where} has no id")
+            return None
+    kinds, skipped = KINDS[table], SKIPPED[table]
+    existing = records.rows[table].get(record_id)
+    row: dict[str, Any] = dict(existing) if existing else {}
+    for key, value in item.items():
+        if key in skipped:
+            continue
+        kind = kinds.get(key)
+        if kind is None:
+            if value not in (None, [], {}, ""):
+                records.ignored.add(f"{table}.{key}")
+            continue
+        if kind in _TEXT and isinstance(value, str):
+            row[key] = value if value.strip() or key == "id" else None
+            continue
+        converted = _convert(kind, key, value, strict_types, records, f"{table} {record_id}{label[len(table):]}")
+        if converted is not _INVALID:
+            row[key] = converted
+    row["id"] = record_id
+    if parent:
+        parent_table, parent_id = parent
+        _link_to_parent(table, row, parent_table, parent_id)
+    if table == "location" and not keep_bad:
+        _coordinates_ok(row, records, record_id)
+    records.rows[table][record_id] = row
+    here = f"{table} {record_id}"
+    for key, (child_table, _fk) in NESTED[table].items():
+        value = item.get(key)
+        if value in (None, []):
+            continue
+        if not isinstance(value, list):
+            records.error(f"{here}: {key} should be a list, not {type(value).__name__}")
+            continue
+        for child in value:
+            if not isinstance(child, dict):
+                records.error(f"{here}: an item of {key} is a {type(child).__name__}, not a record")
+                continue
+            _flatten(child, child_table, records, keep_bad, here, strict_types, parent=(table, record_id))
+    for key, (single_table, pointer) in SINGLES.get(table, {}).items():
+        value = item.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            records.error(f"{here}: {key} should be a record, not {type(value).__name__}")
+            continue
+        single_id = _flatten(value, single_table, records, keep_bad, here, strict_types)
+        if single_id:
+            records.rows[table][record_id][pointer] = single_id
+    return record_id
+
+
+def _label(table: str, item: dict[str, Any]) -> str:
+    name = item.get("name") if isinstance(item.get("name"), str) else None
+    return f"{table} '{name[:40]}'" if name else table
+
+
+def _link_to_parent(table: str, row: dict[str, Any], parent_table: str, parent_id: str) -> None:
+    if table == "attribute":
+        row.setdefault("link_id", parent_id)
+        row.setdefault("link_entity", parent_table)
+    elif table == "metadata":
+        row.setdefault("resource_id", parent_id)
+        row.setdefault("resource_type", parent_table)
+    else:
+        fk = CHILDREN.get(parent_table, {})
+        for child_table, pointer in fk.values():
+            if child_table == table:
+                row.setdefault(pointer, parent_id)
+                break
+
+
+def _coordinates_ok(row: dict[str, Any], records: Records, record_id: str) -> bool:
+    lat, lon = row.get("latitude"), row.get("longitude")
+    if lat is None and lon is None:
+        return True
+    if (lat is None) != (lon is None):
+        records.error(f"location {record_id}: has {'latitude' if lat is not None else 'longitude'} "
+                      f"but not {'longitude' if lat is not None else 'latitude'}")
+        return False
+    if not placeable(lat, lon):
+        field_name, value = ("latitude", lat) if not -90 <= lat <= 90 else ("longitude", lon)
+        records.error(f"location {record_id}: {field_name} {value} is impossible "
+                      f"(latitude -90..90, longitude -180..180)")
+        return False
+    return True
+
+
+_INVALID = object()
+_TEXT = {String, Text}
+
+
+def _convert(kind: type, key: str, value: Any, strict: bool, records: Records, where: str) -> Any:
+    if value is None or (isinstance(value, str) and not value.strip() and key != "id"):
+        return None
+    try:
+        if kind in (Float, Integer):
+            if isinstance(value, bool):
+                raise ValueError
+            if isinstance(value, str):
+                if strict:  # JSON says what is a number; text there is a mistake
+                    records.error(f"{where}: {key} is the text {value!r}, it must be a number")
+                    return _INVALID
+                value = float(value)
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError
+            if kind is Integer:
+                if not float(value).is_integer():
+                    raise ValueError
+                return int(value)
+            return float(value)
+        if kind is Date:
+            return dt.date.fromisoformat(str(value)[:10])
+        if kind is DateTime:
+            text = str(value).replace("Z", "+00:00")
+            moment = dt.datetime.fromisoformat(text)
+            # UTC throughout; SQLite keeps the wall time, PostGIS the instant: both UTC.
+            return (moment.astimezone(dt.timezone.utc) if moment.tzinfo
+                    else moment.replace(tzinfo=dt.timezone.utc))
+        if kind is Boolean:
+            return str(value).strip().lower() in ("1", "true", "yes", "y")
+        if isinstance(value, (dict, list)):
+            records.error(f"{where}: {key} should be a single value, not a {type(value).__name__}")
+            return _INVALID
+        return str(value)
+    except ValueError:
+        expected = {Float: "a number", Integer: "a whole number", Date: "a date (YYYY-MM-DD)",
+                    DateTime: "a date and time (ISO 8601)"}.get(kind, "a value")
+        records.error(f"{where}: {key} is {value!r}, it must be {expected}")
+        return _INVALID
+
+
+def _read_csv_package(folder: Path, records: Records, keep_bad: bool) -> None:
+    files = _package_files(folder)
+    if not files:
+        raise ImportFileError(f"{folder.name} holds no Open Referral CSV tables (services.csv, ...)")
+    for table, path in files:
+        for row in _csv_rows(path):
+            _flatten(row, table, records, keep_bad, where=path.name, strict_types=False)
+
+
+def _package_files(folder: Path) -> list[tuple[str, Path]]:
+    found: list[tuple[str, Path]] = []
+    package = folder / "datapackage.json"
+    paths = sorted(folder.glob("*.csv"))
+    if package.exists():
+        try:
+            resources = json.loads(package.read_text(encoding="utf-8")).get("resources", [])
+            paths = [folder / r["path"] for r in resources if isinstance(r, dict) and "path" in r]
+        except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
+            pass  # not a description (the HSDS examples ship a link as text): use the CSV files
+    for path in paths:
+        table = CSV_NAMES.get(path.stem)
+        if table is None:
+            if path.stem not in NOT_DIRECTORY and path.exists():
+                raise ImportFileError(f"{folder.name}/{path.name} is not an Open Referral table")
+            continue
+        if path.exists():
+            found.append((table, path))
+    return sorted(found, key=lambda tp: ORDER.index(tp[0]))
+
+
+def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle, strict=True)
+            for row in reader:
+                if None in row:
+                    raise ImportFileError(f"{path.name} line {reader.line_num} has more fields than its header")
+                yield {k: v for k, v in row.items() if v is not None}
+    except csv.Error as exc:
+        raise ImportFileError(f"{path.name} cannot be read as CSV ({exc}): the file looks damaged") from None
+
+
+def _read_tabular_json(data: dict[str, Any], records: Records, keep_bad: bool) -> None:
+    for name in sorted(data, key=lambda n: ORDER.index(CSV_NAMES[n[:-4]]) if n[:-4] in CSV_NAMES else 99):
+        table = CSV_NAMES.get(name[:-4])
+        if table is None or not isinstance(data[name], list):
+            records.error(f"{name} is not an Open Referral table")
+            continue
+        for row in data[name]:
+            if isinstance(row, dict):
+                _flatten(row, table, records, keep_bad, where=name, strict_types=True)
+            else:
+                records.error(f"{name}: a row is a {type(row).__name__}, not a record")
+
+
+# --- checking against the database and writing ---------------------------------------
+
+
+def _check_references(conn: Connection, records: Records) -> None:
+    for table, references in REFERENCES.items():
+        rows = records.rows.get(table, {})
+        for pointer, target in references.items():
+            wanted = {r[pointer] for r in rows.values() if r.get(pointer)}
+            missing = wanted - set(records.rows.get(target, {}))
+            if not missing:
+                continue
+            key = TABLES[target].c.id
+            known: set[str] = set()
+            ordered = sorted(missing)
+            for start in range(0, len(ordered), 500):
+                known |= set(conn.execute(select(key).where(key.in_(ordered[start:start + 500]))).scalars())
+            for target_id in sorted(missing - known)[:3]:
+                holder = next(i for i, r in rows.items() if r.get(pointer) == target_id)
+                what = "taxonomy term" if target == "taxonomy_term" else target.replace("_", " ")
+                records.error(f"{table} {holder}: {pointer} {target_id} is an unknown {what}: "
+                              f"include it in the file or import it first")
+
+
+def _check_required(records: Records) -> None:
+    for table, rows in records.rows.items():
+        for column in TABLES[table].columns:
+            if column.nullable or column.primary_key or column.default is not None or column.name in INTERNAL:
+                continue
+            for record_id, row in rows.items():
+                if row.get(column.name) is None:
+                    records.error(f"{table} {record_id}: has no {column.name}")
+                    break
+        if table == "service":
+            for record_id, row in rows.items():
+                status = row.get("status")
+                if status is not None and status not in models.SERVICE_STATUSES:
+                    records.error(f"service {record_id}: status {status!r} is not one of "
+                                  f"{', '.join(models.SERVICE_STATUSES)}")
+
+
+def write(conn: Connection, records: Records, progress: str | None = None) -> int:
+    written = 0
+    bar = tqdm(total=records.count(), desc=progress, unit=" records", disable=None if progress else True,
+               leave=False)
+    with bar:
+        for table in ORDER:
+            rows = list(records.rows.get(table, {}).values())
+            if not rows:
+                continue
+            columns = sorted({k for r in rows for k in r})
+            complete = [{c: r.get(c) for c in columns} for r in rows]
+            if table == "service":
+                for r in complete:
+                    r["status"] = r.get("status") or "active"
+            point = ("longitude", "latitude") if table == "location" else None
+            if point:
+                for r in complete:
+                    r.setdefault("latitude", None)
+                    r.setdefault("longitude", None)
+                    # Kept as given (lossless), but only real coordinates become a point.
+                    ok = placeable(r["latitude"], r["longitude"])
+                    r["_lat"], r["_lon"] = (r["latitude"], r["longitude"]) if ok else (None, None)
+                upsert(conn, TABLES[table], complete, point=("_lon", "_lat"), exclude=("_lat", "_lon"))
+            else:
+                upsert(conn, TABLES[table], complete)
+            written += len(rows)
+            bar.update(len(rows))
+    return written
+
+
+def check_and_write(conn: Connection, records: Records, source: str) -> int:
+    """Refuse records that break the standard or name unknown records; else write them."""
+    _check_required(records)
+    _check_references(conn, records)
+    if records.errors:
+        raise ImportFileError(f"{source}: " + "; ".join(records.errors) + "; nothing was imported")
+    return write(conn, records, progress=source)
+
+
+def import_oruk(engine: Engine, path: Path | str, keep_bad_coordinates: bool = False,
+                check: Any = None) -> ImportReport:
+    """Import an Open Referral file or CSV package in one transaction.
+
+    ``check(conn, rows, flag)`` may flag records that need a look (see assetmap.quality).
+    """
+    path = Path(path)
+    report = ImportReport(source=path.name, what="records")
+    records = read(path, keep_bad_coordinates)
+    with engine.begin() as conn:
+        if check:
+            check(conn, records.rows, report.flag)
+        report.read = report.loaded = check_and_write(conn, records, path.name)
+    counts = ", ".join(f"{len(records.rows[t]):,} {t}" for t in ORDER if records.rows.get(t))
+    report.notes.append(counts)
+    if records.ignored:
+        report.notes.append(f"fields not in the standard, not kept: {', '.join(sorted(records.ignored))}")
+    return report
+
+
+# --- export -------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.isoformat(timespec="milliseconds") + "Z"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Fields ORUK 3.0 requires in exported records. Where the directory does not know
+# one, it is exported empty rather than invented, and reads back as unknown.
+REQUIRED_ON_EXPORT = {
+    "organization": ("name", "description"), "taxonomy": ("name", "description"),
+    "taxonomy_term": ("name", "description"), "organization_identifier": ("identifier_type", "identifier"),
+    "address": ("address_1", "city", "state_province", "postal_code", "country", "address_type"),
+}
+
+
+def _clean(row: Any, table: str) -> dict[str, Any]:
+    record = {c.name: _plain(getattr(row, c.name)) for c in TABLES[table].columns
+              if c.name not in INTERNAL and getattr(row, c.name) is not None}
+    for name in REQUIRED_ON_EXPORT.get(table, ()):
+        record.setdefault(name, "")
+    return record
+
+
+class _Directory:
+    """Every directory table in memory, grouped by the fields records are nested by."""
+
+    def __init__(self, conn: Connection, services: Iterable[str] | None) -> None:
+        self.rows: dict[str, dict[str, dict[str, Any]]] = {}
+        for table in ORDER:
+            t = TABLES[table]
+            columns = [c for c in t.columns if c.name not in INTERNAL]
+            self.rows[table] = {r.id: _clean(r, table) for r in conn.execute(select(*columns))}
+        self.by: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+        wanted = set(services) if services is not None else None
+        self.service_ids = [i for i in sorted(self.rows["service"]) if wanted is None or i in wanted]
+
+    def children(self, table: str, pointer: str, parent_id: str) -> list[dict[str, Any]]:
+        key = (table, pointer)
+        if key not in self.by:
+            grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for row in self.rows[table].values():
+                if row.get(pointer):
+                    grouped[row[pointer]].append(row)
+            self.by[key] = grouped
+        return self.by[key].get(parent_id, [])
+
+
+def _nest(directory: _Directory, table: str, row: dict[str, Any], skip: set[str]) -> dict[str, Any]:
+    record = dict(row)
+    for key, (child_table, pointer) in CHILDREN.get(table, {}).items():
+        if key in skip or key in ("fundings", "accessibilitys", "services", "locations"):
+            continue
+        found = directory.children(child_table, pointer, row["id"])
+        if found:
+            record[key] = [_nest(directory, child_table, c, {"service_at_locations"}) for c in found]
+    attributes = [a for a in directory.children("attribute", "link_id", row["id"])]
+    if attributes:
+        record["attributes"] = [_attribute(directory, a) for a in attributes]
+    metadata = directory.children("metadata", "resource_id", row["id"])
+    if metadata:
+        record["metadata"] = metadata
+    for key, (single_table, pointer) in SINGLES.get(table, {}).items():
+        if key == "service" or not row.get(pointer):
+            continue
+        single = directory.rows[single_table].get(row[pointer])
+        if single:
+            record[key] = _nest(directory, single_table, single, {"services", "locations"})
+    return record
+
+
+def _attribute(directory: _Directory, attribute: dict[str, Any]) -> dict[str, Any]:
+    record = dict(attribute)
+    term = directory.rows["taxonomy_term"].get(attribute["taxonomy_term_id"])
+    if term:
+        record["taxonomy_term"] = dict(term)
+        taxonomy = directory.rows["taxonomy"].get(term.get("taxonomy_id", ""))
+        if taxonomy:
+            record["taxonomy_term"]["taxonomy_detail"] = taxonomy
+    return record
+
+
+def service_records(conn: Connection, services: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Full ORUK service records (organisation, locations, schedules, ...) from the database."""
+    directory = _Directory(conn, services)
+    return [_nest(directory, "service", directory.rows["service"][i], set()) for i in directory.service_ids]
+
+
+def page(contents: list[dict[str, Any]], number: int = 1, size: int | None = None,
+         total: int | None = None) -> dict[str, Any]:
+    """An ORUK API page around ``contents``."""
+    total = len(contents) if total is None else total
+    size = size or max(len(contents), 1)
+    pages = max(1, math.ceil(total / size))
+    return {"total_items": total, "total_pages": pages, "page_number": number, "size": size,
+            "first_page": number == 1, "last_page": number >= pages, "empty": not contents,
+            "contents": contents}
+
+
+def export_oruk(engine: Engine, out: Path | str) -> int:
+    """Write the directory out; returns how many services.
+
+    A ``.json`` file gets one ORUK 3.0 page of full service records (what other
+    directories consume); a folder gets the CSV package of every table, which
+    also keeps records no service refers to (a whole-directory backup).
+    """
+    out = Path(out)
+    with engine.connect() as conn:
+        if out.suffix.lower() == ".json":
+            services = service_records(conn)
+            out.write_text(json.dumps(page(services), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            return len(services)
+        return _export_csv_package(conn, out)
+
+
+PACKAGE_NAMES = {table: name for name, table in CSV_NAMES.items() if name != table}
+
+
+def _export_csv_package(conn: Connection, folder: Path) -> int:
+    if folder.exists() and not folder.is_dir():
+        raise ImportFileError(f"{folder} is a file: give a folder for a CSV package, or a .json file")
+    folder.mkdir(parents=True, exist_ok=True)
+    resources = []
+    for table in ORDER:
+        columns = [c for c in TABLES[table].columns if c.name not in INTERNAL]
+        name = f"{PACKAGE_NAMES.get(table, table)}.csv"
+        with open(folder / name, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow([c.name for c in columns])
+            for row in conn.execute(select(*columns).order_by(TABLES[table].c.id)):
+                writer.writerow(["" if v is None else _plain(v) for v in row])
+        resources.append({"name": table, "path": name, "profile": "tabular-data-resource"})
+    package = {"name": "assetmap-export", "profile": "tabular-data-package", "resources": resources}
+    (folder / "datapackage.json").write_text(json.dumps(package, indent=1) + "\n", encoding="utf-8")
+    return int(conn.execute(select(func.count()).select_from(TABLES["service"])).scalar_one())

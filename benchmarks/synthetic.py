@@ -1,0 +1,95 @@
+"""Synthetic directories at real Scottish postcode points, for benchmarks.
+
+Reproducible (seeded): organisations running one to five services each, at
+Code-Point postcodes from ../shared, with a realistic mix of needs and activity
+types, weekly schedules, free and paid options, phones and verification dates.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import random
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assetmap.projection import bng_to_wgs84
+from assetmap.taxonomy import load
+
+DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+WORDS = ["Community", "Friendship", "Wellbeing", "Recovery", "Carers", "Walking", "Garden", "Money",
+         "Lunch", "Craft", "Singing", "Support", "Hub", "Cafe", "Club", "Group", "Project", "Centre"]
+
+
+def postcode_points(opendata: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Every Code-Point postcode with coordinates, as (postcodes, longitudes, latitudes)."""
+    names, eastings, northings = [], [], []
+    for path in sorted((opendata / "codepoint-open-2020-08/csv").glob("*.csv")):
+        with open(path, newline="") as handle:
+            for row in csv.reader(handle):
+                if row[1] != "90":
+                    names.append(row[0])
+                    eastings.append(float(row[2]))
+                    northings.append(float(row[3]))
+    lon, lat = bng_to_wgs84(eastings, northings)
+    return names, lon, lat
+
+
+def services(count: int, opendata: Path, seed: int = 2026) -> list[dict[str, Any]]:
+    """``count`` full ORUK service records."""
+    rng = random.Random(seed)
+    ids = uuid.UUID(int=rng.getrandbits(128))
+    vocabulary = load()
+    terms = list(vocabulary.terms)
+    postcodes, lon, lat = postcode_points(opendata)
+    today = dt.date(2026, 11, 1)
+
+    def new_id() -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    records = []
+    organisation: dict[str, Any] = {}
+    left = 0
+    for n in range(count):
+        if left == 0:
+            organisation = {"id": new_id(), "name": f"{rng.choice(WORDS)} {rng.choice(WORDS)} Trust {n}",
+                            "description": "A fictional organisation for benchmarks"}
+            left = rng.randint(1, 5)
+        left -= 1
+        i = rng.randrange(len(postcodes))
+        chosen = rng.sample(terms, rng.choice([1, 1, 2, 3]))
+        free = rng.random() < 0.7
+        day = rng.sample(DAYS, rng.choice([1, 1, 2, 3]))
+        opens = rng.choice(["09:30", "10:00", "13:00", "18:00"])
+        service_id = new_id()
+        records.append({
+            "id": service_id, "name": f"{chosen[0].label} {n}", "status": rng.choices(
+                ["active", "inactive", "temporarily closed"], [0.9, 0.07, 0.03])[0],
+            "description": f"{chosen[0].description} (fictional)",
+            "assured_date": (today - dt.timedelta(days=rng.randint(0, 700))).isoformat(),
+            "minimum_age": rng.choice([None, 16, 18, 50]),
+            "organization": organisation,
+            "service_at_locations": [{"id": new_id(), "location": {
+                "id": new_id(), "location_type": "physical", "name": f"Venue near {postcodes[i]}",
+                "latitude": round(float(lat[i]), 6), "longitude": round(float(lon[i]), 6),
+                "addresses": [{"id": new_id(), "address_1": f"{rng.randint(1, 200)} Main Street",
+                               "city": "Somewhere", "state_province": "Scotland",
+                               "postal_code": postcodes[i], "country": "GB", "address_type": "physical"}],
+            }}],
+            "schedules": [{"id": new_id(), "freq": "WEEKLY", "byday": ",".join(day), "opens_at": opens,
+                           "closes_at": f"{int(opens[:2]) + 2:02d}:{opens[3:]}",
+                           "attending_type": rng.choices(["in_person", "online", "phone"], [0.85, 0.1, 0.05])[0]}],
+            "cost_options": [{"id": new_id(), "amount": 0 if free else rng.choice([1, 2, 3, 5]),
+                              "option": "Free" if free else "Per session"}],
+            "contacts": [{"id": new_id(), "name": "Coordinator",
+                          "phones": [{"id": new_id(), "number": f"0141 {rng.randint(100, 999)} {rng.randint(1000, 9999)}"}]}],
+            "attributes": [{"id": new_id(), "link_type": t.kind, "taxonomy_term": {
+                "id": t.id, "name": t.label, "description": t.description}} for t in chosen],
+        })
+        if records[-1]["minimum_age"] is None:
+            del records[-1]["minimum_age"]
+    del ids
+    return records

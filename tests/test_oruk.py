@@ -1,0 +1,208 @@
+"""Open Referral in and out: the official examples, the official schemas, round trips."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from sqlalchemy import Engine, select
+
+from assetmap.db import connect
+from assetmap.io.assets import import_assets
+from assetmap.io.oruk import ORDER, TABLES, export_oruk, service_records
+from assetmap.io.report import ImportFileError
+from assetmap.models import Base
+from tests.snapshots import fingerprint
+
+DIRECTORY = tuple(m.class_ for m in Base.registry.mappers if m.local_table.name in ORDER)
+EXAMPLE_NAMES = ["service_full.json", "service_list.json", "organization_full.json", "organization_list.json",
+                 "service_at_location_full.json", "service_at_location_list.json", "taxonomy.json",
+                 "taxonomy_list.json", "taxonomy_term.json", "taxonomy_term_list.json"]
+
+
+def examples(shared: Path) -> Iterator[Path]:
+    for standard in ("oruk-3.0", "hsds-3.0"):
+        folder = shared / "openreferral" / standard / "examples"
+        for name in EXAMPLE_NAMES:
+            if (folder / name).exists():
+                yield folder / name
+        yield folder / "csv"
+    yield shared / "openreferral/hsds-3.0/examples/location.json"
+    yield shared / "openreferral/hsds-3.0/examples/tabular.json"
+
+
+def records_in(path: Path) -> Iterator[dict[str, Any]]:
+    """Every record of an example, with an id, as the example gives it."""
+    if path.is_dir():
+        for file in sorted(path.glob("*.csv")):
+            with open(file, newline="", encoding="utf-8-sig") as handle:
+                yield from csv.DictReader(handle)
+        return
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(data, dict) and all(k.endswith(".csv") for k in data):
+        data = [row for rows in data.values() for row in rows]
+
+    def walk(node: Any) -> Iterator[dict[str, Any]]:
+        if isinstance(node, dict):
+            if isinstance(node.get("id"), str):
+                yield node
+            for value in node.values():
+                yield from walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from walk(value)
+    yield from walk(data)
+
+
+def stored_rows(engine: Engine, record_id: str) -> list[dict[str, Any]]:
+    found = []
+    with engine.connect() as conn:
+        for table in ORDER:
+            row = conn.execute(select(TABLES[table]).where(TABLES[table].c.id == record_id)).mappings().first()
+            if row:
+                found.append(dict(row))
+    return found
+
+
+def same(stored: Any, given: Any) -> bool:
+    if isinstance(stored, dt.datetime):
+        if stored.tzinfo:
+            stored = stored.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        moment = dt.datetime.fromisoformat(str(given).replace("Z", "+00:00"))
+        return stored == moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    if isinstance(stored, dt.date):
+        return stored.isoformat() == str(given)[:10]
+    if isinstance(stored, float):
+        return stored == float(given)
+    return str(stored) == str(given)
+
+
+@pytest.fixture(scope="module")
+def example_paths(shared: Path) -> list[Path]:
+    return list(examples(shared))
+
+
+def test_the_official_examples_import_without_loss(example_paths: list[Path], db_url: str) -> None:
+    engine = connect(db_url)
+    checked = 0
+    for path in example_paths:
+        import_assets(engine, path, keep_bad_coordinates=True)
+        for record in records_in(path):
+            rows = stored_rows(engine, record["id"])
+            assert rows, f"{path.name}: {record['id']} was not stored"
+            for key, value in record.items():
+                if isinstance(value, (dict, list)) or value in (None, ""):
+                    continue
+                assert any(key in row and same(row[key], value) for row in rows), \
+                    f"{path.parent.name}/{path.name}: {record['id']}.{key} = {value!r} was not kept"
+                checked += 1
+    assert checked > 500
+
+
+def test_the_api_base_document_is_refused_as_holding_no_records(shared: Path, engine: Engine) -> None:
+    with pytest.raises(ImportFileError, match="holds no records"):
+        import_assets(engine, shared / "openreferral/hsds-3.0/examples/base.json")
+
+
+def test_placeholder_coordinates_are_refused_unless_kept_on_purpose(shared: Path, engine: Engine) -> None:
+    with pytest.raises(ImportFileError, match=r"location 3a19ff88-\S+: latitude 100.0 is impossible"):
+        import_assets(engine, shared / "openreferral/oruk-3.0/examples/service_full.json")
+
+
+def load_directory(engine: Engine, shared: Path) -> None:
+    for standard in ("oruk-3.0", "hsds-3.0"):
+        import_assets(engine, shared / "openreferral" / standard / "examples/service_full.json",
+                      keep_bad_coordinates=True)
+    import_assets(engine, shared / "opendata/givefood/foodbanks_scotland_subset.csv")
+
+
+@pytest.fixture
+def full_directory(db_url: str, shared: Path) -> Engine:
+    """The service examples and Give Food's Scottish food banks in one database."""
+    engine = connect(db_url)
+    load_directory(engine, shared)
+    return engine
+
+
+def test_every_exported_service_validates_against_the_oruk_schema(full_directory: Engine, shared: Path,
+                                                                  tmp_path: Path) -> None:
+    schema = json.loads((shared / "openreferral/oruk-3.0/schema/compiled/service.json").read_text())
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
+    count = export_oruk(full_directory, tmp_path / "out.json")
+    page = json.loads((tmp_path / "out.json").read_text())
+    assert count == page["total_items"] == len(page["contents"]) == 84
+    for service in page["contents"]:
+        errors = sorted(validator.iter_errors(service), key=str)
+        assert not errors, f"{service['name']}: {errors[0].message} at {list(errors[0].absolute_path)}"
+
+
+@pytest.mark.parametrize("form", ["out.json", "package"])
+def test_import_export_import_gives_the_same_records(full_directory: Engine, form: str, tmp_path: Path,
+                                                     backend_name: str, request: pytest.FixtureRequest) -> None:
+    from tests.conftest import fresh_database
+
+    export_oruk(full_directory, tmp_path / form)
+    for url in fresh_database(backend_name, request, tmp_path):
+        again = connect(url)
+        import_assets(again, tmp_path / form, keep_bad_coordinates=True)
+        assert fingerprint(again, DIRECTORY) == fingerprint(full_directory, DIRECTORY)
+        again.dispose()
+
+
+def test_importing_again_updates_and_never_duplicates(full_directory: Engine, shared: Path) -> None:
+    before = fingerprint(full_directory, DIRECTORY)
+    load_directory(full_directory, shared)
+    assert fingerprint(full_directory, DIRECTORY) == before
+
+
+def test_a_service_record_carries_its_organisation_location_and_needs(full_directory: Engine) -> None:
+    with full_directory.connect() as conn:
+        services = {s["name"]: s for s in service_records(conn)}
+    glasgow = services["Queen's Park Govanhill Parish Church"]
+    location = glasgow["service_at_locations"][0]["location"]
+    assert location["latitude"] == pytest.approx(55.835222)
+    assert location["addresses"][0]["postal_code"] == "G42 8QZ"
+    assert {a["taxonomy_term"]["code"] for a in glasgow["attributes"]} == {"food-bank"}
+    assert glasgow["organization"]["name"] == "Queen's Park Govanhill Parish Church"
+
+
+BAD_JSON = {
+    "invalid JSON": ('{"id": "a", "name": "Lunch club",', "is not valid JSON"),
+    "a service without an id": ('{"name": "Lunch club", "status": "active"}', "has no id"),
+    "coordinates as text": (json.dumps({"id": "s1", "name": "Lunch club", "status": "active",
+                                        "service_at_locations": [{"id": "sl1", "location": {
+                                            "id": "l1", "location_type": "physical", "latitude": "55.86",
+                                            "longitude": "-4.25"}}]}),
+                            "location l1: latitude is the text '55.86', it must be a number"),
+    "a latitude of 95": (json.dumps({"id": "s1", "name": "Lunch club", "status": "active",
+                                     "service_at_locations": [{"id": "sl1", "location": {
+                                         "id": "l1", "location_type": "physical", "latitude": 95,
+                                         "longitude": -4.25}}]}),
+                         "location l1: latitude 95.0 is impossible"),
+    "an unknown taxonomy term": (json.dumps({"id": "s1", "name": "Lunch club", "status": "active",
+                                             "attributes": [{"id": "a1", "taxonomy_term_id": "no-such-term"}]}),
+                                 "attribute a1: taxonomy_term_id no-such-term is an unknown taxonomy term"),
+    "an unknown status": (json.dumps({"id": "s1", "name": "Lunch club", "status": "maybe"}),
+                          "service s1: status 'maybe' is not one of"),
+    "an empty file": ("", "is empty"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_JSON)
+def test_a_bad_open_referral_file_names_the_record_and_field_and_changes_nothing(
+        case: str, full_directory: Engine, tmp_path: Path) -> None:
+    text, says = BAD_JSON[case]
+    path = tmp_path / "service.json"
+    path.write_text(text)
+    before = fingerprint(full_directory, DIRECTORY)
+    with pytest.raises(ImportFileError) as caught:
+        import_assets(full_directory, path)
+    assert says in str(caught.value)
+    assert fingerprint(full_directory, DIRECTORY) == before
