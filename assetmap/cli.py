@@ -125,6 +125,52 @@ def cmd_lookup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from assetmap.search import Query, search
+
+    if args.postcode is None and (args.lat is None or args.lon is None):
+        raise AssetmapError("give --postcode, or both --lat and --lon")
+    answer = search(_engine(args), Query(
+        postcode=args.postcode, latitude=args.lat, longitude=args.lon, needs=tuple(args.need), text=args.text,
+        max_metres=args.max_metres, max_walk_minutes=args.max_walk_minutes, day=args.day, time=args.time,
+        free_only=args.free, age=args.age, accessibility=tuple(args.access), attending=args.attending,
+        include_inactive=args.include_inactive, limit=args.limit))
+    if args.json:
+        print(json.dumps(answer.as_dict(), indent=2, default=str))
+        return 0
+    print(answer.message)
+    for note in (answer.place or {}).get("notes", []):
+        print(f"note: {note}")
+    sections = [("", answer.results), ("Nearest beyond the limit:", answer.beyond),
+                ("Online or by phone:", answer.remote)]
+    number = 0
+    for title, results in sections:
+        if results and title:
+            print(f"\n{title}")
+        for result in results:
+            number += 1
+            print(f"\n{number}. {result.name}" + (f" ({result.organization})" if result.organization and
+                                                  result.organization != result.name else ""))
+            if result.why:
+                print(f"   why:     {'; '.join(result.why)}")
+            if result.distance_metres is not None:
+                print(f"   where:   {result.location or ''}{', ' + result.address if result.address else ''}")
+                print(f"            {result.distance_metres:,.0f} m, about {result.walk_minutes:.0f} min walk (estimate)")
+            else:
+                print(f"   how:     {', '.join(result.attending)}")
+            if result.next_session:
+                print(f"   next:    {result.next_session[:16].replace('T', ' ')}")
+            if result.cost:
+                print(f"   cost:    {result.cost}")
+            contact = ", ".join(result.phones + [c for c in (result.email, result.url) if c])
+            if contact:
+                print(f"   contact: {contact}")
+            print(f"   checked: {result.last_verified or 'never verified'}" +
+                  ("" if result.current else "  (not current: check before referring)"))
+    print(f"\n{answer.walking_estimate}; ranking: {answer.ranking}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from waitress import serve
 
@@ -248,6 +294,32 @@ def build_parser() -> argparse.ArgumentParser:
     lookup.add_argument("--index", help="deprivation index to report (default: the latest held)")
     lookup.add_argument("--json", action="store_true", help="print the answer as JSON")
     lookup.set_defaults(handler=cmd_lookup)
+
+    find = commands.add_parser(
+        "search", help="services that fit a person's needs near their postcode",
+        description="Find the services that fit a person's needs near their postcode (resolved "
+        "locally, never stored). Needs are slugs or the words a CLW types; typos are forgiven.",
+    )
+    where = find.add_argument_group("where the person is")
+    where.add_argument("--postcode", help="full or partial postcode")
+    where.add_argument("--lat", type=float, help="latitude, with --lon, instead of a postcode")
+    where.add_argument("--lon", type=float, help="longitude, with --lat")
+    find.add_argument("--need", action="append", default=[], metavar="NEED",
+                      help="a need or activity type (repeatable): loneliness, money, health walk, ...")
+    find.add_argument("--text", help="words that must appear in the service")
+    find.add_argument("--max-metres", type=float, help="how far (default 3000)")
+    find.add_argument("--max-walk-minutes", type=float, help="how far, as an estimated walk")
+    find.add_argument("--day", help="a day the person can go")
+    find.add_argument("--time", help="with --day, a time the person can go (HH:MM)")
+    find.add_argument("--free", action="store_true", help="leave out services with a charge")
+    find.add_argument("--age", type=float, help="the person's age")
+    find.add_argument("--access", action="append", default=[], metavar="FEATURE",
+                      help="an accessibility feature the venue must have (repeatable)")
+    find.add_argument("--attending", choices=["in_person", "online", "phone"], help="how the person can attend")
+    find.add_argument("--include-inactive", action="store_true", help="also show inactive services")
+    find.add_argument("--limit", type=int, default=10, help="how many results (default %(default)s)")
+    find.add_argument("--json", action="store_true", help="print the answer as JSON")
+    find.set_defaults(handler=cmd_search)
 
     serve = commands.add_parser(
         "serve", help="run the web app with a production server",

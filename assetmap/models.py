@@ -509,3 +509,16 @@ class UnmetNeed(Base):
     area_code: Mapped[str] = mapped_column(String(12), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     searches: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ChangeCounter(Base):
+    """A number bumped by every write to a part of the data, so caches know when to reload.
+
+    The search keeps the directory and the postcodes in memory for speed; one
+    indexed read of this table per search tells it whether they are still current.
+    """
+
+    __tablename__ = "change_counter"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)  # "directory", "postcodes"
+    generation: Mapped[int] = mapped_column(Integer, default=0)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, delete
 
+from assetmap import changes
 from assetmap.io.write import upsert
 from assetmap.models import Attribute, Taxonomy, TaxonomyTerm, TermSynonym
 
@@ -157,4 +158,5 @@ def install(conn: Connection, vocabulary: Vocabulary | None = None) -> int:
               "link_entity": "taxonomy_term", "taxonomy_term_id": stable_id("need", n)}
              for a in vocabulary.activities for n in a.needs]
     upsert(conn, Attribute.__table__, links)
+    changes.bump(conn, changes.DIRECTORY)
     return len(terms)

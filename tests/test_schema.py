@@ -15,7 +15,8 @@ ORUK_TABLES = {
     "phone", "contact", "service_area", "address", "language", "funding",
     "program", "required_document", "organization_identifier", "metadata",
 }
-GEOGRAPHY_TABLES = {"postcode", "area", "deprivation", "unmet_need", "term_synonym"}
+GEOGRAPHY_TABLES = {"postcode", "area", "deprivation", "unmet_need", "term_synonym", "change_counter",
+                    "meta_table_description"}
 
 
 def schema_of(engine: Engine) -> dict[str, tuple[list[str], list[str]]]:

@@ -16,9 +16,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update({k: v for k, v in config.items() if v is not None})
 
-    from webapp import health
+    from webapp import api, health
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+    api.register_errors(app)
 
     @app.errorhandler(DatabaseUnavailable)
     def _unavailable(exc: DatabaseUnavailable):  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Engine, select
 
-from assetmap import geography
+from assetmap import changes, geography
 from assetmap.io.report import ImportFileError, ImportReport
 from assetmap.io.write import upsert
 from assetmap.models import Area
@@ -135,5 +135,6 @@ def import_areas(engine: Engine, path: Path | str, **options: Any) -> ImportRepo
                                keep_existing=("name", "population", "boundary", "centroid"),
                                progress=path.name)
         placed = geography.assign_areas(conn)
+        changes.bump(conn, changes.POSTCODES)
     report.notes.append(f"{placed:,} postcodes placed in an area")
     return report

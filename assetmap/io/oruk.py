@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from tqdm import tqdm
 
-from assetmap import models
+from assetmap import changes, models
 from assetmap.io.report import ImportFileError, ImportReport
 from assetmap.io.write import upsert
 from assetmap.models import placeable
@@ -483,7 +483,9 @@ def check_and_write(conn: Connection, records: Records, source: str) -> int:
     _check_references(conn, records)
     if records.errors:
         raise ImportFileError(f"{source}: " + "; ".join(records.errors) + "; nothing was imported")
-    return write(conn, records, progress=source)
+    written = write(conn, records, progress=source)
+    changes.bump(conn, changes.DIRECTORY)
+    return written
 
 
 def import_oruk(engine: Engine, path: Path | str, keep_bad_coordinates: bool = False,
@@ -539,17 +541,62 @@ def _clean(row: Any, table: str) -> dict[str, Any]:
 
 
 class _Directory:
-    """Every directory table in memory, grouped by the fields records are nested by."""
+    """Directory rows in memory, grouped by the fields records are nested by.
+
+    With ``services`` given, only the rows those services' records need are read
+    (a few indexed queries), which is what the API does for one page.
+    """
 
     def __init__(self, conn: Connection, services: Iterable[str] | None) -> None:
-        self.rows: dict[str, dict[str, dict[str, Any]]] = {}
-        for table in ORDER:
-            t = TABLES[table]
-            columns = [c for c in t.columns if c.name not in INTERNAL]
-            self.rows[table] = {r.id: _clean(r, table) for r in conn.execute(select(*columns))}
+        self.conn = conn
+        self.rows: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in ORDER}
         self.by: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
-        wanted = set(services) if services is not None else None
-        self.service_ids = [i for i in sorted(self.rows["service"]) if wanted is None or i in wanted]
+        if services is None:
+            for table in ORDER:
+                self._add(table, None, ())
+            self.service_ids = sorted(self.rows["service"])
+            return
+        wanted = list(dict.fromkeys(services))
+        self._add("service", "id", wanted)
+        self.service_ids = [i for i in wanted if i in self.rows["service"]]
+        ids = self.service_ids
+        self._add("service_at_location", "service_id", ids)
+        sals = list(self.rows["service_at_location"])
+        self._add("location", "id", {r["location_id"] for r in self.rows["service_at_location"].values()})
+        locations = list(self.rows["location"])
+        orgs = {r["organization_id"] for r in self.rows["service"].values() if r.get("organization_id")}
+        self._add("organization", "id", orgs)
+        self._add("program", "id", {r["program_id"] for r in self.rows["service"].values() if r.get("program_id")})
+        self._add("organization_identifier", "organization_id", orgs)
+        for table in ("schedule", "cost_option", "service_area", "language", "funding", "required_document",
+                      "contact", "phone"):
+            self._add(table, "service_id", ids)
+        for table in ("address", "accessibility", "schedule", "phone", "contact", "language"):
+            self._add(table, "location_id", locations)
+        for table in ("schedule", "phone", "contact"):
+            self._add(table, "service_at_location_id", sals)
+        for table in ("contact", "phone", "funding"):
+            self._add(table, "organization_id", orgs)
+        self._add("phone", "contact_id", list(self.rows["contact"]))
+        self._add("language", "phone_id", list(self.rows["phone"]))
+        every = [i for table in ORDER for i in self.rows[table]]
+        self._add("attribute", "link_id", every)
+        self._add("metadata", "resource_id", every)
+        self._add("taxonomy_term", "id", {r["taxonomy_term_id"] for r in self.rows["attribute"].values()})
+        self._add("taxonomy", "id", {r["taxonomy_id"] for r in self.rows["taxonomy_term"].values()
+                                     if r.get("taxonomy_id")})
+
+    def _add(self, table: str, column: str | None, ids: Iterable[str]) -> None:
+        t = TABLES[table]
+        columns = [c for c in t.columns if c.name not in INTERNAL]
+        if column is None:
+            for row in self.conn.execute(select(*columns)):
+                self.rows[table][row.id] = _clean(row, table)
+            return
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), 500):
+            for row in self.conn.execute(select(*columns).where(t.c[column].in_(ordered[start:start + 500]))):
+                self.rows[table][row.id] = _clean(row, table)
 
     def children(self, table: str, pointer: str, parent_id: str) -> list[dict[str, Any]]:
         key = (table, pointer)
@@ -597,9 +644,43 @@ def _attribute(directory: _Directory, attribute: dict[str, Any]) -> dict[str, An
 
 
 def service_records(conn: Connection, services: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """Full ORUK service records (organisation, locations, schedules, ...) from the database."""
+    """Full ORUK service records (organisation, locations, schedules, ...), in the order asked."""
     directory = _Directory(conn, services)
     return [_nest(directory, "service", directory.rows["service"][i], set()) for i in directory.service_ids]
+
+
+def service_at_location_records(conn: Connection, ids: Iterable[str]) -> list[dict[str, Any]]:
+    """ORUK service_at_location records: the link with its location and a service summary."""
+    wanted = list(dict.fromkeys(ids))
+    links = {r.id: _clean(r, "service_at_location") for r in conn.execute(
+        select(*[c for c in TABLES["service_at_location"].columns]).where(TABLES["service_at_location"].c.id.in_(wanted)))}
+    directory = _Directory(conn, {link["service_id"] for link in links.values()})
+    records = []
+    for link_id in wanted:
+        link = links.get(link_id)
+        if link is None:
+            continue
+        record = dict(link)
+        location = directory.rows["location"].get(link["location_id"])
+        if location:
+            record["location"] = _nest(directory, "location", location, set())
+        service = directory.rows["service"].get(link["service_id"])
+        if service:
+            record["service"] = dict(service)
+        records.append(record)
+    return records
+
+
+def table_records(conn: Connection, table: str, offset: int, limit: int,
+                  where: Any = None) -> tuple[list[dict[str, Any]], int]:
+    """A page of one table's records (taxonomies, taxonomy terms) and how many there are in all."""
+    t = TABLES[table]
+    query = select(*[c for c in t.columns if c.name not in INTERNAL])
+    count = select(func.count()).select_from(t)
+    if where is not None:
+        query, count = query.where(where), count.where(where)
+    rows = conn.execute(query.order_by(t.c.id).offset(offset).limit(limit)).all()
+    return [_clean(r, table) for r in rows], int(conn.execute(count).scalar_one())
 
 
 def page(contents: list[dict[str, Any]], number: int = 1, size: int | None = None,

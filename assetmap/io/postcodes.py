@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine
 
-from assetmap import geography
+from assetmap import changes, geography
 from assetmap.io import codepoint, nrs_spd, onspd
 from assetmap.io.csvfile import read_rows
 from assetmap.io.report import ImportFileError, ImportReport
@@ -53,6 +53,7 @@ def import_postcodes(engine: Engine, path: Path | str, fmt: Format | None = None
             keep_existing=COMPLEMENTARY, progress=f"{path.name}",
         )
         placed = geography.assign_areas(conn, [r["postcode"] for r in rows])
+        changes.bump(conn, changes.POSTCODES)
     if placed:
         report.notes.append(f"{placed:,} postcodes placed in their area by point-in-polygon")
     return report

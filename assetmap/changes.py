@@ -1,0 +1,28 @@
+"""Change counters: every write says what it changed, so in-memory indexes stay current."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from assetmap.models import ChangeCounter
+
+DIRECTORY = "directory"
+POSTCODES = "postcodes"
+
+
+def bump(conn: Connection, name: str) -> None:
+    """Record that ``name`` changed, inside the writer's own transaction."""
+    updated = conn.execute(
+        update(ChangeCounter).where(ChangeCounter.name == name)
+        .values(generation=ChangeCounter.generation + 1)
+    )
+    if updated.rowcount == 0:
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        conn.execute(insert(ChangeCounter).values(name=name, generation=1).on_conflict_do_update(
+            index_elements=["name"], set_={"generation": ChangeCounter.generation + 1}))
+
+
+def generations(conn: Connection) -> dict[str, int]:
+    return {name: generation for name, generation in conn.execute(select(ChangeCounter.name, ChangeCounter.generation))}

@@ -1,0 +1,134 @@
+"""The OpenAPI 3 document for the whole API, kept beside the views it describes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from assetmap.search import DEFAULT_MAX_METRES, MAX_LIMIT, MAX_METRES
+
+
+def _param(name: str, kind: str = "string", description: str = "", **schema: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": kind, **schema}}
+
+
+def _list(name: str, description: str, max_items: int = 10) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description, "explode": True,
+            "schema": {"type": "array", "items": {"type": "string", "maxLength": 60}, "maxItems": max_items}}
+
+
+PAGE = [_param("page", "integer", "page number, from 1", minimum=1, maximum=100000),
+        _param("per_page", "integer", "records per page", minimum=1, maximum=100)]
+ERROR = {"description": "the request cannot be answered as asked; error says what to change",
+         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+UNAVAILABLE = {"description": "the database cannot be reached",
+               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _page_of(item: str) -> dict[str, Any]:
+    return {"type": "object", "required": ["total_items", "total_pages", "page_number", "size", "first_page",
+                                           "last_page", "empty", "contents"],
+            "properties": {"total_items": {"type": "integer"}, "total_pages": {"type": "integer"},
+                           "page_number": {"type": "integer"}, "size": {"type": "integer"},
+                           "first_page": {"type": "boolean"}, "last_page": {"type": "boolean"},
+                           "empty": {"type": "boolean"},
+                           "contents": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}}}
+
+
+def _get(summary: str, parameters: list[dict[str, Any]], ok: dict[str, Any], *, not_found: bool = False) -> dict[str, Any]:
+    responses = {"200": ok, "400": ERROR, "503": UNAVAILABLE}
+    if not_found:
+        responses["404"] = ERROR
+    return {"get": {"summary": summary, "parameters": parameters, "responses": responses}}
+
+
+SERVICE_FILTERS = [
+    _param("text", description="words in the name or description", maxLength=100),
+    _param("search", description="the same as text (the ORUK name)", maxLength=100),
+    _param("taxonomy_term_id", description="a taxonomy term id, or a need or activity slug such as loneliness"),
+    _param("taxonomy_id", description="services with any term of this taxonomy"),
+    _param("postcode", description="list services by distance from this postcode"),
+    _param("proximity", "number", "with postcode: within this many metres (default 5000)", exclusiveMinimum=0,
+           maximum=MAX_METRES),
+    _param("minimum_age", "number", "services whose minimum age is at least this"),
+    _param("maximum_age", "number", "services whose maximum age is at most this"),
+    _param("day", description="services that run on this day (monday ... sunday)"),
+    _param("start_time", description="with day: running at this time, HH:MM"),
+    _param("end_time", description="accepted for ORUK compatibility"),
+]
+
+
+def document() -> dict[str, Any]:
+    search_parameters = [
+        _param("postcode", description="the person's postcode, full (G31 4EB) or partial (G31 4); never stored",
+               maxLength=24),
+        _param("lat", "number", "latitude, with lon, instead of a postcode", minimum=-90, maximum=90),
+        _param("lon", "number", "longitude, with lat", minimum=-180, maximum=180),
+        _list("need", "a need or activity type: a slug (loneliness) or the words a CLW types (lonely, benifits)"),
+        _param("text", description="words that must appear in the service", maxLength=100),
+        _param("max_metres", "number", f"how far (default {DEFAULT_MAX_METRES:.0f})", exclusiveMinimum=0,
+               maximum=MAX_METRES),
+        _param("max_walk_minutes", "number", "how far, as an estimated walk", exclusiveMinimum=0, maximum=240),
+        _param("day", description="a day the person can go (monday ... sunday)"),
+        _param("time", description="with day: a time the person can go, HH:MM"),
+        _param("free", "boolean", "leave out services with a charge"),
+        _param("age", "number", "the person's age, against services' age limits", minimum=0, maximum=120),
+        _list("access", "accessibility features the venue must mention (wheelchair, hearing loop)", 5),
+        _param("attending", description="in_person, online or phone", enum=["in_person", "online", "phone"]),
+        _param("include_inactive", "boolean", "also show inactive services, ranked last"),
+        _param("limit", "integer", "how many results", minimum=1, maximum=MAX_LIMIT),
+    ]
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "assetmap API", "version": "1.0",
+                 "description": "Needs-matched search for Community Links Workers, and the Open Referral UK 3.0 "
+                                "query endpoints over the same directory."},
+        "paths": {
+            "/api/search": _get("Services that fit a person's needs near their postcode", search_parameters,
+                                _json({"$ref": "#/components/schemas/SearchAnswer"})),
+            "/api/": {"get": {"summary": "ORUK base endpoint", "responses": {"200": _json({"type": "object"})}}},
+            "/api/services": _get("ORUK: services, filtered and paged", SERVICE_FILTERS + PAGE,
+                                  _json(_page_of("Service"))),
+            "/api/services/{id}": {"get": {
+                "summary": "ORUK: one service, fully nested",
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _json({"$ref": "#/components/schemas/Service"}), "404": ERROR,
+                              "400": ERROR, "503": UNAVAILABLE}}},
+            "/api/taxonomies": _get("ORUK: taxonomies", PAGE, _json(_page_of("Record"))),
+            "/api/taxonomy_terms": _get("ORUK: taxonomy terms", PAGE + [_param("taxonomy_id")],
+                                        _json(_page_of("Record"))),
+            "/api/service_at_locations": _get("ORUK: services at their locations", SERVICE_FILTERS + PAGE,
+                                              _json(_page_of("Record"))),
+            "/api/openapi.json": {"get": {"summary": "this document",
+                                          "responses": {"200": _json({"type": "object"})}}},
+        },
+        "components": {"schemas": {
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+            "Record": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+            "Service": {"type": "object", "required": ["id", "name", "status"],
+                        "properties": {"id": {"type": "string"}, "name": {"type": "string"},
+                                       "status": {"type": "string", "enum": ["active", "inactive", "defunct",
+                                                                             "temporarily closed"]}}},
+            "Result": {"type": "object", "required": ["service_id", "name", "matched_needs", "why", "score",
+                                                      "current", "remote"],
+                       "properties": {"service_id": {"type": "string"}, "name": {"type": "string"},
+                                      "distance_metres": {"type": "number", "nullable": True},
+                                      "walk_minutes": {"type": "number", "nullable": True},
+                                      "matched_needs": {"type": "array", "items": {"type": "string"}},
+                                      "why": {"type": "array", "items": {"type": "string"}},
+                                      "score": {"type": "number"}, "current": {"type": "boolean"},
+                                      "remote": {"type": "boolean"}}},
+            "SearchAnswer": {"type": "object",
+                             "required": ["results", "remote", "beyond", "message", "walking_estimate", "ranking"],
+                             "properties": {
+                                 "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
+                                 "remote": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
+                                 "beyond": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
+                                 "message": {"type": "string"}, "walking_estimate": {"type": "string"},
+                                 "ranking": {"type": "string"}}},
+        }},
+    }
