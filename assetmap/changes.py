@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -25,4 +25,5 @@ def bump(conn: Connection, name: str) -> None:
 
 
 def generations(conn: Connection) -> dict[str, int]:
-    return {name: generation for name, generation in conn.execute(select(ChangeCounter.name, ChangeCounter.generation))}
+    # Read before every search, so it skips SQLAlchemy's statement machinery.
+    return dict(conn.exec_driver_sql("SELECT name, generation FROM change_counter").all())

@@ -171,6 +171,30 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from assetmap.demo import load_demo
+
+    count = load_demo(_engine(args))
+    print(f"loaded the fictional demo directory: {count} services around Glasgow, all labelled (demo)")
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    import getpass
+
+    from assetmap.accounts import create_user
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.email}: ")
+        if getpass.getpass("again: ") != password:
+            raise AssetmapError("the two passwords differ: nothing was changed")
+    account = create_user(_engine(args), args.email, args.name or args.email, password, args.role)
+    print(f"created the {account.role} account {account.email}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from waitress import serve
 
@@ -320,6 +344,26 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument("--limit", type=int, default=10, help="how many results (default %(default)s)")
     find.add_argument("--json", action="store_true", help="print the answer as JSON")
     find.set_defaults(handler=cmd_search)
+
+    demo = commands.add_parser(
+        "demo", help="load a fictional directory to try assetmap with",
+        description="Load about seventy fictional services around Glasgow, every one labelled (demo), "
+        "with drama-range phone numbers and example.org addresses. Loading it again changes nothing.",
+    )
+    demo.set_defaults(handler=cmd_demo)
+
+    user = commands.add_parser("user", help="manage accounts", description="Manage the web app's accounts.")
+    user_commands = user.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add_user = user_commands.add_parser(
+        "add", help="create an account (the first admin, say)",
+        description="Create an account. Roles: viewer (search), editor (also edit the directory), "
+        "admin. The password is asked for, or read from standard input with --password-stdin.",
+    )
+    add_user.add_argument("email")
+    add_user.add_argument("--name", help="the person's name")
+    add_user.add_argument("--role", choices=["viewer", "editor", "admin"], default="viewer")
+    add_user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add_user.set_defaults(handler=cmd_user_add)
 
     serve = commands.add_parser(
         "serve", help="run the web app with a production server",

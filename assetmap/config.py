@@ -26,6 +26,14 @@ class Settings:
     geocoder_user_agent: str = "assetmap"
     # Nominatim's usage policy allows one request a second.
     geocoder_min_delay: float = 1.0
+    # The web app: map tiles (OpenStreetMap unless set; pages work without them).
+    tiles_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tiles_attribution: str = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+    # "lat,lon,name" of the practice, for "near the practice" (people with no fixed address).
+    practice: str = ""
+    # Let anyone search without signing in (a demo, or a service on a practice network).
+    public_search: bool = False
+    secret_key: str = ""
 
 
 def settings(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -39,4 +47,9 @@ def settings(environ: os._Environ[str] | dict[str, str] | None = None) -> Settin
         geocoder_scheme=env.get("ASSETMAP_GEOCODER_SCHEME") or Settings.geocoder_scheme,
         geocoder_user_agent=env.get("ASSETMAP_GEOCODER_USER_AGENT") or Settings.geocoder_user_agent,
         geocoder_min_delay=float(env.get("ASSETMAP_GEOCODER_MIN_DELAY") or Settings.geocoder_min_delay),
+        tiles_url=env.get("ASSETMAP_TILES_URL", Settings.tiles_url),
+        tiles_attribution=env.get("ASSETMAP_TILES_ATTRIBUTION", Settings.tiles_attribution),
+        practice=env.get("ASSETMAP_PRACTICE", ""),
+        public_search=(env.get("ASSETMAP_PUBLIC_SEARCH") or "").lower() in ("1", "true", "yes"),
+        secret_key=env.get("ASSETMAP_SECRET_KEY", ""),
     )

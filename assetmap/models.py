@@ -522,3 +522,36 @@ class ChangeCounter(Base):
 
     name: Mapped[str] = mapped_column(String(20), primary_key=True)  # "directory", "postcodes"
     generation: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class User(Base):
+    """Someone who signs in: a viewer searches, an editor keeps the directory, an admin both and users."""
+
+    __tablename__ = "app_user"
+    __table_args__ = (CheckConstraint("role IN ('viewer', 'editor', 'admin')", name="app_user_role_known"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    # A salted, memory-hard hash (werkzeug's scrypt); never the password.
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(10), default="viewer")
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_login: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """One change to one field of one record: who, when, what it was and what it became."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_record", "record_type", "record_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    user: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(20))  # create, update, verify, status
+    record_type: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[str] = mapped_column(String)
+    field: Mapped[str | None] = mapped_column(Text)
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)

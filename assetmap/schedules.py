@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -106,14 +106,29 @@ def runs_on(rule: Rule, day: dt.date) -> bool:
     return any(_nth_weekday(day, nth, weekday) if nth else weekday == day.weekday() for nth, weekday in rule.days)
 
 
+def parse_all(schedules: Iterable[dict[str, Any]]) -> list[Rule]:
+    return [r for r in (parse(s) for s in schedules) if r]
+
+
 def next_session(schedules: Iterable[dict[str, Any]], now: dt.datetime | None = None,
                  horizon_days: int = 62) -> dt.datetime | None:
     """The start of the next session at or after ``now`` (local time), within two months."""
+    return next_session_of(parse_all(schedules), now, horizon_days)
+
+
+def next_session_of(rules: Sequence[Rule], now: dt.datetime | None = None,
+                    horizon_days: int = 62) -> dt.datetime | None:
+    """``next_session`` for rules already parsed (the search parses each schedule once)."""
+    if not rules:
+        return None
     now = (now or dt.datetime.now(LOCAL)).astimezone(LOCAL)
-    rules = [r for r in (parse(s) for s in schedules) if r]
     best: dt.datetime | None = None
     for rule in rules:
-        for offset in range(horizon_days):
+        first = 0
+        if rule.freq == "WEEKLY" and rule.interval == 1 and rule.valid_from is None and rule.days:
+            # Skip straight to the first day of the week it runs on.
+            first = min((weekday - now.weekday()) % 7 for _, weekday in rule.days)
+        for offset in range(first, horizon_days):
             day = now.date() + dt.timedelta(days=offset)
             if not runs_on(rule, day):
                 continue
@@ -142,7 +157,10 @@ def weekdays(schedules: Iterable[dict[str, Any]]) -> set[int] | None:
 
 def open_at(schedules: Iterable[dict[str, Any]], weekday: int, at: dt.time | None) -> bool | None:
     """Whether a service runs on ``weekday`` (at ``at``); None when not known."""
-    rules = [r for r in (parse(s) for s in schedules) if r]
+    return open_at_rules(parse_all(schedules), weekday, at)
+
+
+def open_at_rules(rules: Sequence[Rule], weekday: int, at: dt.time | None) -> bool | None:
     if not rules:
         return None
     for rule in rules:

@@ -228,6 +228,7 @@ class Directory:
             i = index.get(row.service_id)
             if i is not None:
                 self.schedules[i].append(row._asdict())
+        self.rules = [schedules.parse_all(found) for found in self.schedules]
 
         self.costs: list[list[tuple[float | None, str | None]]] = [[] for _ in range(n)]
         for service_id, amount, option, description in conn.execute(
@@ -360,7 +361,7 @@ class Searcher:
         keep = []
         for service_id in service_ids:
             i = directory.position.get(service_id)
-            if i is None or schedules.open_at(directory.schedules[i], checked.weekday, checked.at) is not False:
+            if i is None or schedules.open_at_rules(directory.rules[i], checked.weekday, checked.at) is not False:
                 keep.append(service_id)
         return keep
 
@@ -469,10 +470,8 @@ def _where(conn: Connection, query: Query, postcodes: Postcodes) -> tuple[dict[s
 
 def _echo(query: Query) -> dict[str, Any]:
     """The query as understood, minus where the person is: that is not repeated back."""
-    data = asdict(query)
-    for private in ("postcode", "latitude", "longitude"):
-        data.pop(private, None)
-    return data
+    return {name: getattr(query, name) for name in query.__dataclass_fields__
+            if name not in ("postcode", "latitude", "longitude")}
 
 
 # --- searching ----------------------------------------------------------------------------
@@ -490,7 +489,7 @@ def _passes(d: Directory, i: int, c: Checked, point: int | None) -> bool:
         return False
     if c.text and c.text not in d.search_text[i]:
         return False
-    if c.weekday is not None and schedules.open_at(d.schedules[i], c.weekday, c.at) is False:
+    if c.weekday is not None and schedules.open_at_rules(d.rules[i], c.weekday, c.at) is False:
         return False
     if c.accessibility and point is not None:  # a venue's features; online and phone have none
         if not all(feature in d.point_access[point] for feature in c.accessibility):
@@ -499,30 +498,37 @@ def _passes(d: Directory, i: int, c: Checked, point: int | None) -> bool:
 
 
 def _candidates(d: Directory, c: Checked, here: np.ndarray, bound: float | None, want: int) -> dict[int, int]:
-    """service -> nearest point of it that passes the filters, from the trees of the asked-for terms."""
+    """service -> its nearest point that passes the filters, from the trees of the asked-for terms.
+
+    Each tree is searched outwards until it has given ``want`` current services (or
+    runs out within ``bound``), so a stale record nearby cannot crowd out a current
+    one further away; a service meeting several needs is found through each of them.
+    """
     trees = [d.trees[t.slug] for t in c.terms if t.slug in d.trees] if c.terms else \
         ([d.all_tree] if d.all_tree[0] is not None else [])
     found: dict[int, tuple[float, int]] = {}
     for tree, members in trees:
         size = len(members)
-        k = min(size, max(want * 4, 32))
+        k = min(size, max(want * 3, 24))
         while True:
             distances, positions = tree.query(here, k=k, distance_upper_bound=bound if bound else np.inf)
             distances, positions = np.atleast_1d(distances), np.atleast_1d(positions)
-            passing = 0
+            current = 0
             for distance, position in zip(distances, positions):
                 if position >= size:
                     break
                 point = int(members[position])
                 service = int(d.point_service[point])
-                if service in found and found[service][0] <= distance:
-                    passing += 1
+                if service in found:
+                    current += d.current[service]
+                    if found[service][0] > distance and (not c.accessibility or _passes(d, service, c, point)):
+                        found[service] = (float(distance), point)
                     continue
                 if _passes(d, service, c, point):
                     found[service] = (float(distance), point)
-                    passing += 1
+                    current += d.current[service]
             exhausted = k >= size or positions[-1] >= size
-            if passing >= want or exhausted:
+            if current >= want or exhausted:
                 break
             k = min(size, k * 4)
     return {service: point for service, (_, point) in found.items()}
@@ -544,7 +550,7 @@ def _result(d: Directory, i: int, c: Checked, point: int | None, metres: float |
         cost = "; ".join(f"£{a:g}" + (f" ({o})" if o else "") if a is not None else (o or "") for a, o in costs)
     elif s.fees_description or s.fees:
         cost = s.fees_description or s.fees
-    upcoming = schedules.next_session(d.schedules[i], now)
+    upcoming = schedules.next_session_of(d.rules[i], now)
     return Result(
         service_id=s.id, name=s.name, description=s.description, organization=s.organization,
         location=d.point_name[point] if point is not None else None,
@@ -575,12 +581,14 @@ def _rank(d: Directory, c: Checked, services: dict[int, int], lon: float, lat: f
     points = np.array([p for _, p in order])
     _, _, metres = GEOD.inv(np.full(len(points), lon), np.full(len(points), lat),
                             d.point_lon[points], d.point_lat[points])
-    ranked = sorted(
-        ((service, point, float(m)) for (service, point), m in zip(order, np.atleast_1d(metres))),
-        key=lambda spm: (_tier(d, spm[0]), -sum(t.slug in d.covers[spm[0]] for t in c.terms),
-                         spm[2], d.services[spm[0]].name),
-    )
-    return ranked
+    slugs = [t.slug for t in c.terms]
+    keyed = []
+    for (service, point), m in zip(order, np.atleast_1d(metres)):
+        covers = d.covers[service]
+        met = sum(1 for slug in slugs if slug in covers)
+        keyed.append(((_tier(d, service), -met, float(m), d.services[service].name), (service, point, float(m))))
+    keyed.sort(key=lambda pair: pair[0])
+    return [item for _, item in keyed]
 
 
 def _search(d: Directory, c: Checked, latitude: float, longitude: float, now: dt.datetime | None) -> Answer:

@@ -93,3 +93,46 @@ def services(count: int, opendata: Path, seed: int = 2026) -> list[dict[str, Any
             del records[-1]["minimum_age"]
     del ids
     return records
+
+
+def directory_rows(count: int, opendata: Path, seed: int = 2026) -> dict[str, dict[str, dict[str, Any]]]:
+    """The same kind of directory as ``services``, straight as table rows (for millions)."""
+    from assetmap.io.oruk import Records
+
+    rng = random.Random(seed)
+    vocabulary = load()
+    terms = list(vocabulary.terms)
+    postcodes, lon, lat = postcode_points(opendata)
+    today = dt.date(2026, 11, 1)
+    rows = Records().rows
+    org_id = ""
+    left = 0
+    for n in range(count):
+        if left == 0:
+            org_id = f"org-{n}"
+            rows["organization"][org_id] = {"id": org_id, "name": f"{rng.choice(WORDS)} Trust {n}",
+                                            "description": "fictional"}
+            left = rng.randint(1, 5)
+        left -= 1
+        i = rng.randrange(len(postcodes))
+        service_id, location_id = f"s-{n}", f"l-{n}"
+        chosen = rng.sample(terms, rng.choice([1, 1, 2, 3]))
+        rows["service"][service_id] = {
+            "id": service_id, "organization_id": org_id, "name": f"{chosen[0].label} {n}",
+            "status": rng.choices(["active", "inactive", "temporarily closed"], [0.9, 0.07, 0.03])[0],
+            "assured_date": today - dt.timedelta(days=rng.randint(0, 700)),
+            "minimum_age": rng.choice([None, None, 16, 18]), "description": None}
+        rows["location"][location_id] = {"id": location_id, "location_type": "physical", "name": f"Venue {n}",
+                                         "latitude": round(float(lat[i]), 6), "longitude": round(float(lon[i]), 6)}
+        rows["service_at_location"][f"sl-{n}"] = {"id": f"sl-{n}", "service_id": service_id,
+                                                   "location_id": location_id}
+        opens = rng.choice(["09:30", "10:00", "13:00", "18:00"])
+        rows["schedule"][f"sc-{n}"] = {"id": f"sc-{n}", "service_id": service_id, "freq": "WEEKLY",
+                                       "byday": ",".join(rng.sample(DAYS, rng.choice([1, 2]))), "opens_at": opens,
+                                       "closes_at": f"{int(opens[:2]) + 2:02d}:{opens[3:]}"}
+        rows["cost_option"][f"c-{n}"] = {"id": f"c-{n}", "service_id": service_id,
+                                         "amount": 0.0 if rng.random() < 0.7 else float(rng.choice([1, 2, 3]))}
+        for t in chosen:
+            rows["attribute"][f"a-{n}-{t.slug}"] = {"id": f"a-{n}-{t.slug}", "link_id": service_id,
+                                                    "link_entity": "service", "taxonomy_term_id": t.id}
+    return rows

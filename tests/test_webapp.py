@@ -15,7 +15,7 @@ def test_health_reports_backend_schema_and_counts(db_url: str, backend_name: str
     assert body["ok"] is True
     assert body["backend"] == backend_name
     assert body["counts"]["services"] == 0
-    page = client.get("/")
+    page = client.get("/status")
     assert page.status_code == 200
     assert f"running on a {backend_name} database" in page.get_data(as_text=True)
 

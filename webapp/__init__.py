@@ -2,32 +2,86 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import secrets
+from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, render_template, request, send_from_directory
+from werkzeug.exceptions import HTTPException
 
 from assetmap.config import settings
 from assetmap.errors import AssetmapError, DatabaseUnavailable
 
 
+def _secret_key(app: Flask) -> str:
+    """ASSETMAP_SECRET_KEY, or one made on first start and kept in the instance folder."""
+    configured = settings().secret_key
+    if configured:
+        return configured
+    folder = Path(app.instance_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__)
-    app.config.from_mapping(DATABASE_URL=settings().database_url)
+    app = Flask(__name__, instance_path=os.environ.get("ASSETMAP_INSTANCE") or None)
+    options = settings()
+    app.config.from_mapping(
+        DATABASE_URL=options.database_url, TILES_URL=options.tiles_url, TILES_ATTRIBUTION=options.tiles_attribution,
+        PRACTICE=options.practice, PUBLIC_SEARCH=options.public_search,
+        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=(os.environ.get("ASSETMAP_SECURE_COOKIES") or "").lower() in ("1", "true", "yes"),
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=10),
+    )
     if config:
         app.config.update({k: v for k, v in config.items() if v is not None})
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(app)
 
-    from webapp import api, health
+    from webapp import api, auth, editing, health, pages, security
 
-    app.register_blueprint(health.bp)
-    app.register_blueprint(api.bp)
-    api.register_errors(app)
+    for blueprint in (health.bp, api.bp, auth.bp, pages.bp, editing.bp):
+        app.register_blueprint(blueprint)
+    app.before_request(security.check_csrf)
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        return {"csrf_token": security.csrf_token, "current_account": security.current_account,
+                "tiles_url": app.config["TILES_URL"], "tiles_attribution": app.config["TILES_ATTRIBUTION"]}
+
+    @app.get("/vendor/leaflet/<path:name>")
+    def leaflet(name: str):  # type: ignore[no-untyped-def]
+        """Leaflet, served from its PyPI package: the pages need no CDN."""
+        from xstatic.pkg import leaflet as package
+
+        return send_from_directory(package.BASE_DIR, name, max_age=86400)
 
     @app.errorhandler(DatabaseUnavailable)
     def _unavailable(exc: DatabaseUnavailable):  # type: ignore[no-untyped-def]
-        return jsonify(error=str(exc)), 503
+        return _error(503, str(exc))
 
     @app.errorhandler(AssetmapError)
     def _bad_request(exc: AssetmapError):  # type: ignore[no-untyped-def]
-        return jsonify(error=str(exc)), 400
+        return _error(400, str(exc))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
+        if exc.code == 404 and request.path.startswith("/api/"):
+            return _error(404, f"no such endpoint {request.path}: see /api/openapi.json")
+        if exc.code == 405:
+            return _error(405, f"{request.method} is not allowed on {request.path}")
+        return _error(exc.code or 500, exc.description or exc.name)
 
     return app
+
+
+def _error(code: int, message: str):  # type: ignore[no-untyped-def]
+    if request.path.startswith("/api/") or request.path == "/health" or request.accept_mimetypes.best == "application/json":
+        return jsonify(error=message), code
+    return render_template("error.html", code=code, message=message), code

@@ -8,17 +8,16 @@ are refused rather than silently ignored, so a typo never returns wrong results.
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, jsonify, request, url_for
 from sqlalchemy import select
 
 from assetmap import taxonomy
 from assetmap.errors import AssetmapError
 from assetmap.io import oruk
 from assetmap.models import Attribute, Service, ServiceAtLocation, TaxonomyTerm
-from assetmap.search import Query, Searcher
-from webapp.db import engine
+from assetmap.search import Query
+from webapp.db import engine, searcher
 from webapp.openapi import document
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -34,14 +33,6 @@ MAX_NEAR = 1000  # services listed by distance, across all pages
 
 class BadRequest(AssetmapError):
     """A query parameter is unknown or malformed."""
-
-
-def searcher() -> Searcher:
-    found: Searcher | None = current_app.extensions.get("assetmap_searcher")
-    if found is None:
-        found = Searcher(engine())
-        current_app.extensions["assetmap_searcher"] = found
-    return found
 
 
 def _only(allowed: set[str]) -> None:
@@ -246,15 +237,3 @@ def service_at_locations():  # type: ignore[no-untyped-def]
         total = len(ids)
         contents = oruk.service_at_location_records(conn, ids[(page - 1) * per_page: page * per_page])
     return jsonify(oruk.page(contents, page, per_page, total))
-
-
-def register_errors(app: Any) -> None:
-    @app.errorhandler(404)
-    def _not_found(_exc: Any):  # type: ignore[no-untyped-def]
-        if request.path.startswith("/api/"):
-            return jsonify(error=f"no such endpoint {request.path}: see /api/openapi.json"), 404
-        return _exc
-
-    @app.errorhandler(405)
-    def _not_allowed(_exc: Any):  # type: ignore[no-untyped-def]
-        return jsonify(error=f"{request.method} is not allowed on {request.path}: use GET"), 405

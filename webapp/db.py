@@ -14,3 +14,14 @@ def engine() -> Engine:
         cached = connect(current_app.config["DATABASE_URL"])
         current_app.extensions["assetmap_engine"] = cached
     return cached
+
+
+def searcher():  # type: ignore[no-untyped-def]
+    """One search engine per app, so its in-memory directory is built once."""
+    from assetmap.search import Searcher
+
+    found = current_app.extensions.get("assetmap_searcher")
+    if found is None:
+        found = Searcher(engine())
+        current_app.extensions["assetmap_searcher"] = found
+    return found

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, jsonify
 
 from assetmap.health import database_status
 from webapp.db import engine
@@ -14,9 +14,3 @@ bp = Blueprint("health", __name__)
 def health():  # type: ignore[no-untyped-def]
     status = database_status(engine())
     return jsonify(status), 200 if status["ok"] else 503
-
-
-@bp.get("/")
-def index():  # type: ignore[no-untyped-def]
-    status = database_status(engine())
-    return render_template("health.html", status=status), 200 if status["ok"] else 503

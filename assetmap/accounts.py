@@ -1,0 +1,85 @@
+"""Who may do what: viewers search, editors keep the directory current, admins manage users."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from assetmap.errors import AssetmapError
+from assetmap.models import User
+
+ROLES = ("viewer", "editor", "admin")
+MIN_PASSWORD = 10
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Checked against when the email is unknown, so both answers take as long.
+_DUMMY = generate_password_hash("not a password of anyone's", method="scrypt")
+
+
+class AccountError(AssetmapError):
+    """An account cannot be made or changed as asked."""
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    email: str
+    name: str
+    role: str
+
+    @property
+    def can_edit(self) -> bool:
+        return self.role in ("editor", "admin")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def _account(user: Any) -> Account:
+    return Account(user.id, user.email, user.name, user.role)
+
+
+def create_user(engine: Engine, email: str, name: str, password: str, role: str = "viewer") -> Account:
+    email = email.strip().lower()
+    if not _EMAIL.match(email):
+        raise AccountError(f"{email!r} is not an email address")
+    if role not in ROLES:
+        raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"the password needs at least {MIN_PASSWORD} characters")
+    with engine.begin() as conn:
+        if conn.execute(select(User.id).where(User.email == email)).first():
+            raise AccountError(f"there is already an account for {email}")
+        new_id = conn.execute(User.__table__.insert().values(
+            email=email, name=name.strip() or email, password_hash=generate_password_hash(password, method="scrypt"),
+            role=role, created=dt.datetime.now(dt.timezone.utc)).returning(User.id)).scalar_one()
+    return Account(new_id, email, name.strip() or email, role)
+
+
+def authenticate(engine: Engine, email: str, password: str) -> Account | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(User.__table__).where(User.email == email.strip().lower())).first()
+    if row is None:
+        check_password_hash(_DUMMY, password)
+        return None
+    if not check_password_hash(row.password_hash, password):
+        return None
+    with engine.begin() as conn:
+        conn.execute(update(User).where(User.id == row.id).values(last_login=dt.datetime.now(dt.timezone.utc)))
+    return _account(row)
+
+
+def get_account(engine: Engine, user_id: int) -> Account | None:
+    with engine.connect() as conn:
+        found = conn.execute(select(User.__table__).where(User.id == user_id)).first()
+    return _account(found) if found else None
+
+
+def count_users(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(User)).scalar_one())

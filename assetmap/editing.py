@@ -1,0 +1,363 @@
+"""Keeping the directory current by hand: edits, verification, status, the review queue, the audit log.
+
+A service is edited as one form (the service, where and when it runs, how to get
+in touch, what it costs and which needs it meets). Every change is written to the
+audit log field by field. Two people editing the same service: the second save
+is refused with the other person's values (compare-and-set on ``last_modified``),
+so nothing is silently overwritten and the second person's input is kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, select, update
+
+from assetmap import changes, taxonomy
+from assetmap.errors import AssetmapError
+from assetmap.geography import PostcodeNotFound, lookup
+from assetmap.models import (
+    Address,
+    Attribute,
+    AuditEntry,
+    CostOption,
+    Location,
+    Organization,
+    Phone,
+    Schedule,
+    Service,
+    ServiceAtLocation,
+)
+from assetmap.postcodes import PostcodeError
+from assetmap.quality import STALE_AFTER
+
+DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+ATTENDING = {"in_person": "In person", "online": "Online", "phone": "By phone"}
+FIELDS = ("name", "description", "organization", "status", "url", "email", "phone", "minimum_age",
+          "maximum_age", "cost", "location_name", "address", "postcode", "latitude", "longitude",
+          "days", "opens_at", "closes_at", "when", "attending", "needs")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TIME = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
+
+
+class EditError(AssetmapError):
+    """The form cannot be saved as it is; ``problems`` says which field and why."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{k}: {v}" for k, v in problems.items()))
+
+
+class ConflictError(AssetmapError):
+    """Someone else saved the record since this form was opened."""
+
+    def __init__(self, current: dict[str, Any], version: str) -> None:
+        self.current = current
+        self.version = version
+        super().__init__("someone else has saved this service since you opened it: "
+                         "compare their version with yours and save again")
+
+
+@dataclass
+class Form:
+    values: dict[str, Any] = field(default_factory=dict)
+    version: str = ""
+
+
+def _version(value: dt.datetime | None) -> str:
+    if value is None:
+        return ""
+    if value.tzinfo:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def service_form(conn: Connection, service_id: str) -> Form | None:
+    """The current values of a service as the edit form shows them."""
+    service = conn.execute(select(Service.__table__).where(Service.id == service_id)).first()
+    if service is None:
+        return None
+    org = conn.execute(select(Organization.name).where(Organization.id == service.organization_id)).scalar()
+    place = conn.execute(select(Location.__table__).join(
+        ServiceAtLocation, ServiceAtLocation.location_id == Location.id).where(
+        ServiceAtLocation.service_id == service_id).order_by(Location.id)).first()
+    address = conn.execute(select(Address.address_1, Address.postal_code).where(
+        Address.location_id == place.id)).first() if place else None
+    schedule = conn.execute(select(Schedule.__table__).where(Schedule.service_id == service_id)
+                            .order_by(Schedule.id)).first()
+    phone = conn.execute(select(Phone.number).where(Phone.service_id == service_id).order_by(Phone.id)).scalar()
+    cost = conn.execute(select(CostOption.amount).where(CostOption.service_id == service_id)
+                        .order_by(CostOption.id)).scalar()
+    vocabulary = taxonomy.load()
+    codes = {t.id: t.slug for t in vocabulary.terms}
+    needs = sorted(codes[i] for i in conn.execute(select(Attribute.taxonomy_term_id).where(
+        Attribute.link_id == service_id)).scalars() if i in codes)
+    attending = []
+    if schedule and schedule.attending_type:
+        attending = [k for k in ATTENDING if k in schedule.attending_type]
+    values = {
+        "name": service.name, "description": service.description, "organization": org, "status": service.status,
+        "url": service.url, "email": service.email, "phone": phone,
+        "minimum_age": service.minimum_age, "maximum_age": service.maximum_age,
+        "cost": cost if cost is not None else service.fees_description,
+        "location_name": place.name if place else None, "address": address.address_1 if address else None,
+        "postcode": address.postal_code if address else None,
+        "latitude": place.latitude if place else None, "longitude": place.longitude if place else None,
+        "days": [d for d in DAYS if schedule and schedule.byday and d in schedule.byday.split(",")],
+        "opens_at": schedule.opens_at if schedule else None, "closes_at": schedule.closes_at if schedule else None,
+        "when": schedule.description if schedule else None, "attending": attending, "needs": needs,
+        "assured_date": service.assured_date.isoformat() if service.assured_date else None,
+    }
+    return Form({k: v for k, v in values.items()}, _version(service.last_modified))
+
+
+def _check(conn: Connection, raw: dict[str, Any]) -> dict[str, Any]:
+    """Clean and check what the form sent; EditError names every field that is wrong."""
+    problems: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for key in FIELDS:
+        value = raw.get(key)
+        if isinstance(value, str):
+            value = value.strip() or None
+        values[key] = value
+    if not values["name"]:
+        problems["name"] = "give the service a name"
+    elif len(values["name"]) > 200:
+        problems["name"] = "keep the name under 200 characters"
+    if values["status"] not in ("active", "inactive", "defunct", "temporarily closed"):
+        problems["status"] = "choose a status"
+    if values["email"] and not _EMAIL.match(values["email"]):
+        problems["email"] = "that is not an email address"
+    if values["url"] and not re.match(r"^https?://\S+$", values["url"]):
+        problems["url"] = "give a web address starting http:// or https://"
+    for key in ("minimum_age", "maximum_age"):
+        if values[key] is not None:
+            try:
+                values[key] = float(values[key])
+                if not 0 <= values[key] <= 120:
+                    raise ValueError
+            except (TypeError, ValueError):
+                problems[key] = "give an age from 0 to 120, or leave it empty"
+    for key in ("opens_at", "closes_at"):
+        if values[key] and not _TIME.match(values[key]):
+            problems[key] = "give a time as HH:MM, e.g. 10:30"
+    days = values["days"] or []
+    values["days"] = [d for d in DAYS if d in (days if isinstance(days, list) else [days])]
+    attending = values["attending"] or []
+    values["attending"] = [a for a in ATTENDING if a in (attending if isinstance(attending, list) else [attending])]
+    vocabulary = taxonomy.load()
+    needs = values["needs"] or []
+    needs = needs if isinstance(needs, list) else [needs]
+    unknown = [n for n in needs if vocabulary.term(n) is None]
+    if unknown:
+        problems["needs"] = f"unknown need {unknown[0]!r}"
+    values["needs"] = [n for n in needs if vocabulary.term(n)]
+    cost = values["cost"]
+    if cost is not None:
+        lowered = str(cost).lower().lstrip("£")
+        if lowered in ("free", "0", "0.00"):
+            values["cost"] = 0.0
+        else:
+            try:
+                values["cost"] = float(lowered)
+                if values["cost"] < 0:
+                    problems["cost"] = "a cost cannot be negative"
+            except ValueError:
+                values["cost"] = str(cost)  # words such as "donation welcome"
+    for key, low, high in (("latitude", -90, 90), ("longitude", -180, 180)):
+        if values[key] is not None:
+            try:
+                values[key] = float(values[key])
+                if not low <= values[key] <= high:
+                    raise ValueError
+            except (TypeError, ValueError):
+                problems[key] = f"give a {key} from {low} to {high}, or place the pin on the map"
+    if (values["latitude"] is None) != (values["longitude"] is None):
+        problems["latitude"] = "give both latitude and longitude, or neither"
+    if values["postcode"] and values["latitude"] is None and "latitude" not in problems:
+        try:
+            place = lookup(conn, values["postcode"])
+            values["latitude"], values["longitude"] = place.latitude, place.longitude
+            values["postcode"] = place.query
+        except (PostcodeError, PostcodeNotFound) as exc:
+            problems["postcode"] = str(exc)
+    if problems:
+        raise EditError(problems)
+    return values
+
+
+def save_service(engine: Engine, raw: dict[str, Any], user: str, service_id: str | None = None,
+                 version: str = "") -> str:
+    """Create (no ``service_id``) or update a service from the edit form; returns its id."""
+    now = dt.datetime.now(dt.timezone.utc)
+    with engine.begin() as conn:
+        values = _check(conn, raw)
+        before = service_form(conn, service_id) if service_id else None
+        if service_id and before is None:
+            raise EditError({"service": f"no service has the id {service_id}"})
+        org_id = _organisation(conn, values["organization"] or values["name"])
+        columns = {"name": values["name"], "description": values["description"], "status": values["status"],
+                   "url": values["url"], "email": values["email"], "minimum_age": values["minimum_age"],
+                   "maximum_age": values["maximum_age"], "organization_id": org_id, "last_modified": now,
+                   "fees_description": values["cost"] if isinstance(values["cost"], str) else None}
+        if service_id is None:
+            service_id = str(uuid.uuid4())
+            conn.execute(Service.__table__.insert().values(id=service_id, **columns))
+            action = "create"
+        else:
+            assert before is not None
+            guard = Service.last_modified.is_(None) if not version else Service.last_modified == _parse_version(version)
+            changed = conn.execute(update(Service).where(Service.id == service_id, guard).values(**columns))
+            if changed.rowcount != 1:
+                current = service_form(conn, service_id)
+                assert current is not None
+                raise ConflictError(current.values, current.version)
+            action = "update"
+        _write_children(conn, service_id, org_id, values)
+        after = service_form(conn, service_id)
+        assert after is not None
+        _audit(conn, now, user, action, service_id, before.values if before else {}, after.values)
+        changes.bump(conn, changes.DIRECTORY)
+    return service_id
+
+
+def _parse_version(version: str) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(version)
+    return moment.replace(tzinfo=dt.timezone.utc)
+
+
+def _organisation(conn: Connection, name: str) -> str:
+    found = conn.execute(select(Organization.id).where(Organization.name == name).order_by(Organization.id)).first()
+    if found:
+        return str(found.id)
+    new_id = str(uuid.uuid4())
+    conn.execute(Organization.__table__.insert().values(id=new_id, name=name, description=""))
+    return new_id
+
+
+def _write_children(conn: Connection, service_id: str, org_id: str, values: dict[str, Any]) -> None:
+    """Where, when, phone, cost and needs: replaced as a whole from the form."""
+    location_ids = list(conn.execute(select(ServiceAtLocation.location_id).where(
+        ServiceAtLocation.service_id == service_id)).scalars())
+    location_id = location_ids[0] if location_ids else None
+    placed = values["latitude"] is not None
+    if placed or values["address"] or values["postcode"]:
+        row = {"name": values["location_name"] or values["name"], "latitude": values["latitude"],
+               "longitude": values["longitude"], "location_type": "physical", "organization_id": org_id}
+        from assetmap.io.write import point_expression
+
+        geom = point_expression(conn, values["longitude"], values["latitude"]) if placed else None
+        if location_id is None:
+            location_id = str(uuid.uuid4())
+            conn.execute(Location.__table__.insert().values(id=location_id, geom=geom, **row))
+            conn.execute(ServiceAtLocation.__table__.insert().values(
+                id=str(uuid.uuid4()), service_id=service_id, location_id=location_id))
+        else:
+            conn.execute(update(Location).where(Location.id == location_id).values(geom=geom, **row))
+        conn.execute(delete(Address).where(Address.location_id == location_id))
+        if values["address"] or values["postcode"]:
+            conn.execute(Address.__table__.insert().values(
+                id=str(uuid.uuid4()), location_id=location_id, address_1=values["address"],
+                postal_code=values["postcode"], country="GB", address_type="physical"))
+    conn.execute(delete(Schedule).where(Schedule.service_id == service_id))
+    if values["days"] or values["when"] or values["attending"]:
+        conn.execute(Schedule.__table__.insert().values(
+            id=str(uuid.uuid4()), service_id=service_id, freq="WEEKLY" if values["days"] else None,
+            byday=",".join(values["days"]) or None, opens_at=values["opens_at"], closes_at=values["closes_at"],
+            description=values["when"], attending_type=",".join(values["attending"]) or None))
+    conn.execute(delete(Phone).where(Phone.service_id == service_id))
+    if values["phone"]:
+        conn.execute(Phone.__table__.insert().values(id=str(uuid.uuid4()), service_id=service_id,
+                                                     number=values["phone"]))
+    conn.execute(delete(CostOption).where(CostOption.service_id == service_id))
+    if isinstance(values["cost"], float):
+        conn.execute(CostOption.__table__.insert().values(
+            id=str(uuid.uuid4()), service_id=service_id, amount=values["cost"], currency="GBP",
+            option="Free" if values["cost"] == 0 else None))
+    vocabulary = taxonomy.load()
+    conn.execute(delete(Attribute).where(Attribute.link_id == service_id))
+    for slug in values["needs"]:
+        term = vocabulary.term(slug)
+        assert term is not None
+        conn.execute(Attribute.__table__.insert().values(
+            id=str(uuid.uuid4()), link_id=service_id, link_entity="service", link_type=term.kind,
+            taxonomy_term_id=term.id))
+
+
+def _audit(conn: Connection, at: dt.datetime, user: str, action: str, service_id: str,
+           before: dict[str, Any], after: dict[str, Any]) -> None:
+    entries = []
+    for key in FIELDS:
+        old, new = _text(before.get(key)), _text(after.get(key))
+        if old != new:
+            entries.append({"at": at, "user": user, "action": action, "record_type": "service",
+                            "record_id": service_id, "field": key, "old_value": old or None, "new_value": new or None})
+    if entries:
+        conn.execute(AuditEntry.__table__.insert(), entries)
+
+
+def verify(engine: Engine, service_id: str, user: str, today: dt.date | None = None) -> None:
+    """Someone checked the record today and it is right."""
+    day = today or dt.date.today()
+    with engine.begin() as conn:
+        old = conn.execute(select(Service.assured_date).where(Service.id == service_id)).first()
+        if old is None:
+            raise EditError({"service": f"no service has the id {service_id}"})
+        conn.execute(update(Service).where(Service.id == service_id).values(
+            assured_date=day, assurer_email=user if _EMAIL.match(user) else None,
+            last_modified=dt.datetime.now(dt.timezone.utc)))
+        conn.execute(AuditEntry.__table__.insert().values(
+            at=dt.datetime.now(dt.timezone.utc), user=user, action="verify", record_type="service",
+            record_id=service_id, field="assured_date", old_value=_text(old.assured_date) or None,
+            new_value=day.isoformat()))
+        changes.bump(conn, changes.DIRECTORY)
+
+
+def set_status(engine: Engine, service_id: str, status: str, user: str) -> None:
+    if status not in ("active", "inactive", "defunct", "temporarily closed"):
+        raise EditError({"status": f"{status!r} is not a status"})
+    with engine.begin() as conn:
+        old = conn.execute(select(Service.status).where(Service.id == service_id)).scalar()
+        if old is None:
+            raise EditError({"service": f"no service has the id {service_id}"})
+        conn.execute(update(Service).where(Service.id == service_id).values(
+            status=status, last_modified=dt.datetime.now(dt.timezone.utc)))
+        conn.execute(AuditEntry.__table__.insert().values(
+            at=dt.datetime.now(dt.timezone.utc), user=user, action="status", record_type="service",
+            record_id=service_id, field="status", old_value=old, new_value=status))
+        changes.bump(conn, changes.DIRECTORY)
+
+
+def review_queue(engine: Engine, today: dt.date | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    """Active services not verified for 12 months (or never), the longest unchecked first."""
+    cutoff = (today or dt.date.today()) - STALE_AFTER
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Service.id, Service.name, Service.assured_date, Organization.name.label("organization"))
+            .outerjoin(Organization, Organization.id == Service.organization_id)
+            .where(Service.status == "active", Service.assured_date.is_(None) | (Service.assured_date < cutoff))
+            .order_by(Service.assured_date.is_not(None), Service.assured_date, Service.name).limit(limit)
+        ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def audit_log(engine: Engine, record_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    query = select(AuditEntry.__table__).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
+    if record_id:
+        query = query.where(AuditEntry.record_id == record_id)
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]

@@ -1,0 +1,42 @@
+"""Signing in and out."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+
+from assetmap.accounts import authenticate
+from webapp.db import engine
+from webapp.security import sign_in
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only ever go back to a page of this site after signing in."""
+    if not target:
+        return url_for("pages.search")
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("pages.search")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():  # type: ignore[no-untyped-def]
+    error = None
+    if request.method == "POST":
+        account = authenticate(engine(), request.form.get("email", ""), request.form.get("password", ""))
+        if account:
+            sign_in(account)
+            return redirect(_safe_next(request.args.get("next")))
+        error = "That email and password do not match an account."
+    return render_template("login.html", error=error), 401 if error else 200
+
+
+@bp.post("/logout")
+def logout():  # type: ignore[no-untyped-def]
+    session.clear()
+    flash("You are signed out.")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,93 @@
+"""Keeping the asset map current: add and edit services, verify, change status, review, audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from assetmap import editing, taxonomy
+from assetmap.editing import ATTENDING, DAYS, FIELDS, ConflictError, EditError, Form
+from webapp.db import engine
+from webapp.security import current_account, require
+
+bp = Blueprint("editing", __name__)
+STATUSES = ("active", "temporarily closed", "inactive", "defunct")
+
+
+def _submitted() -> dict[str, Any]:
+    values: dict[str, Any] = {key: request.form.get(key, "") for key in FIELDS}
+    for key in ("days", "attending", "needs"):
+        values[key] = request.form.getlist(key)
+    return values
+
+
+def _page(form: Form, service_id: str | None, problems: dict[str, str] | None = None,
+          theirs: dict[str, Any] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+    return render_template("edit.html", form=form, service_id=service_id, problems=problems or {},
+                           theirs=theirs, vocabulary=taxonomy.load(), days=DAYS, attending=ATTENDING,
+                           statuses=STATUSES, account=current_account()), status
+
+
+@bp.route("/services/new", methods=["GET", "POST"])
+@require("editor")
+def add():  # type: ignore[no-untyped-def]
+    if request.method == "GET":
+        return _page(Form({"status": "active", "attending": ["in_person"]}), None)
+    values = _submitted()
+    try:
+        service_id = editing.save_service(engine(), values, current_account().email)  # type: ignore[union-attr]
+    except EditError as exc:
+        return _page(Form(values), None, exc.problems, status=400)
+    flash("The service is saved and can be found by search.")
+    return redirect(url_for("pages.service", service_id=service_id))
+
+
+@bp.route("/services/<service_id>/edit", methods=["GET", "POST"])
+@require("editor")
+def edit(service_id: str):  # type: ignore[no-untyped-def]
+    if request.method == "GET":
+        with engine().connect() as conn:
+            form = editing.service_form(conn, service_id)
+        if form is None:
+            abort(404, description="There is no service with that id.")
+        return _page(form, service_id)
+    values = _submitted()
+    version = request.form.get("version", "")
+    try:
+        editing.save_service(engine(), values, current_account().email, service_id, version)  # type: ignore[union-attr]
+    except EditError as exc:
+        return _page(Form(values, version), service_id, exc.problems, status=400)
+    except ConflictError as exc:
+        # Keep what this person typed, show what the other person saved, and let them decide.
+        return _page(Form(values, exc.version), service_id, theirs=exc.current, status=409)
+    flash("Your changes are saved.")
+    return redirect(url_for("pages.service", service_id=service_id))
+
+
+@bp.post("/services/<service_id>/verify")
+@require("editor")
+def verify(service_id: str):  # type: ignore[no-untyped-def]
+    editing.verify(engine(), service_id, current_account().email)  # type: ignore[union-attr]
+    flash("Marked as verified today.")
+    return redirect(request.form.get("back") or url_for("pages.service", service_id=service_id))
+
+
+@bp.post("/services/<service_id>/status")
+@require("editor")
+def status(service_id: str):  # type: ignore[no-untyped-def]
+    editing.set_status(engine(), service_id, request.form.get("status", ""), current_account().email)  # type: ignore[union-attr]
+    flash("The status is changed.")
+    return redirect(url_for("pages.service", service_id=service_id))
+
+
+@bp.get("/review")
+@require("editor")
+def review():  # type: ignore[no-untyped-def]
+    return render_template("review.html", services=editing.review_queue(engine()), account=current_account())
+
+
+@bp.get("/audit")
+@require("editor")
+def audit():  # type: ignore[no-untyped-def]
+    return render_template("audit.html", entries=editing.audit_log(engine(), limit=300), account=current_account())

@@ -1,0 +1,119 @@
+"""The pages CLWs use: search during an appointment, a handout for the person, a page per service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, render_template, request
+
+from assetmap import taxonomy
+from assetmap.editing import ATTENDING, audit_log
+from assetmap.errors import AssetmapError
+from assetmap.health import database_status
+from assetmap.io import oruk
+from assetmap.search import Query
+from webapp.db import engine, searcher
+from webapp.security import current_account, require
+
+bp = Blueprint("pages", __name__)
+WALKS = (10, 20, 30, 45, 60)
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+ACCESS = ("wheelchair", "hearing loop")
+
+
+def _float(name: str) -> float | None:
+    value = request.args.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise AssetmapError(f"{name.replace('_', ' ')} must be a number, not {value[:20]!r}") from None
+
+
+def _practice() -> dict[str, Any] | None:
+    text = current_app.config.get("PRACTICE") or ""
+    parts = [p.strip() for p in text.split(",", 2)]
+    if len(parts) < 2:
+        return None
+    try:
+        return {"latitude": float(parts[0]), "longitude": float(parts[1]),
+                "name": parts[2] if len(parts) > 2 else "the practice"}
+    except ValueError:
+        return None
+
+
+@bp.get("/")
+@require("viewer")
+def search():  # type: ignore[no-untyped-def]
+    vocabulary = taxonomy.load()
+    args = request.args
+    typed = [w.strip() for w in args.get("more_needs", "").split(",") if w.strip()]
+    needs = args.getlist("need") + typed
+    form = {"postcode": args.get("postcode", ""), "needs": args.getlist("need"), "more_needs": args.get("more_needs", ""),
+            "walk": args.get("walk", "30"), "day": args.get("day", ""), "free": bool(args.get("free")),
+            "age": args.get("age", ""), "access": args.getlist("access"), "attending": args.get("attending", ""),
+            "lat": args.get("lat", ""), "lon": args.get("lon", "")}
+    answer, error = None, None
+    asked = form["postcode"] or form["lat"]
+    if asked:
+        try:
+            walk = _float("walk")
+            answer = searcher().search(Query(
+                postcode=form["postcode"] or None, latitude=_float("lat") if not form["postcode"] else None,
+                longitude=_float("lon") if not form["postcode"] else None, needs=tuple(needs),
+                max_walk_minutes=walk, day=form["day"] or None, free_only=form["free"], age=_float("age"),
+                accessibility=tuple(form["access"]), attending=form["attending"] or None, limit=10))
+        except AssetmapError as exc:
+            error = str(exc)
+    status = 400 if error else 200
+    return render_template("search.html", vocabulary=vocabulary, form=form, answer=answer, error=error,
+                           walks=WALKS, days=DAYS, access=ACCESS, attending=ATTENDING, practice=_practice(),
+                           account=current_account()), status
+
+
+@bp.get("/handout")
+@require("viewer")
+def handout():  # type: ignore[no-untyped-def]
+    ids = request.args.getlist("id")[:6]
+    if not ids:
+        abort(400, description="Tick the services to put on the handout first.")
+    with engine().connect() as conn:
+        records = oruk.service_records(conn, ids)
+    if not records:
+        abort(404, description="None of the ticked services exist any more: search again.")
+    from assetmap import schedules
+
+    items = []
+    for record in records:
+        location = (record.get("service_at_locations") or [{}])[0].get("location", {})
+        address = (location.get("addresses") or [{}])[0]
+        phones = [p["number"] for p in record.get("phones", [])] + [
+            p["number"] for c in record.get("contacts", []) for p in c.get("phones", [])]
+        upcoming = schedules.next_session(record.get("schedules", []))
+        items.append({"record": record, "location": location, "address": address, "phones": phones,
+                      "next": upcoming, "when": [s.get("description") for s in record.get("schedules", [])
+                                                 if s.get("description")]})
+    places = [{"number": n, "lat": item["location"]["latitude"], "lon": item["location"]["longitude"]}
+              for n, item in enumerate(items, start=1)
+              if isinstance(item["location"].get("latitude"), (int, float))
+              and -90 <= item["location"]["latitude"] <= 90]
+    return render_template("handout.html", items=items, places=places)
+
+
+@bp.get("/services/<service_id>")
+@require("viewer")
+def service(service_id: str):  # type: ignore[no-untyped-def]
+    with engine().connect() as conn:
+        records = oruk.service_records(conn, [service_id])
+    if not records:
+        abort(404, description="There is no service with that id: it may have been removed.")
+    account = current_account()
+    history = audit_log(engine(), service_id, limit=50) if account and account.can_edit else []
+    return render_template("service.html", record=records[0], account=account, history=history)
+
+
+@bp.get("/status")
+def status():  # type: ignore[no-untyped-def]
+    state = database_status(engine())
+    return render_template("health.html", status=state), 200 if state["ok"] else 503

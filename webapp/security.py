@@ -1,0 +1,65 @@
+"""Sessions, CSRF tokens and roles: the web app's side of accounts."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import abort, current_app, g, redirect, request, session, url_for
+
+from assetmap.accounts import Account, get_account
+from webapp.db import engine
+
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def csrf_token() -> str:
+    """The token every form carries; one per session."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return str(session["csrf"])
+
+
+def check_csrf() -> None:
+    """Refuse any state-changing request without the session's token (403)."""
+    if request.method not in UNSAFE or request.path.startswith("/api/"):
+        return
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    expected = session.get("csrf") or ""
+    if not expected or not hmac.compare_digest(sent, expected):
+        abort(403, description="This form has expired or did not come from assetmap: go back, reload and try again.")
+
+
+def current_account() -> Account | None:
+    if "account" not in g:
+        user_id = session.get("user_id")
+        g.account = get_account(engine(), int(user_id)) if user_id else None
+    return g.account  # type: ignore[no-any-return]
+
+
+def sign_in(account: Account) -> None:
+    session.clear()  # a new session on sign-in: no fixation
+    session.permanent = True
+    session["user_id"] = account.id
+    csrf_token()
+
+
+def require(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Views for signed-in viewers, editors or admins; others go to sign in, or get a 403."""
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            account = current_account()
+            if role == "viewer" and current_app.config.get("PUBLIC_SEARCH"):
+                return view(*args, **kwargs)
+            if account is None:
+                return redirect(url_for("auth.login", next=request.full_path))
+            allowed = {"viewer": True, "editor": account.can_edit, "admin": account.is_admin}[role]
+            if not allowed:
+                abort(403, description=f"This needs an {role} account: ask your admin.")
+            return view(*args, **kwargs)
+        return wrapped
+    return decorate

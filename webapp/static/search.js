@@ -1,0 +1,69 @@
+/* The search page's map: the person, numbered markers matching the list, click to search there. */
+"use strict";
+
+(function () {
+  var data = assetmap.readData("map-data");
+  var element = document.getElementById("map");
+  if (!element) { return; }
+  var map = assetmap.makeMap(element, data);
+  var points = [];
+  var markers = [];
+
+  function highlight(number) {
+    document.querySelectorAll(".result.highlight").forEach(function (n) { n.classList.remove("highlight"); });
+    var item = document.getElementById("result-" + number);
+    if (item) {
+      item.classList.add("highlight");
+      item.scrollIntoView({ block: "nearest" });
+      item.focus({ preventScroll: true });
+    }
+  }
+
+  (data.results || []).forEach(function (result, index) {
+    if (result.latitude === null || result.longitude === null) { return; }
+    var number = index + 1;
+    var where = [result.latitude, result.longitude];
+    var marker = L.marker(where, { icon: assetmap.numberIcon(number), title: number + ". " + result.name,
+                                   keyboard: true, alt: number + ". " + result.name });
+    marker.bindPopup(assetmap.popupFor(number + ". " + result.name, [result.location, result.address]));
+    marker.on("click", function () { highlight(number); });
+    marker.on("keypress", function (event) { if (event.originalEvent.key === "Enter") { highlight(number); } });
+    markers.push(marker);
+    points.push(where);
+  });
+  if (data.person) {
+    var you = [data.person.lat, data.person.lon];
+    L.circleMarker(you, { radius: 9, color: "#1d3557", weight: 3, fillColor: "#ffffff", fillOpacity: 1 })
+      .bindTooltip("The person (approximate)").addTo(map);
+    points.push(you);
+  }
+  if (points.length > 1) { map.fitBounds(points, { padding: [30, 30], maxZoom: 16 }); }
+  else if (points.length === 1) { map.setView(points[0], 15); }
+  else { map.setView([55.8609, -4.2514], 12); }
+  assetmap.clusterLayer(map, markers, markers.length > 40 ? 36 : 0);
+
+  document.querySelectorAll(".result").forEach(function (item) {
+    item.addEventListener("mouseenter", function () { item.classList.add("hover"); });
+    item.addEventListener("mouseleave", function () { item.classList.remove("hover"); });
+  });
+
+  var form = document.getElementById("search-form");
+  function searchAt(lat, lon) {
+    document.getElementById("postcode").value = "";
+    document.getElementById("lat").value = lat.toFixed(5);
+    document.getElementById("lon").value = lon.toFixed(5);
+    form.submit();
+  }
+  map.on("click", function (event) { searchAt(event.latlng.lat, event.latlng.lng); });
+  var practice = document.getElementById("near-practice");
+  if (practice) {
+    practice.addEventListener("click", function () {
+      searchAt(parseFloat(practice.dataset.lat), parseFloat(practice.dataset.lon));
+    });
+  }
+  document.getElementById("postcode").addEventListener("input", function () {
+    document.getElementById("lat").value = "";
+    document.getElementById("lon").value = "";
+  });
+  window.assetmapSearch = { map: map, markers: markers };
+})();
