@@ -353,6 +353,25 @@ class Searcher:
             answer.query = _echo(query)
         return answer
 
+    def places(self, west: float, south: float, east: float, north: float,
+               limit: int = 20_000) -> list[dict[str, Any]]:
+        """Every active service located in a box (the asset map's view), at most ``limit``."""
+        if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+            raise SearchError("bbox must be west,south,east,north in degrees, west < east and south < north")
+        with self.engine.connect() as conn:
+            d, _ = self._current(conn)
+        inside = np.nonzero((d.point_lon >= west) & (d.point_lon <= east) &
+                            (d.point_lat >= south) & (d.point_lat <= north))[0]
+        found = []
+        for point in inside:
+            i = int(d.point_service[point])
+            if d.active[i]:
+                found.append({"id": d.ids[i], "name": d.services[i].name, "lat": float(d.point_lat[point]),
+                              "lon": float(d.point_lon[point]), "current": bool(d.current[i])})
+                if len(found) >= limit:
+                    break
+        return found
+
     def running(self, service_ids: Sequence[str], day: str, time: str | None = None) -> list[str]:
         """Those of ``service_ids`` that run on ``day`` (at ``time``), or whose times are not known."""
         checked = _check(Query(latitude=0.0, longitude=0.0, day=day, time=time), self.vocabulary)

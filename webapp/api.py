@@ -101,6 +101,22 @@ def search():  # type: ignore[no-untyped-def]
     return jsonify(searcher().search(query).as_dict())
 
 
+@bp.get("/places")
+def places():  # type: ignore[no-untyped-def]
+    """Every active service in the map's view, for the asset map layer."""
+    _only({"bbox", "limit"})
+    text = _one("bbox") or ""
+    try:
+        west, south, east, north = (float(v) for v in text.split(","))
+    except ValueError:
+        raise BadRequest("bbox must be four numbers: west,south,east,north") from None
+    limit = int(_number("limit", whole=True) or 20_000)
+    if not 1 <= limit <= 50_000:
+        raise BadRequest("limit must be 1 to 50000")
+    found = searcher().places(west, south, east, north, limit)
+    return jsonify(places=found, count=len(found), complete=len(found) < limit)
+
+
 @bp.get("/")
 def base():  # type: ignore[no-untyped-def]
     return jsonify(version="3.0", profile="https://openreferraluk.org/",

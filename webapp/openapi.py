@@ -90,6 +90,10 @@ def document() -> dict[str, Any]:
         "paths": {
             "/api/search": _get("Services that fit a person's needs near their postcode", search_parameters,
                                 _json({"$ref": "#/components/schemas/SearchAnswer"})),
+            "/api/places": _get("Every active service in a box, for the map",
+                                 [_param("bbox", description="west,south,east,north in degrees"),
+                                  _param("limit", "integer", "at most this many", minimum=1, maximum=50000)],
+                                 _json({"type": "object", "required": ["places", "count", "complete"]})),
             "/api/": {"get": {"summary": "ORUK base endpoint", "responses": {"200": _json({"type": "object"})}}},
             "/api/services": _get("ORUK: services, filtered and paged", SERVICE_FILTERS + PAGE,
                                   _json(_page_of("Service"))),

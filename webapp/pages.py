@@ -19,6 +19,7 @@ bp = Blueprint("pages", __name__)
 WALKS = (10, 20, 30, 45, 60)
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 ACCESS = ("wheelchair", "hearing loop")
+HANDOUT_MAX = 4  # what fits one A4 page in large print
 
 
 def _float(name: str) -> float | None:
@@ -53,7 +54,7 @@ def search():  # type: ignore[no-untyped-def]
     form = {"postcode": args.get("postcode", ""), "needs": args.getlist("need"), "more_needs": args.get("more_needs", ""),
             "walk": args.get("walk", "30"), "day": args.get("day", ""), "free": bool(args.get("free")),
             "age": args.get("age", ""), "access": args.getlist("access"), "attending": args.get("attending", ""),
-            "lat": args.get("lat", ""), "lon": args.get("lon", "")}
+            "lat": args.get("lat", ""), "lon": args.get("lon", ""), "all": bool(args.get("all"))}
     answer, error = None, None
     asked = form["postcode"] or form["lat"]
     if asked:
@@ -75,7 +76,8 @@ def search():  # type: ignore[no-untyped-def]
 @bp.get("/handout")
 @require("viewer")
 def handout():  # type: ignore[no-untyped-def]
-    ids = request.args.getlist("id")[:6]
+    ticked = request.args.getlist("id")
+    ids = ticked[:HANDOUT_MAX]
     if not ids:
         abort(400, description="Tick the services to put on the handout first.")
     with engine().connect() as conn:
@@ -98,7 +100,7 @@ def handout():  # type: ignore[no-untyped-def]
               for n, item in enumerate(items, start=1)
               if isinstance(item["location"].get("latitude"), (int, float))
               and -90 <= item["location"]["latitude"] <= 90]
-    return render_template("handout.html", items=items, places=places)
+    return render_template("handout.html", items=items, places=places, left_out=len(ticked) - len(ids))
 
 
 @bp.get("/services/<service_id>")

@@ -7,7 +7,8 @@
   if (!element || !data.places || !data.places.length) { return; }
   var map = assetmap.makeMap(element, data, { zoomControl: false, attributionControl: true });
   var points = data.places.map(function (place) {
-    L.marker([place.lat, place.lon], { icon: assetmap.numberIcon(place.number) }).addTo(map);
+    L.marker([place.lat, place.lon], { icon: assetmap.numberIcon(place.number), keyboard: false,
+                                      title: "Place " + place.number }).addTo(map);
     return [place.lat, place.lon];
   });
   if (points.length > 1) { map.fitBounds(points, { padding: [25, 25], maxZoom: 15 }); }

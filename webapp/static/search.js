@@ -39,8 +39,31 @@
   }
   if (points.length > 1) { map.fitBounds(points, { padding: [30, 30], maxZoom: 16 }); }
   else if (points.length === 1) { map.setView(points[0], 15); }
-  else { map.setView([55.8609, -4.2514], 12); }
+  else { map.setView([55.8609, -4.2514], 11); }
   assetmap.clusterLayer(map, markers, markers.length > 40 ? 36 : 0);
+
+  /* The asset map: every active service in view, small and clustered, under the results. */
+  function showEveryService() {
+    var b = map.getBounds();
+    var url = data.places_url + "?bbox=" + [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]
+      .map(function (v) { return v.toFixed(5); }).join(",");
+    return fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (found) {
+      var dots = found.places.map(function (place) {
+        var dot = L.circleMarker([place.lat, place.lon], { radius: 5, weight: 1, color: "#333",
+                                                            fillColor: place.current ? "#2a9d8f" : "#999", fillOpacity: 0.9 });
+        var link = document.createElement("a");
+        link.href = data.service_url.replace("ID", encodeURIComponent(place.id));
+        link.textContent = place.name;
+        dot.bindPopup(link);
+        return dot;
+      });
+      assetmap.clusterLayer(map, dots, 40);
+      var status = document.getElementById("map-status");
+      if (status) { status.textContent = found.count + " services shown on the map" + (found.complete ? "" : " (zoom in for all)"); }
+    });
+  }
+  var ready = data.all ? showEveryService() : Promise.resolve();
+  ready.then(function () { window.assetmapReady = true; });
 
   document.querySelectorAll(".result").forEach(function (item) {
     item.addEventListener("mouseenter", function () { item.classList.add("hover"); });
