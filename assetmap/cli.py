@@ -171,6 +171,40 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gaps(args: argparse.Namespace) -> int:
+    from assetmap.gaps import GapRule, gap_analysis, write_gaps
+
+    areas = None
+    if args.areas:
+        text = open(args.areas).read() if os.path.exists(args.areas) else args.areas
+        areas = [a.strip() for a in text.replace("\n", ",").split(",") if a.strip()]
+    result = gap_analysis(
+        _engine(args), args.need or None, areas=areas, catchment_metres=args.catchment_metres,
+        catchment_walk_minutes=args.catchment_minutes, aggregate=args.aggregate,
+        rule=GapRule(args.deprived_deciles, args.bottom_share, args.unmet_searches))
+    if args.out:
+        write_gaps(result, args.out, args.format or _format_of(args.out))
+        print(f"wrote {len(result):,} area-need rows ({int(result['gap'].sum()):,} gaps) to {args.out}")
+        return 0
+    if args.format:
+        if args.format != "csv":
+            raise AssetmapError("--format geojson and gpkg need --out FILE")
+        write_gaps(result, sys.stdout, "csv")
+        return 0
+    flagged = result[result["gap"]].sort_values(["deprivation_rank", "need"], na_position="last")
+    print(f"{len(result):,} area-need rows, {len(flagged):,} gaps. Most deprived first:")
+    for row in flagged.head(args.show).itertuples():
+        decile = "" if row.deprivation_decile is None or row.deprivation_decile != row.deprivation_decile \
+            else f"decile {int(row.deprivation_decile)}, "
+        print(f"  {row.area_code} {row.area_name or ''} ({decile}pop {row.population:,}) {row.need}: {row.reason}")
+    return 0
+
+
+def _format_of(path: str) -> str:
+    suffix = os.path.splitext(path)[1].lower().lstrip(".")
+    return {"json": "geojson", "geojson": "geojson", "gpkg": "gpkg", "csv": "csv"}.get(suffix, "csv")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from assetmap.demo import load_demo
 
@@ -344,6 +378,27 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument("--limit", type=int, default=10, help="how many results (default %(default)s)")
     find.add_argument("--json", action="store_true", help="print the answer as JSON")
     find.set_defaults(handler=cmd_search)
+
+    gaps = commands.add_parser(
+        "gaps", help="per area and need: distance to help, 2SFCA access, unmet searches, gaps",
+        description="Compute, for each area (data zones; or intermediate zones or council areas) and each "
+        "need, the population-weighted distance to the nearest matching service, services within the "
+        "catchment, 2SFCA and E2SFCA access per 1,000 people, unmet searches, and a gap flag with reasons.",
+    )
+    gaps.add_argument("--need", action="append", default=[], metavar="NEED",
+                      help="a need or activity type (repeatable; default: every need)")
+    gaps.add_argument("--format", choices=["csv", "geojson", "gpkg"], help="output format (default: from --out)")
+    gaps.add_argument("--out", metavar="FILE", help="write the results here (default: list the gaps)")
+    gaps.add_argument("--catchment-metres", type=float, help="catchment in metres (default 1000)")
+    gaps.add_argument("--catchment-minutes", type=float, help="catchment as an estimated walk instead")
+    gaps.add_argument("--aggregate", choices=["datazone", "intermediate_zone", "council_area"],
+                      default="datazone", help="sum data zones up to larger areas")
+    gaps.add_argument("--areas", help="a locality's own areas: codes separated by commas, or a file of them")
+    gaps.add_argument("--deprived-deciles", type=int, default=2, help="gap rule: most deprived deciles (default 2)")
+    gaps.add_argument("--bottom-share", type=float, default=0.2, help="gap rule: bottom share of access (0.2)")
+    gaps.add_argument("--unmet-searches", type=int, default=3, help="gap rule: unmet searches that make a gap (3)")
+    gaps.add_argument("--show", type=int, default=20, help="how many gaps to list (default 20)")
+    gaps.set_defaults(handler=cmd_gaps)
 
     demo = commands.add_parser(
         "demo", help="load a fictional directory to try assetmap with",

@@ -117,6 +117,38 @@ def places():  # type: ignore[no-untyped-def]
     return jsonify(places=found, count=len(found), complete=len(found) < limit)
 
 
+GAPS_PARAMETERS = {"need", "format", "aggregate", "catchment_metres", "catchment_minutes", "areas"}
+
+
+@bp.get("/gaps")
+def gaps():  # type: ignore[no-untyped-def]
+    """Gap analysis per area and need, as GeoJSON (default) or CSV."""
+    import io
+
+    from flask import Response
+
+    from assetmap.gaps import gap_analysis, write_gaps
+
+    _only(GAPS_PARAMETERS)
+    fmt = _one("format") or "geojson"
+    if fmt not in ("geojson", "csv"):
+        raise BadRequest("format must be geojson or csv (GeoPackage: use assetmap gaps --format gpkg)")
+    needs = request.args.getlist("need")
+    if len(needs) > 20:
+        raise BadRequest("ask for at most 20 needs at a time")
+    areas = [a.strip() for a in (_one("areas") or "").split(",") if a.strip()] or None
+    result = gap_analysis(engine(), needs or None, aggregate=_one("aggregate") or "datazone", areas=areas,
+                          catchment_metres=_number("catchment_metres"),
+                          catchment_walk_minutes=_number("catchment_minutes"))
+    if fmt == "csv":
+        buffer = io.StringIO()
+        write_gaps(result, buffer, "csv")
+        return Response(buffer.getvalue(), mimetype="text/csv",
+                        headers={"Content-Disposition": "attachment; filename=assetmap-gaps.csv"})
+    return Response(result.to_json(na="null", drop_id=True), mimetype="application/geo+json",
+                    headers={"Content-Disposition": "inline; filename=assetmap-gaps.geojson"})
+
+
 @bp.get("/")
 def base():  # type: ignore[no-untyped-def]
     return jsonify(version="3.0", profile="https://openreferraluk.org/",

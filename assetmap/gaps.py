@@ -1,0 +1,410 @@
+"""Provision gaps: per area and need, how far people are from help, and where that is a gap.
+
+For each area (2011 data zones by default) and each need or activity type:
+
+- population, and the deprivation rank and decile (the latest index held);
+- ``nearest_metres``: the population-weighted straight-line distance from where
+  people live to the nearest active service that meets the need. People are the
+  area's live postcodes, sharing its population equally; an area with no
+  postcode points is its centroid. ``nearest_walk_minutes`` estimates the walk
+  (x1.3 detour at 4.8 km/h, as in the search);
+- ``services_within``: distinct matching services within the catchment (1 km by
+  default) of anywhere people in the area live; ``share_within``: the share of
+  the population with at least one;
+- ``fca2`` and ``e2sfca``: the two-step floating catchment measure and its
+  enhanced form, as services per 1,000 people (population-weighted over the
+  area's points). E2SFCA weighs distance in three equal bands of the catchment
+  by 1, 0.68 and 0.22, the weights of the original paper (Luo and Qi 2009);
+- ``unmet_searches``: CLW searches that found nothing, counted per area and need;
+- ``gap`` and ``reason``, from :class:`GapRule` (see there).
+
+Distances are in British National Grid metres; all pairs come from a k-d tree,
+restricted to the catchment, and the measures are sparse sums (numpy bincount),
+so a whole country takes seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.spatial import cKDTree
+from sqlalchemy import Connection, Engine, func, select
+
+from assetmap import taxonomy
+from assetmap.errors import AssetmapError
+from assetmap.models import (
+    Area,
+    Attribute,
+    Deprivation,
+    Location,
+    Postcode,
+    Service,
+    ServiceAtLocation,
+    TaxonomyTerm,
+    UnmetNeed,
+)
+from assetmap.projection import wgs84_to_bng
+from assetmap.search import DETOUR_FACTOR, WALK_METRES_PER_MINUTE
+
+E2SFCA_WEIGHTS = (1.0, 0.68, 0.22)
+AGGREGATES = ("datazone", "intermediate_zone", "council_area")
+
+
+class GapError(AssetmapError):
+    """The analysis cannot run as asked."""
+
+
+@dataclass(frozen=True)
+class GapRule:
+    """When an area counts as a gap for a need. A locality team can change every threshold.
+
+    An area is flagged when any of these holds (each adds its plain reason):
+    - it is among the ``deprived_deciles`` most deprived deciles and has no
+      matching service within the catchment;
+    - its 2SFCA access is in the bottom ``bottom_share`` of areas (ties, often no
+      access at all, broken by the distance to the nearest service), and some of
+      its people have no service within the catchment;
+    - CLWs searched for the need there and found nothing at least
+      ``unmet_searches`` times.
+    """
+
+    deprived_deciles: int = 2
+    bottom_share: float = 0.2
+    unmet_searches: int = 3
+
+
+def step_weights(catchment: float) -> Callable[[np.ndarray], np.ndarray]:
+    """E2SFCA weights for distances: 1, 0.68, 0.22 in thirds of the catchment, 0 beyond."""
+    edges = np.array([catchment / 3, 2 * catchment / 3, catchment])
+
+    def weigh(distance: np.ndarray) -> np.ndarray:
+        band = np.searchsorted(edges, distance, side="left")
+        return np.where(band < 3, np.array(E2SFCA_WEIGHTS + (0.0,))[np.minimum(band, 3)], 0.0)
+    return weigh
+
+
+def two_step_fca(population: np.ndarray, capacity: np.ndarray, pairs_demand: np.ndarray,
+                 pairs_supply: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Access per demand point: sum over supply in reach of supply / weighted demand in its reach.
+
+    ``pairs_*`` list every (demand, supply) pair within the catchment; ``weights``
+    are 1 for the plain 2SFCA, distance-decay weights for E2SFCA. Supply with no
+    demand in reach serves no one and adds nothing.
+    """
+    demand_in_reach = np.bincount(pairs_supply, weights=population[pairs_demand] * weights,
+                                  minlength=len(capacity))
+    ratio = np.divide(capacity, demand_in_reach, out=np.zeros(len(capacity)), where=demand_in_reach > 0)
+    return np.bincount(pairs_demand, weights=ratio[pairs_supply] * weights, minlength=len(population))
+
+
+@dataclass
+class Demand:
+    """Where people live: postcode points sharing each area's population (or its centroid)."""
+
+    frame: gpd.GeoDataFrame  # one row per area: code, name, population, decile, rank, parents, geometry
+    points_x: np.ndarray
+    points_y: np.ndarray
+    points_population: np.ndarray
+    points_area: np.ndarray  # index into frame
+
+
+def demand_points(conn: Connection, area_type: str, codes: Sequence[str] | None, index: str | None) -> Demand:
+    query = select(Area.code, Area.name, Area.population, Area.intermediate_zone, Area.council_area,
+                   func.ST_AsBinary(Area.boundary).label("boundary"),
+                   func.ST_AsBinary(Area.centroid).label("centroid")).where(Area.area_type == area_type)
+    rows = conn.execute(query.order_by(Area.code)).all()
+    if codes:
+        wanted = set(codes)
+        rows = [r for r in rows if r.code in wanted]
+        missing = wanted - {r.code for r in rows}
+        if missing:
+            raise GapError(f"area {sorted(missing)[0]!r} is not a {area_type} in the database")
+    if not rows:
+        raise GapError(f"there are no {area_type} areas in the database: import them first "
+                       f"(assetmap import areas FILE)")
+    ranks: dict[str, tuple[int, int | None]] = {}
+    for code, name, year, rank, decile in conn.execute(
+            select(Deprivation.area_code, Deprivation.index_name, Deprivation.index_year, Deprivation.rank,
+                   Deprivation.decile).order_by(Deprivation.index_year)):
+        if index is None or name.lower() == index.lower():
+            ranks[code] = (rank, decile)  # the latest edition wins
+    boundaries = shapely.from_wkb([bytes(r.boundary) if r.boundary is not None else None for r in rows])
+    centroids = shapely.from_wkb([bytes(r.centroid) if r.centroid is not None else None for r in rows])
+    geometry = [b if b is not None else c for b, c in zip(boundaries, centroids)]
+    frame = gpd.GeoDataFrame({
+        "area_code": [r.code for r in rows], "area_name": [r.name for r in rows],
+        "population": [int(r.population or 0) for r in rows],
+        "deprivation_rank": [ranks.get(r.code, (None, None))[0] for r in rows],
+        "deprivation_decile": [ranks.get(r.code, (None, None))[1] for r in rows],
+        "intermediate_zone": [r.intermediate_zone for r in rows], "council_area": [r.council_area for r in rows],
+    }, geometry=geometry, crs=4326)
+    position = {code: i for i, code in enumerate(frame["area_code"])}
+    people = conn.execute(select(Postcode.area_code, Postcode.longitude, Postcode.latitude).where(
+        Postcode.terminated.is_(None), Postcode.latitude.is_not(None), Postcode.area_code.is_not(None))).all()
+    owner = np.array([position.get(p.area_code, -1) for p in people], dtype=np.int64)
+    keep = owner >= 0
+    lon = np.array([p.longitude for p in people], dtype=float)[keep]
+    lat = np.array([p.latitude for p in people], dtype=float)[keep]
+    owner = owner[keep]
+    per_area = np.bincount(owner, minlength=len(frame))
+    # Areas without postcode points are represented by their centroid.
+    lonely = np.nonzero(per_area == 0)[0]
+    centre_lon = np.array([centroids[i].x if centroids[i] is not None else np.nan for i in lonely])
+    centre_lat = np.array([centroids[i].y if centroids[i] is not None else np.nan for i in lonely])
+    lon, lat = np.concatenate([lon, centre_lon]), np.concatenate([lat, centre_lat])
+    owner = np.concatenate([owner, lonely])
+    placed = ~np.isnan(lon)
+    lon, lat, owner = lon[placed], lat[placed], owner[placed]
+    counts = np.bincount(owner, minlength=len(frame))
+    # Areas with neither postcodes nor a boundary or centroid cannot be placed: left out.
+    placed_areas = np.nonzero(counts > 0)[0]
+    if len(placed_areas) < len(frame):
+        remap = np.full(len(frame), -1)
+        remap[placed_areas] = np.arange(len(placed_areas))
+        frame = frame.iloc[placed_areas].reset_index(drop=True)
+        owner = remap[owner]
+        counts = counts[placed_areas]
+    if frame.empty:
+        raise GapError(f"no {area_type} area has postcodes or a position: import boundaries or centroids")
+    population = frame["population"].to_numpy(dtype=float)
+    share = np.divide(population[owner], counts[owner], out=np.zeros(len(owner)), where=counts[owner] > 0)
+    x, y = wgs84_to_bng(lon, lat)
+    return Demand(frame, np.asarray(x), np.asarray(y), share, owner)
+
+
+@dataclass
+class Supply:
+    """Active, placed services with the needs and activity types each meets."""
+
+    x: np.ndarray
+    y: np.ndarray
+    service: np.ndarray  # index into ids
+    ids: list[str]
+    covers: list[set[str]]
+
+    def for_term(self, slug: str) -> np.ndarray:
+        return np.array([p for p, s in enumerate(self.service) if slug in self.covers[s]], dtype=np.int64)
+
+
+def supply(conn: Connection, vocabulary: taxonomy.Vocabulary) -> Supply:
+    rows = conn.execute(
+        select(ServiceAtLocation.service_id, Location.longitude, Location.latitude)
+        .join(Location, Location.id == ServiceAtLocation.location_id)
+        .join(Service, Service.id == ServiceAtLocation.service_id)
+        .where(Service.status == "active", Location.geom.is_not(None))
+        .order_by(ServiceAtLocation.service_id, Location.id)
+    ).all()
+    ids: list[str] = []
+    index: dict[str, int] = {}
+    service = np.empty(len(rows), dtype=np.int64)
+    for p, row in enumerate(rows):
+        if row.service_id not in index:
+            index[row.service_id] = len(ids)
+            ids.append(row.service_id)
+        service[p] = index[row.service_id]
+    covers: list[set[str]] = [set() for _ in ids]
+    by_code = {t.slug: t for t in vocabulary.terms}
+    for link_id, code, name in conn.execute(
+            select(Attribute.link_id, TaxonomyTerm.code, TaxonomyTerm.name)
+            .join(TaxonomyTerm, TaxonomyTerm.id == Attribute.taxonomy_term_id)):
+        i = index.get(link_id)
+        if i is None:
+            continue
+        term = by_code.get(code or "") or next(iter(vocabulary.match(name or "")), None)
+        if term:
+            covers[i].add(term.slug)
+            covers[i].update(term.needs)
+    x, y = wgs84_to_bng([r.longitude for r in rows], [r.latitude for r in rows])
+    return Supply(np.asarray(x, dtype=float), np.asarray(y, dtype=float), service, ids, covers)
+
+
+def _unmet(conn: Connection, since: dt.date | None) -> dict[tuple[str, str], int]:
+    query = select(UnmetNeed.area_code, UnmetNeed.need, func.sum(UnmetNeed.searches)).group_by(
+        UnmetNeed.area_code, UnmetNeed.need)
+    if since:
+        query = query.where(UnmetNeed.day >= since)
+    return {(a, n): int(c) for a, n, c in conn.execute(query)}
+
+
+def _weighted_mean(values: np.ndarray, weights: np.ndarray, groups: np.ndarray, size: int) -> np.ndarray:
+    total = np.bincount(groups, weights=weights, minlength=size)
+    summed = np.bincount(groups, weights=values * weights, minlength=size)
+    count = np.bincount(groups, minlength=size)
+    plain = np.divide(np.bincount(groups, weights=values, minlength=size), count,
+                      out=np.full(size, np.nan), where=count > 0)
+    return np.where(total > 0, np.divide(summed, total, out=np.zeros(size), where=total > 0), plain)
+
+
+def gap_analysis(engine: Engine, needs: Sequence[str] | None = None, *, area_type: str = "datazone2011",
+                 areas: Sequence[str] | None = None, catchment_metres: float | None = None,
+                 catchment_walk_minutes: float | None = None, rule: GapRule = GapRule(),
+                 aggregate: str = "datazone", index: str | None = None,
+                 unmet_since: dt.date | None = None) -> gpd.GeoDataFrame:
+    """Per area and need: distances, counts, 2SFCA/E2SFCA, unmet searches and gap flags.
+
+    ``needs`` are slugs or typed words (default: every need of the taxonomy);
+    ``areas`` limits the analysis to a locality's own list of area codes;
+    ``aggregate`` sums data zones up to "intermediate_zone" or "council_area".
+    """
+    vocabulary = taxonomy.load()
+    terms = _terms(needs, vocabulary)
+    if catchment_metres is not None and catchment_walk_minutes is not None:
+        raise GapError("give a catchment in metres or in walking minutes, not both")
+    catchment = 1000.0 if catchment_metres is None else float(catchment_metres)
+    if catchment_walk_minutes is not None:
+        catchment = catchment_walk_minutes * WALK_METRES_PER_MINUTE / DETOUR_FACTOR
+    if not 50 <= catchment <= 50_000:
+        raise GapError(f"a catchment of {catchment:g} m is out of range: give 50 to 50,000 metres")
+    if aggregate not in AGGREGATES:
+        raise GapError(f"aggregate must be one of {', '.join(AGGREGATES)}")
+    with engine.connect() as conn:
+        places = demand_points(conn, area_type, areas, index)
+        offer = supply(conn, vocabulary)
+        unmet = _unmet(conn, unmet_since)
+    tables = [_one_need(places, offer, term, catchment, unmet) for term in terms]
+    result = pd.concat(tables, ignore_index=True)
+    if aggregate != "datazone":
+        result = _aggregate(result, places, aggregate)
+    result = _flag(result, rule, catchment)
+    return gpd.GeoDataFrame(result, geometry="geometry", crs=4326)
+
+
+def _terms(needs: Sequence[str] | None, vocabulary: taxonomy.Vocabulary) -> list[taxonomy.Term]:
+    if not needs:
+        return list(vocabulary.needs)
+    found = []
+    for typed in needs:
+        matched = vocabulary.match(typed)
+        if not matched:
+            raise GapError(f"unknown need {typed!r}: use a need or activity type of data/taxonomy.toml")
+        if matched[0] not in found:
+            found.append(matched[0])
+    return found
+
+
+def _one_need(places: Demand, offer: Supply, term: taxonomy.Term, catchment: float,
+              unmet: dict[tuple[str, str], int]) -> pd.DataFrame:
+    frame = places.frame
+    n_areas = len(frame)
+    points = offer.for_term(term.slug)
+    # Services sharing a location count once each: capacity per location.
+    capacity_by_place: dict[tuple[float, float], int] = defaultdict(int)
+    for p in points:
+        capacity_by_place[(round(offer.x[p], 1), round(offer.y[p], 1))] += 1
+    locations = np.array(list(capacity_by_place)) if capacity_by_place else np.zeros((0, 2))
+    capacity = np.array(list(capacity_by_place.values()), dtype=float)
+    demand = np.column_stack([places.points_x, places.points_y])
+    population = places.points_population
+    owner = places.points_area
+    if len(locations):
+        tree = cKDTree(locations)
+        nearest, _ = tree.query(demand, k=1)
+        pairs = cKDTree(demand).sparse_distance_matrix(tree, catchment, output_type="ndarray")
+        di, sj, dist = pairs["i"], pairs["j"], pairs["v"]
+    else:
+        nearest = np.full(len(demand), np.inf)
+        di = sj = np.zeros(0, dtype=np.int64)
+        dist = np.zeros(0)
+    plain = two_step_fca(population, capacity, di, sj, np.ones(len(dist)))
+    enhanced = two_step_fca(population, capacity, di, sj, step_weights(catchment)(dist))
+    reached = np.bincount(di, minlength=len(demand)) > 0
+    weights = population
+    nearest_area = _weighted_mean(np.where(np.isfinite(nearest), nearest, np.nan), weights, owner, n_areas)
+    share = _weighted_mean(reached.astype(float), weights, owner, n_areas)
+    fca = _weighted_mean(plain, weights, owner, n_areas) * 1000
+    efca = _weighted_mean(enhanced, weights, owner, n_areas) * 1000
+    # Distinct services in reach of anywhere people in the area live.
+    within = np.zeros(n_areas, dtype=np.int64)
+    if len(di):
+        area_place = np.unique(owner[di] * len(locations) + sj)
+        within = np.bincount(area_place // len(locations), weights=capacity[area_place % len(locations)],
+                             minlength=n_areas).astype(np.int64)
+    table = pd.DataFrame({
+        "area_code": frame["area_code"], "area_name": frame["area_name"], "need": term.slug,
+        "need_label": term.label, "population": frame["population"],
+        "deprivation_rank": frame["deprivation_rank"], "deprivation_decile": frame["deprivation_decile"],
+        "intermediate_zone": frame["intermediate_zone"], "council_area": frame["council_area"],
+        "nearest_metres": np.round(nearest_area, 1),
+        "nearest_walk_minutes": np.round(nearest_area * DETOUR_FACTOR / WALK_METRES_PER_MINUTE, 1),
+        "services_within": within, "share_within": np.round(share, 4), "fca2": fca, "e2sfca": efca,
+        "unmet_searches": [unmet.get((code, term.slug), 0) for code in frame["area_code"]],
+        "geometry": frame.geometry,
+    })
+    return table
+
+
+def _aggregate(result: pd.DataFrame, places: Demand, level: str) -> pd.DataFrame:
+    """Up to intermediate zones or council areas: sums, and population-weighted means."""
+    parent = result[level].fillna("(none)")
+    grouped = result.assign(_parent=parent, _weight=result["population"].clip(lower=0))
+    rows = []
+    for (code, need), group in grouped.groupby(["_parent", "need"], sort=True):
+        weight = group["_weight"].to_numpy(dtype=float)
+        total = weight.sum()
+
+        def mean(column: str) -> float:
+            values = group[column].to_numpy(dtype=float)
+            return float((values * weight).sum() / total) if total > 0 else float(np.nanmean(values))
+        rows.append({
+            "area_code": code, "area_name": code, "need": need, "need_label": group["need_label"].iloc[0],
+            "population": int(group["population"].sum()),
+            "deprivation_rank": mean("deprivation_rank") if group["deprivation_rank"].notna().all() else None,
+            "deprivation_decile": None, "intermediate_zone": code if level == "intermediate_zone" else None,
+            "council_area": group["council_area"].iloc[0],
+            "nearest_metres": round(mean("nearest_metres"), 1),
+            "nearest_walk_minutes": round(mean("nearest_walk_minutes"), 1),
+            "services_within": int(group["services_within"].max()),
+            "share_within": round(mean("share_within"), 4), "fca2": mean("fca2"), "e2sfca": mean("e2sfca"),
+            "unmet_searches": int(group["unmet_searches"].sum()),
+            "geometry": shapely.union_all(list(group.geometry)),
+        })
+    return pd.DataFrame(rows)
+
+
+def _flag(result: pd.DataFrame, rule: GapRule, catchment: float) -> pd.DataFrame:
+    reasons: list[list[str]] = [[] for _ in range(len(result))]
+    where = f"{catchment / 1000:g} km" if catchment >= 1000 else f"{catchment:.0f} m"
+    # The bottom fifth by access, ties (often no access at all) broken by distance to the nearest.
+    order = result.assign(_far=-result["nearest_metres"].fillna(np.inf)).sort_values(["need", "fca2", "_far"])
+    position = order.groupby("need").cumcount()
+    size = order.groupby("need")["need"].transform("size")
+    bottom = (position < np.ceil(size * rule.bottom_share)).reindex(result.index)
+    for n, row in enumerate(result.itertuples(index=False)):
+        label = row.need_label.lower()
+        decile = row.deprivation_decile
+        if decile is not None and not pd.isna(decile) and decile <= rule.deprived_deciles and row.services_within == 0:
+            reasons[n].append(f"among the {rule.deprived_deciles * 10}% most deprived areas and no "
+                              f"{label} service within {where}")
+        if row.population > 0 and bool(bottom.iloc[n]) and row.share_within < 1:
+            reasons[n].append(f"access to {label} services in the bottom {rule.bottom_share:.0%} of areas")
+        if row.unmet_searches >= rule.unmet_searches:
+            reasons[n].append(f"CLWs searched for {label} here and found nothing {row.unmet_searches} times")
+    result = result.copy()
+    result["gap"] = [bool(r) for r in reasons]
+    result["reason"] = ["; ".join(r) for r in reasons]
+    return result
+
+
+FORMATS = ("csv", "geojson", "gpkg")
+
+
+def write_gaps(result: gpd.GeoDataFrame, out: str | Any, fmt: str) -> None:
+    """CSV (with each area's representative point), GeoJSON or GeoPackage."""
+    if fmt not in FORMATS:
+        raise GapError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt == "csv":
+        points = result.geometry.representative_point()
+        table = pd.DataFrame(result.drop(columns="geometry")).assign(latitude=points.y.round(6),
+                                                                     longitude=points.x.round(6))
+        table.to_csv(out, index=False)
+        return
+    result.to_file(out, driver="GeoJSON" if fmt == "geojson" else "GPKG",
+                   **({"layer": "gaps"} if fmt == "gpkg" else {}))

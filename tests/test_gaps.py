@@ -1,0 +1,180 @@
+"""Provision gaps on real Glasgow data, checked against brute force and PySAL's access package."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from access import Access, weights
+from sqlalchemy import Engine, select
+
+from assetmap.db import connect
+from assetmap.gaps import (
+    GapRule,
+    demand_points,
+    gap_analysis,
+    step_weights,
+    supply,
+    two_step_fca,
+    write_gaps,
+)
+from assetmap.io.areas import import_areas
+from assetmap.io.assets import import_assets
+from assetmap.io.deprivation import import_deprivation
+from assetmap.io.postcodes import import_postcodes
+from assetmap.models import Postcode
+from assetmap.projection import wgs84_to_bng
+from assetmap.search import Query, Searcher
+from assetmap.taxonomy import load
+from tests.conftest import BACKENDS, fresh_database
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def glasgow(request: pytest.FixtureRequest, opendata: Path,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """Glasgow's data zones with SIMD, Code-Point's G postcodes and Give Food's food banks."""
+    for url in fresh_database(request.param, request, tmp_path_factory.mktemp("gaps")):
+        engine = connect(url)
+        import_areas(engine, opendata / "datazones2011-glasgow/glasgow_city_data_zones.json")
+        import_postcodes(engine, opendata / "codepoint-open-2020-08/csv/g.csv")
+        import_deprivation(engine, opendata / "simd2020v2/simd2020_withinds.csv")
+        import_assets(engine, opendata / "givefood/foodbanks_scotland_subset.csv")
+        yield engine
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def food(glasgow: Engine) -> gpd.GeoDataFrame:
+    return gap_analysis(glasgow, ["food"])
+
+
+def food_banks(opendata: Path) -> list[tuple[float, float]]:
+    with open(opendata / "givefood/foodbanks_scotland_subset.csv", newline="") as handle:
+        return [tuple(map(float, r["latt_long"].split(",")))[::-1] for r in csv.DictReader(handle)  # type: ignore[misc]
+                if r["closed"] != "True"]
+
+
+def test_every_glasgow_area_gets_a_value(food: gpd.GeoDataFrame) -> None:
+    assert len(food) == 746 and food["area_code"].is_unique
+    for column in ("nearest_metres", "nearest_walk_minutes", "share_within", "fca2", "e2sfca"):
+        assert food[column].notna().all(), column
+    assert food["population"].sum() > 550_000
+    assert set(food["deprivation_decile"]) <= set(range(1, 11))
+
+
+def test_population_weighted_nearest_distance_matches_brute_force(glasgow: Engine, food: gpd.GeoDataFrame,
+                                                                 opendata: Path) -> None:
+    with open(opendata / "codepoint-open-2020-08/csv/g.csv", newline="") as handle:
+        grid = {r[0].replace(" ", ""): (float(r[2]), float(r[3])) for r in csv.reader(handle) if r[1] != "90"}
+    with glasgow.connect() as conn:
+        homes = conn.execute(select(Postcode.postcode, Postcode.area_code).where(
+            Postcode.area_code.is_not(None), Postcode.terminated.is_(None))).all()
+    banks = np.array(wgs84_to_bng(*zip(*food_banks(opendata)))).T
+    by_area: dict[str, list[float]] = {}
+    for postcode, area in homes:
+        x, y = grid[postcode.replace(" ", "")]
+        by_area.setdefault(area, []).append(float(np.hypot(banks[:, 0] - x, banks[:, 1] - y).min()))
+    expected = {area: float(np.mean(d)) for area, d in by_area.items()}  # equal shares: a plain mean
+    got = dict(zip(food["area_code"], food["nearest_metres"]))
+    compared = [a for a in expected if a in got]
+    assert len(compared) >= 740
+    for area in compared:
+        assert got[area] == pytest.approx(expected[area], abs=3.0), area  # pyproj vs Code-Point grid: < 3 m
+
+
+def test_an_area_with_a_food_bank_inside_has_one_within_1_km(food: gpd.GeoDataFrame, opendata: Path) -> None:
+    zones = gpd.read_file(opendata / "datazones2011-glasgow/glasgow_city_data_zones.json")
+    inside = {row.DataZone for row in zones.itertuples()
+              if any(row.geometry.contains(shapely.Point(lon, lat)) for lon, lat in food_banks(opendata))}
+    assert len(inside) >= 5
+    counts = dict(zip(food["area_code"], food["services_within"]))
+    assert all(counts[zone] >= 1 for zone in inside)
+
+
+@pytest.mark.parametrize("enhanced", [False, True])
+def test_2sfca_and_e2sfca_equal_pysal_access(glasgow: Engine, enhanced: bool) -> None:
+    catchment = 1500.0
+    with glasgow.connect() as conn:
+        people = demand_points(conn, "datazone2011", None, None)
+        offer = supply(conn, load())
+    points = offer.for_term("food")
+    demand_xy = np.column_stack([people.points_x, people.points_y])
+    supply_xy = np.column_stack([offer.x[points], offer.y[points]])
+    from scipy.spatial import cKDTree
+
+    pairs = cKDTree(demand_xy).sparse_distance_matrix(cKDTree(supply_xy), catchment, output_type="ndarray")
+    weight = step_weights(catchment)(pairs["v"]) if enhanced else np.ones(len(pairs))
+    ours = two_step_fca(people.points_population, np.ones(len(points)), pairs["i"], pairs["j"], weight)
+
+    demand = pd.DataFrame({"origin": np.arange(len(demand_xy)), "pop": people.points_population})
+    offered = pd.DataFrame({"dest": np.arange(len(points)), "services": np.ones(len(points))})
+    costs = pd.DataFrame({"origin": pairs["i"], "dest": pairs["j"], "metres": pairs["v"]})
+    model = Access(demand_df=demand, demand_index="origin", demand_value="pop", supply_df=offered,
+                   supply_index="dest", supply_value="services", cost_df=costs, cost_origin="origin",
+                   cost_dest="dest", cost_name="metres")
+    if enhanced:
+        fn = weights.step_fn({catchment / 3: 1.0, 2 * catchment / 3: 0.68, catchment: 0.22})
+        theirs = model.enhanced_two_stage_fca(name="x", max_cost=catchment, weight_fn=fn)
+    else:
+        theirs = model.two_stage_fca(name="x", max_cost=catchment)
+    theirs = theirs.iloc[:, 0].reindex(range(len(demand_xy))).fillna(0).to_numpy()
+    finite = np.isfinite(theirs)
+    assert finite.mean() > 0.99
+    assert np.nonzero(ours)[0].size > 1000
+    assert np.allclose(ours[finite], theirs[finite], rtol=0, atol=1e-9)
+
+
+def test_deprived_areas_without_a_service_are_flagged_with_a_reason(food: gpd.GeoDataFrame) -> None:
+    flagged = food[(food["deprivation_decile"] <= 2) & (food["services_within"] == 0)]
+    assert len(flagged) > 10 and flagged["gap"].all()
+    assert flagged["reason"].str.contains("among the 20% most deprived areas and no food insecurity "
+                                           "service within 1 km").all()
+    served = food[food["services_within"] > 0]
+    assert not served["reason"].str.contains("no food insecurity service").any()
+
+
+def test_a_locality_team_can_change_the_rule_and_the_catchment(glasgow: Engine) -> None:
+    strict = gap_analysis(glasgow, ["food"], rule=GapRule(deprived_deciles=1, bottom_share=0.0, unmet_searches=99))
+    assert set(strict[strict["gap"]]["deprivation_decile"]) == {1}
+    wide = gap_analysis(glasgow, ["food"], catchment_metres=3000)
+    assert wide["services_within"].sum() > gap_analysis(glasgow, ["food"])["services_within"].sum()
+    walk = gap_analysis(glasgow, ["food"], catchment_walk_minutes=20)
+    assert walk["share_within"].mean() > 0
+
+
+def test_unmet_searches_show_up_in_their_area(glasgow: Engine) -> None:
+    searcher = Searcher(glasgow)
+    for _ in range(3):
+        answer = searcher.search(Query(postcode="G34 9AB", needs=("singing for breathing",), max_metres=500))
+        assert answer.results == []
+    area = searcher.search(Query(postcode="G34 9AB", needs=("food",), record_unmet=False)).place["area_code"]
+    result = gap_analysis(glasgow, ["singing-for-breathing"])
+    row = result[result["area_code"] == area].iloc[0]
+    assert row["unmet_searches"] == 3
+    assert "CLWs searched for singing for breathing here and found nothing 3 times" in row["reason"]
+    assert result["unmet_searches"].sum() == 3
+    assert dt.date.today()
+
+
+def test_areas_sum_up_to_council_areas_and_a_locality_list(glasgow: Engine, food: gpd.GeoDataFrame) -> None:
+    council = gap_analysis(glasgow, ["food"], aggregate="council_area")
+    assert list(council["area_code"]) == ["Glasgow City"]
+    assert council["population"].iloc[0] == food["population"].sum()
+    mine = list(food["area_code"][:5])
+    assert list(gap_analysis(glasgow, ["food"], areas=mine)["area_code"]) == mine
+
+
+@pytest.mark.parametrize("fmt", ["csv", "geojson", "gpkg"])
+def test_results_export_as_csv_geojson_and_geopackage(food: gpd.GeoDataFrame, tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"gaps.{fmt}"
+    write_gaps(food, path, fmt)
+    back = pd.read_csv(path) if fmt == "csv" else gpd.read_file(path)
+    assert len(back) == 746
+    assert back["gap"].astype(str).str.lower().isin(["true", "1"]).sum() == int(food["gap"].sum())
