@@ -354,8 +354,9 @@ class Searcher:
         return answer
 
     def places(self, west: float, south: float, east: float, north: float,
-               limit: int = 20_000) -> list[dict[str, Any]]:
-        """Every active service located in a box (the asset map's view), at most ``limit``."""
+               limit: int = 20_000, need: str | None = None) -> list[dict[str, Any]]:
+        """Every active service located in a box (the asset map's view), at most ``limit``;
+        with ``need``, only those that meet it (directly or through their activity type)."""
         if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
             raise SearchError("bbox must be west,south,east,north in degrees, west < east and south < north")
         with self.engine.connect() as conn:
@@ -365,7 +366,7 @@ class Searcher:
         found = []
         for point in inside:
             i = int(d.point_service[point])
-            if d.active[i]:
+            if d.active[i] and (need is None or need in d.covers[i]):
                 found.append({"id": d.ids[i], "name": d.services[i].name, "lat": float(d.point_lat[point]),
                               "lon": float(d.point_lon[point]), "current": bool(d.current[i])})
                 if len(found) >= limit:

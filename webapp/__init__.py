@@ -44,9 +44,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app)
 
-    from webapp import api, auth, editing, health, pages, security
+    from webapp import api, auth, editing, gapmap, health, pages, security
 
-    for blueprint in (health.bp, api.bp, auth.bp, pages.bp, editing.bp):
+    for blueprint in (health.bp, api.bp, auth.bp, pages.bp, editing.bp, gapmap.bp):
         app.register_blueprint(blueprint)
     app.before_request(security.check_csrf)
 

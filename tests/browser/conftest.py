@@ -20,6 +20,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from assetmap.accounts import create_user
 from assetmap.db import connect, init_database
 from assetmap.demo import load_demo
+from assetmap.io.areas import import_areas
+from assetmap.io.deprivation import import_deprivation
 from assetmap.io.postcodes import import_postcodes
 from tests.conftest import ROOT
 
@@ -44,7 +46,9 @@ def site(tmp_path_factory: pytest.TempPathFactory, opendata: Path) -> Iterator[s
     engine = connect(url)
     init_database(engine)
     load_demo(engine)
+    import_areas(engine, opendata / "datazones2011-glasgow/glasgow_city_data_zones.json")
     import_postcodes(engine, opendata / "codepoint-open-2020-08/csv/g.csv")
+    import_deprivation(engine, opendata / "simd2020v2/simd2020_withinds.csv")
     for role in ("viewer", "editor", "admin"):
         create_user(engine, f"{role}@example.org", f"Test {role}", PASSWORD, role)
     engine.dispose()
