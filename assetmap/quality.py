@@ -111,3 +111,23 @@ def check_records(conn: Connection, rows: dict[str, dict[str, dict[str, Any]]],
     for a, b, metres in duplicates(points + stored):
         flag(f"possible duplicates (same name within {DUPLICATE_METRES:.0f} m)",
              f"{names_by_id[a]} ~ {names_by_id[b]} ({metres:.0f} m)")
+
+
+def directory_report(engine: Any) -> dict[str, Any]:
+    """The directory's problems as DataFrames: stale, unplaced, uncontactable, possible duplicates."""
+    import pandas as pd
+
+    from assetmap.frames import services_frame
+
+    services = services_frame(engine)
+    active = services[services["status"] == "active"]
+    placed = active[active["placed"]]
+    pairs = duplicates((r.service_id, r.name, r.longitude, r.latitude) for r in placed.itertuples())
+    names = dict(zip(services["service_id"], services["name"]))
+    return {
+        "stale": active[active["stale"]][["name", "organization", "assured_date"]].drop_duplicates(),
+        "unplaced": active[~active["placed"]][["name", "organization", "location"]].drop_duplicates(),
+        "uncontactable": active[~active["contactable"]][["name", "organization"]].drop_duplicates(),
+        "duplicates": pd.DataFrame([(names[a], names[b], round(m, 1)) for a, b, m in pairs],
+                                   columns=["name", "same_name_as", "metres_apart"]),
+    }
