@@ -230,10 +230,15 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
     from waitress import serve
 
     from webapp import create_app
 
+    # The access log: method, path, status and time; never the query string (see webapp.hardening).
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("waitress").setLevel(logging.WARNING)
     app = create_app({"DATABASE_URL": args.database_url})
     print(f"assetmap is serving on http://{args.host}:{args.port}/ (Ctrl+C stops it)", flush=True)
     serve(app, host=args.host, port=args.port, threads=args.threads, ident="assetmap")

@@ -44,7 +44,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app)
 
-    from webapp import api, auth, editing, gapmap, health, pages, security
+    from webapp import api, auth, editing, gapmap, hardening, health, pages, security
+
+    hardening.install(app)
 
     for blueprint in (health.bp, api.bp, auth.bp, pages.bp, editing.bp, gapmap.bp):
         app.register_blueprint(blueprint)

@@ -8,6 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 
 from assetmap.accounts import authenticate
 from webapp.db import engine
+from webapp.hardening import login_brake
 from webapp.security import sign_in
 
 bp = Blueprint("auth", __name__)
@@ -27,10 +28,17 @@ def _safe_next(target: str | None) -> str:
 def login():  # type: ignore[no-untyped-def]
     error = None
     if request.method == "POST":
-        account = authenticate(engine(), request.form.get("email", ""), request.form.get("password", ""))
+        email, address = request.form.get("email", ""), request.remote_addr or "unknown"
+        brake = login_brake()
+        if brake.blocked(address, email):
+            error = "Too many failed attempts: wait 15 minutes, or ask your admin to reset the password."
+            return render_template("login.html", error=error), 429
+        account = authenticate(engine(), email, request.form.get("password", ""))
         if account:
+            brake.succeeded(address, email)
             sign_in(account)
             return redirect(_safe_next(request.args.get("next")))
+        brake.failed(address, email)
         error = "That email and password do not match an account."
     return render_template("login.html", error=error), 401 if error else 200
 
