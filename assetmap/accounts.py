@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from assetmap.db import writing
 from assetmap.errors import AssetmapError
 from assetmap.models import User
 
@@ -52,7 +53,7 @@ def create_user(engine: Engine, email: str, name: str, password: str, role: str 
         raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"the password needs at least {MIN_PASSWORD} characters")
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         if conn.execute(select(User.id).where(User.email == email)).first():
             raise AccountError(f"there is already an account for {email}")
         new_id = conn.execute(User.__table__.insert().values(
@@ -69,7 +70,7 @@ def authenticate(engine: Engine, email: str, password: str) -> Account | None:
         return None
     if not check_password_hash(row.password_hash, password):
         return None
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         conn.execute(update(User).where(User.id == row.id).values(last_login=dt.datetime.now(dt.timezone.utc)))
     return _account(row)
 

@@ -9,11 +9,13 @@ SQL itself must differ. Connection problems become one-line
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Literal
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
@@ -136,9 +138,23 @@ def _spatialite_engine(url: URL) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN")
+        # Writers take the write lock up front (see ``writing``); readers never block anyone.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
 
     return engine
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A transaction that writes: committed on success, rolled back on any error.
+
+    On SpatiaLite it starts with BEGIN IMMEDIATE, so concurrent writers queue on
+    the busy timeout instead of one failing with "database is locked" when both
+    try to turn a read into a write; readers carry on (WAL). On PostGIS it is an
+    ordinary transaction.
+    """
+    with engine.connect().execution_options(write=True) as conn, conn.begin():
+        yield conn
 
 
 def _postgis_engine(url: URL) -> Engine:

@@ -15,6 +15,7 @@ import random
 from sqlalchemy import Engine
 
 from assetmap import taxonomy
+from assetmap.db import writing
 from assetmap.io.oruk import Records, check_and_write
 from assetmap.taxonomy import stable_id
 
@@ -122,6 +123,6 @@ _DAY_NAMES = {"MO": "Monday", "TU": "Tuesday", "WE": "Wednesday", "TH": "Thursda
 def load_demo(engine: Engine) -> int:
     """Write the fictional directory; returns how many services it has."""
     found = records()
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         check_and_write(conn, found, "demo directory")
     return len(found.rows["service"])

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, select, update
 
 from assetmap import changes, taxonomy
+from assetmap.db import writing
 from assetmap.errors import AssetmapError
 from assetmap.geography import PostcodeNotFound, lookup
 from assetmap.models import (
@@ -204,7 +205,7 @@ def save_service(engine: Engine, raw: dict[str, Any], user: str, service_id: str
                  version: str = "") -> str:
     """Create (no ``service_id``) or update a service from the edit form; returns its id."""
     now = dt.datetime.now(dt.timezone.utc)
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         values = _check(conn, raw)
         before = service_form(conn, service_id) if service_id else None
         if service_id and before is None:
@@ -313,7 +314,7 @@ def _audit(conn: Connection, at: dt.datetime, user: str, action: str, service_id
 def verify(engine: Engine, service_id: str, user: str, today: dt.date | None = None) -> None:
     """Someone checked the record today and it is right."""
     day = today or dt.date.today()
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         old = conn.execute(select(Service.assured_date).where(Service.id == service_id)).first()
         if old is None:
             raise EditError({"service": f"no service has the id {service_id}"})
@@ -330,7 +331,7 @@ def verify(engine: Engine, service_id: str, user: str, today: dt.date | None = N
 def set_status(engine: Engine, service_id: str, status: str, user: str) -> None:
     if status not in ("active", "inactive", "defunct", "temporarily closed"):
         raise EditError({"status": f"{status!r} is not a status"})
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         old = conn.execute(select(Service.status).where(Service.id == service_id)).scalar()
         if old is None:
             raise EditError({"service": f"no service has the id {service_id}"})

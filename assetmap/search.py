@@ -38,6 +38,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from assetmap import changes, quality, schedules, taxonomy
+from assetmap.db import writing
 from assetmap.errors import AssetmapError
 from assetmap.geography import Place, PostcodeNotFound, lookup
 from assetmap.models import (
@@ -348,9 +349,13 @@ class Searcher:
             place, latitude, longitude, area = _where(conn, query, postcodes)
             answer = _search(directory, checked, latitude, longitude, now)
             answer.place = place
-            if not answer.results and checked.record_unmet and checked.terms:
-                _record_unmet(conn, [t.slug for t in checked.terms], area, latitude, longitude)
+            unmet = not answer.results and checked.record_unmet and checked.terms
+            if unmet and area is None:
+                area = _area_of_point(conn, latitude, longitude)
             answer.query = _echo(query)
+        if unmet:
+            with writing(self.engine) as conn:
+                _record_unmet(conn, [t.slug for t in checked.terms], area)
         return answer
 
     def places(self, west: float, south: float, east: float, north: float,
@@ -655,18 +660,14 @@ def _message(c: Checked, local: list[Result], beyond: list[Result], remote: list
 # --- unmet needs ----------------------------------------------------------------------------
 
 
-def _record_unmet(conn: Connection, needs: list[str], area: str | None, latitude: float,
-                  longitude: float) -> None:
+def _record_unmet(conn: Connection, needs: list[str], area: str | None) -> None:
     """Count the need against the data zone and the day; nothing about the person is kept."""
-    if area is None:
-        area = _area_of_point(conn, latitude, longitude)
     today = dt.date.today()
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     for need in needs:
         statement = insert(UnmetNeed).values(need=need, area_code=area or "unknown", day=today, searches=1)
         conn.execute(statement.on_conflict_do_update(
             index_elements=["need", "area_code", "day"], set_={"searches": UnmetNeed.searches + 1}))
-    conn.commit()
 
 
 def _area_of_point(conn: Connection, latitude: float, longitude: float) -> str | None:

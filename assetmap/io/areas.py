@@ -15,6 +15,7 @@ import shapely
 from sqlalchemy import Engine, select
 
 from assetmap import changes, geography
+from assetmap.db import writing
 from assetmap.io.report import ImportFileError, ImportReport
 from assetmap.io.write import upsert
 from assetmap.models import Area
@@ -124,7 +125,7 @@ def import_areas(engine: Engine, path: Path | str, **options: Any) -> ImportRepo
     path = Path(path)
     report = ImportReport(source=path.name, what="areas")
     rows = read(path, report, **options)
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         # A file of centroids must not erase boundaries loaded before, nor a
         # census population one from the deprivation index (see import_deprivation).
         existing_population = dict(conn.execute(select(Area.code, Area.population)).all())

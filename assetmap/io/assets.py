@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from assetmap import quality
 from assetmap.config import settings
+from assetmap.db import writing
 from assetmap.io import oruk, tabular
 from assetmap.io.report import ImportFileError, ImportReport
 
@@ -47,7 +48,7 @@ def import_assets(engine: Engine, path: Path | str, *, mapping: list[str] | None
         from assetmap.geocode import geocoder
 
         geocode = geocoder(config)
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         records = tabular.read(path, conn, report, columns, geocode, on_date)
         quality.check_records(conn, records.rows, report.flag)
         oruk.check_and_write(conn, records, path.name)

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from assetmap.db import writing
 from assetmap.io.report import ImportFileError, ImportReport
 from assetmap.io.write import upsert
 from assetmap.models import Area, Deprivation
@@ -103,7 +104,7 @@ def import_deprivation(engine: Engine, path: Path | str, index: str | None = Non
     path = Path(path)
     report = ImportReport(source=path.name, what="areas")
     ranks, areas = read(path, report, index, year)
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         # The index's population is the one it was computed with, usually newer than
         # a census figure in a boundary file, so it wins where it is given.
         upsert(conn, Area.__table__, areas,

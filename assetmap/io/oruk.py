@@ -38,6 +38,7 @@ from sqlalchemy import (
 from tqdm import tqdm
 
 from assetmap import changes, models
+from assetmap.db import writing
 from assetmap.io.report import ImportFileError, ImportReport
 from assetmap.io.write import upsert
 from assetmap.models import placeable
@@ -497,7 +498,7 @@ def import_oruk(engine: Engine, path: Path | str, keep_bad_coordinates: bool = F
     path = Path(path)
     report = ImportReport(source=path.name, what="records")
     records = read(path, keep_bad_coordinates)
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         if check:
             check(conn, records.rows, report.flag)
         report.read = report.loaded = check_and_write(conn, records, path.name)

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine
 
 from assetmap import changes, geography
+from assetmap.db import writing
 from assetmap.io import codepoint, nrs_spd, onspd
 from assetmap.io.csvfile import read_rows
 from assetmap.io.report import ImportFileError, ImportReport
@@ -47,7 +48,7 @@ def import_postcodes(engine: Engine, path: Path | str, fmt: Format | None = None
     report = ImportReport(source=path.name, what="postcodes")
     reader = FORMATS[fmt]
     rows = reader.read(path, report, area_column) if fmt == "onspd" else reader.read(path, report)
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         report.loaded = upsert(
             conn, Postcode.__table__, rows, point=("longitude", "latitude"),
             keep_existing=COMPLEMENTARY, progress=f"{path.name}",
