@@ -77,6 +77,6 @@ def test_writers_readers_and_an_import_at_once(db_url: str, opendata: Path) -> N
     assert final is not None
     text = final.values["when"]
     assert len(text) < 2000  # nothing was cut off, so every mark must still be there
-    marks = text.split()
+    marks = [word for word in text.split() if word[0] in "ab" and word[1:].isdigit()]
     # Every save that succeeded appended its own mark after reading the latest text: none is lost.
     assert len(marks) == len(set(marks)) == counts["saves"]
