@@ -80,7 +80,7 @@ def main() -> None:
                     page = browser.new_page(viewport={"width": 1366, "height": 768})
                     start = time.perf_counter()
                     page.goto(page_url)
-                    page.wait_for_function("window.assetmapReady === true", timeout=60_000)
+                    page.wait_for_selector("html[data-ready=true]", state="attached", timeout=60_000)
                     page.locator("#postcode").fill("G31 4EB")  # usable: the form takes input
                     elapsed = time.perf_counter() - start
                     shown = page.locator("#map-status").inner_text()

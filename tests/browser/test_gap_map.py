@@ -15,7 +15,7 @@ def fills(page: Page) -> list[str]:
 def test_the_choropleth_draws_and_the_table_lists_flagged_areas(page: Page, site: str) -> None:
     sign_in(page, site, "viewer")
     page.goto(site + "/gaps?need=food-bank")
-    page.wait_for_function("window.assetmapReady === true")
+    page.wait_for_selector("html[data-ready=true]", state="attached")
     expect(page.locator("#gap-map path.area")).to_have_count(746)
     expect(page.locator("#gap-map path.gap").first).to_be_visible()
     rows = page.locator("#flagged tbody tr")
@@ -30,12 +30,12 @@ def test_the_choropleth_draws_and_the_table_lists_flagged_areas(page: Page, site
 def test_switching_the_need_changes_the_map(page: Page, site: str) -> None:
     sign_in(page, site, "viewer")
     page.goto(site + "/gaps?need=food-bank")
-    page.wait_for_function("window.assetmapReady === true")
+    page.wait_for_selector("html[data-ready=true]", state="attached")
     before = fills(page)
     page.select_option("#need", "singing-for-breathing")
     page.click(".gap-form button[type=submit]")
-    page.wait_for_function("window.assetmapReady === true")
-    expect(page.locator("#gap-map")).to_have_attribute("data-need", "singing-for-breathing")
+    expect(page.locator("#gap-map")).to_have_attribute("data-need", "singing-for-breathing")  # the new page
+    page.wait_for_selector("html[data-ready=true]", state="attached")
     expect(page.locator("h1")).to_contain_text("Singing for breathing")
     after = fills(page)
     assert len(after) == 746 and after != before
@@ -44,6 +44,6 @@ def test_switching_the_need_changes_the_map(page: Page, site: str) -> None:
 def test_the_simd_layer_can_be_shown(page: Page, site: str) -> None:
     sign_in(page, site, "viewer")
     page.goto(site + "/gaps?need=loneliness")
-    page.wait_for_function("window.assetmapReady === true")
+    page.wait_for_selector("html[data-ready=true]", state="attached")
     page.get_by_label("SIMD decile (1 = most deprived)").check()
     expect(page.locator("#gap-map path.decile")).to_have_count(746)

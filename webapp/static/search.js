@@ -63,7 +63,10 @@
     });
   }
   var ready = data.all ? showEveryService() : Promise.resolve();
-  ready.then(function () { window.assetmapReady = true; });
+  ready.then(function () {
+    window.assetmapReady = true;
+    document.documentElement.dataset.ready = "true";  // for tests: no eval under the CSP
+  });
 
   document.querySelectorAll(".result").forEach(function (item) {
     item.addEventListener("mouseenter", function () { item.classList.add("hover"); });
