@@ -516,7 +516,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         if value.tzinfo:
             value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        return value.isoformat(timespec="milliseconds") + "Z"
+        # Microseconds only where they exist (edits are stamped to the microsecond), so a
+        # re-import gives back the same instant and the edit form's version still matches.
+        return value.isoformat(timespec="microseconds" if value.microsecond % 1000 else "milliseconds") + "Z"
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():
