@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from assetmap.errors import ConfigError
+
 DEFAULT_DATABASE_URL = "sqlite:///assetmap.sqlite"
 
 
@@ -34,6 +36,9 @@ class Settings:
     # Let anyone search without signing in (a demo, or a service on a practice network).
     public_search: bool = False
     secret_key: str = ""
+    # Reverse proxies in front of the web app whose X-Forwarded-For is trusted; 0 ignores the header,
+    # so a client cannot pick its own address (the sign-in brake counts per address).
+    proxies: int = 0
 
 
 def settings(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -52,4 +57,13 @@ def settings(environ: os._Environ[str] | dict[str, str] | None = None) -> Settin
         practice=env.get("ASSETMAP_PRACTICE", ""),
         public_search=(env.get("ASSETMAP_PUBLIC_SEARCH") or "").lower() in ("1", "true", "yes"),
         secret_key=env.get("ASSETMAP_SECRET_KEY", ""),
+        proxies=_count(env, "ASSETMAP_PROXIES"),
     )
+
+
+def _count(env: os._Environ[str] | dict[str, str], name: str) -> int:
+    """A whole number setting, 0 when unset; anything else is a ConfigError that says so."""
+    text = (env.get(name) or "0").strip()
+    if not text.isdigit():
+        raise ConfigError(f"{name} must be a whole number (how many proxies are in front of assetmap), not {text!r}")
+    return int(text)

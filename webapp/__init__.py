@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template, request, send_from_directory
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from assetmap.config import settings
 from assetmap.errors import AssetmapError, DatabaseUnavailable
@@ -34,7 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     options = settings()
     app.config.from_mapping(
         DATABASE_URL=options.database_url, TILES_URL=options.tiles_url, TILES_ATTRIBUTION=options.tiles_attribution,
-        PRACTICE=options.practice, PUBLIC_SEARCH=options.public_search,
+        PRACTICE=options.practice, PUBLIC_SEARCH=options.public_search, PROXIES=options.proxies,
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=(os.environ.get("ASSETMAP_SECURE_COOKIES") or "").lower() in ("1", "true", "yes"),
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=10),
@@ -43,6 +44,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update({k: v for k, v in config.items() if v is not None})
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app)
+    if app.config["PROXIES"]:
+        # Only as many X-Forwarded-For entries as there are proxies are believed, counted from the
+        # right: what a client writes there itself is to their left and is ignored.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXIES"]))  # type: ignore[method-assign]
 
     from webapp import api, auth, editing, gapmap, hardening, health, pages, security
 

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
 from assetmap.accounts import authenticate
 from webapp.db import engine
 from webapp.hardening import login_brake
-from webapp.security import sign_in
+from webapp.security import safe_next, sign_in
 
 bp = Blueprint("auth", __name__)
-
-
-def _safe_next(target: str | None) -> str:
-    """Only ever go back to a page of this site after signing in."""
-    if not target:
-        return url_for("pages.search")
-    parsed = urlparse(target)
-    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("pages.search")
-    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -37,7 +25,7 @@ def login():  # type: ignore[no-untyped-def]
         if account:
             brake.succeeded(address, email)
             sign_in(account)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next")))
         brake.failed(address, email)
         error = "That email and password do not match an account."
     return render_template("login.html", error=error), 401 if error else 200

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from assetmap import editing, taxonomy
 from assetmap.editing import ATTENDING, DAYS, FIELDS, ConflictError, EditError, Form
 from webapp.db import engine
-from webapp.security import current_account, require
+from webapp.security import current_account, require, safe_next
 
 bp = Blueprint("editing", __name__)
 STATUSES = ("active", "temporarily closed", "inactive", "defunct")
@@ -70,7 +70,8 @@ def edit(service_id: str):  # type: ignore[no-untyped-def]
 def verify(service_id: str):  # type: ignore[no-untyped-def]
     editing.verify(engine(), service_id, current_account().email)  # type: ignore[union-attr]
     flash("Marked as verified today.")
-    return redirect(request.form.get("back") or url_for("pages.service", service_id=service_id))
+    back = request.form.get("back")
+    return redirect(safe_next(back) if back else url_for("pages.service", service_id=service_id))
 
 
 @bp.post("/services/<service_id>/status")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
 from typing import Any
 from urllib.parse import urlparse
 
@@ -16,7 +16,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 MAX_QUERY_STRING = 2048
 MAX_FORM_BYTES = 256 * 1024
 LOGIN_ATTEMPTS = 5  # failed sign-ins per address and email
+ADDRESS_ATTEMPTS = 20  # failed sign-ins per address, whatever the email
 LOGIN_WINDOW = 15 * 60  # seconds
+MAX_TRACKED = 10_000  # counts kept before the quiet ones are swept
 access_log = logging.getLogger("assetmap.access")
 
 
@@ -30,30 +32,48 @@ def _csp(tiles_url: str) -> str:
 
 
 class LoginBrake:
-    """Counts failed sign-ins per client address and email, in this process."""
+    """Counts failed sign-ins in this process: per client address and email (guessing one
+    password), and per address whatever the email (spraying one password over many accounts)."""
 
     def __init__(self) -> None:
-        self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._by_address: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        times = self._failures[key]
+    @staticmethod
+    def _recent(table: dict[Any, deque[float]], key: Any, now: float) -> int:
+        times = table.get(key)
         while times and now - times[0] > LOGIN_WINDOW:
             times.popleft()
-        return times
+        if times is not None and not times:
+            del table[key]  # forget quiet keys: a stream of new emails must not grow memory for ever
+        return len(times or ())
 
     def blocked(self, address: str, email: str) -> bool:
         with self._lock:
-            return len(self._recent((address, email.lower()), time.monotonic())) >= LOGIN_ATTEMPTS
+            now = time.monotonic()
+            return (self._recent(self._failures, (address, _normal(email)), now) >= LOGIN_ATTEMPTS
+                    or self._recent(self._by_address, address, now) >= ADDRESS_ATTEMPTS)
 
     def failed(self, address: str, email: str) -> None:
         with self._lock:
             now = time.monotonic()
-            self._recent((address, email.lower()), now).append(now)
+            for table in (self._failures, self._by_address):
+                if len(table) > MAX_TRACKED:
+                    for key in list(table):
+                        self._recent(table, key, now)
+            self._failures.setdefault((address, _normal(email)), deque()).append(now)
+            self._by_address.setdefault(address, deque()).append(now)
 
     def succeeded(self, address: str, email: str) -> None:
+        """Clears that email's count only: one good password must not excuse a spray from the address."""
         with self._lock:
-            self._failures.pop((address, email.lower()), None)
+            self._failures.pop((address, _normal(email)), None)
+
+
+def _normal(email: str) -> str:
+    """The email as accounts compare it, so " Editor@x.org" is not a fresh count for the same account."""
+    return email.strip().lower()
 
 
 def login_brake() -> LoginBrake:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request
@@ -20,6 +21,7 @@ WALKS = (10, 20, 30, 45, 60)
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 ACCESS = ("wheelchair", "hearing loop")
 HANDOUT_MAX = 4  # what fits one A4 page in large print
+WEB_LINK = re.compile(r"https?://[^\s/\\]", re.IGNORECASE)
 
 
 def _float(name: str) -> float | None:
@@ -42,6 +44,14 @@ def _practice() -> dict[str, Any] | None:
                 "name": parts[2] if len(parts) > 2 else "the practice"}
     except ValueError:
         return None
+
+
+@bp.app_template_filter("web_link")
+def web_link(url: Any) -> str | None:
+    """The address if it is an http(s) link, else None (shown as text only). Imported records are not
+    checked as edits are, and a javascript: or data: link would run in this site when clicked."""
+    text = str(url or "").strip()
+    return text if WEB_LINK.match(text) else None
 
 
 @bp.get("/")

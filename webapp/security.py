@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlparse
 
 from flask import abort, current_app, g, redirect, request, session, url_for
 
@@ -45,6 +46,17 @@ def sign_in(account: Account) -> None:
     session.permanent = True
     session["user_id"] = account.id
     csrf_token()
+
+
+def safe_next(target: str | None) -> str:
+    """Only ever send people on to a page of this site (after signing in, after a form): never elsewhere."""
+    # Browsers read a backslash as "/" and drop tabs and newlines: "/\\evil.example" would leave the site.
+    if not target or any(c == "\\" or ord(c) < 33 for c in target):
+        return url_for("pages.search")
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("pages.search")
+    return target
 
 
 def require(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

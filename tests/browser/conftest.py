@@ -1,7 +1,8 @@
 """A real server (waitress, via `assetmap serve`) and Debian's Chromium driven by Playwright.
 
-The database holds the fictional demo directory and Glasgow's Code-Point postcodes,
-and three accounts. Screenshots go to artifacts/screenshots/ for people to look at.
+The database holds the fictional demo directory, Glasgow's Code-Point postcodes, a few
+services with markup in every field (tests/hostile.py) and three accounts. Screenshots go
+to artifacts/screenshots/ for people to look at.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from assetmap.accounts import create_user
 from assetmap.db import connect, init_database
 from assetmap.demo import load_demo
 from assetmap.io.areas import import_areas
+from assetmap.io.assets import import_assets
 from assetmap.io.deprivation import import_deprivation
 from assetmap.io.postcodes import import_postcodes
+from tests import hostile
 from tests.conftest import ROOT
 
 CHROMIUM = os.environ.get("ASSETMAP_CHROMIUM", "/usr/bin/chromium")
@@ -49,6 +52,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, opendata: Path) -> Iterator[s
     import_areas(engine, opendata / "datazones2011-glasgow/glasgow_city_data_zones.json")
     import_postcodes(engine, opendata / "codepoint-open-2020-08/csv/g.csv")
     import_deprivation(engine, opendata / "simd2020v2/simd2020_withinds.csv")
+    import_assets(engine, hostile.write(folder / "hostile.json"))  # markup in every field, to be shown as text
     for role in ("viewer", "editor", "admin"):
         create_user(engine, f"{role}@example.org", f"Test {role}", PASSWORD, role)
     engine.dispose()

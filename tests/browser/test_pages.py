@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote, unquote
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
+from tests import hostile
 from tests.browser.conftest import screenshot, sign_in
 
 SEARCH = "/?postcode=G31+4EB&need=loneliness&need=money&walk=30"
@@ -177,3 +179,53 @@ def test_the_search_page_is_usable_on_a_tablet(browser, site: str) -> None:  # t
     assert box and box["width"] > 300
     screenshot(tablet, "search-tablet")
     context.close()
+
+
+# What only the data could have put in a page: the templates and scripts make none of these.
+INJECTED = "b, img[src='x'], [onerror], [class^='x-'], iframe, object, embed, script:not([src]):not([type])"
+
+
+def nothing_injected(page: Page) -> None:
+    """No element came from the data, every link leads to a web page, and no script of the data ran."""
+    assert page.locator(INJECTED).count() == 0
+    assert page.locator("script[type]:not([type='application/json'])").count() == 0
+    protocols = page.evaluate("Array.from(document.querySelectorAll('a[href]'), a => a.protocol)")
+    assert set(protocols) <= {"http:", "https:"}
+    assert page.evaluate("window.pwned === undefined")
+
+
+def test_imported_markup_is_text_on_the_service_page_in_search_and_popups_and_on_the_handout(
+        page: Page, site: str) -> None:
+    refused: list[str] = []  # the CSP would stop inline script: it must never have had to
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    name, service_path = hostile.hostile("name"), "/services/" + quote(hostile.SERVICE_ID, safe="")
+    sign_in(page, site, "viewer")
+
+    page.goto(site + service_path)
+    expect(page.locator("h1")).to_have_text(name)
+    expect(page.locator("dd", has_text="javascript:")).to_have_text(hostile.JAVASCRIPT_URL)
+    expect(page.locator("dd", has_text="x-address_1")).to_contain_text(hostile.hostile("address_1"))
+    nothing_injected(page)
+    screenshot(page, "hostile-service")
+
+    page.goto(site + f"/?lat={hostile.LATITUDE}&lon={hostile.LONGITUDE}&need={hostile.NEED}&walk=10")
+    entry = page.locator(".result .name", has_text="x-name")
+    expect(entry).to_have_text(name)
+    assert unquote(entry.get_attribute("href") or "") == "/services/" + hostile.SERVICE_ID
+    number = entry.locator("xpath=ancestor::li").get_attribute("data-number")
+    numbered = page.locator(".map-number", has_text=re.compile(rf"^{number}$"))
+    marker = page.locator("#map .map-number-wrap", has=numbered)
+    marker.focus()  # by keyboard: other markers may lie on top of it
+    page.keyboard.press("Enter")
+    popup = page.locator(".leaflet-popup-content")
+    expect(popup.locator("strong")).to_have_text(f"{number}. {name}")
+    expect(popup).to_contain_text(hostile.hostile("location"))
+    nothing_injected(page)
+    screenshot(page, "hostile-search")
+
+    page.goto(site + "/handout?id=" + quote(hostile.SERVICE_ID, safe="") + "&id=hostile-link-data")
+    expect(page.locator(".handout h2").first).to_contain_text(name)
+    expect(page.locator(".handout dd", has_text="data:")).to_have_text(hostile.BAD_URLS["data"])
+    expect(page.locator("#handout-map .map-number")).to_have_count(2)
+    nothing_injected(page)
+    assert refused == []
