@@ -18,10 +18,11 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _engine(args: argparse.Namespace, schema: bool = True):  # type: ignore[no-untyped-def]
-    """The configured database; unless ``schema`` is False, checked to be at the current schema."""
+    """The configured database; unless ``schema`` is False, checked to be at the current schema
+    (and refused if its SpatiaLite file is missing: only `init` creates one)."""
     from assetmap.db import connect, require_current_schema
 
-    engine = connect(args.database_url)
+    engine = connect(args.database_url, create=not schema)
     if schema:
         require_current_schema(engine)
     return engine

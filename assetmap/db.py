@@ -2,25 +2,29 @@
 
 Everything that differs between the backends when *connecting* lives here, so the
 rest of the library works on an ``Engine`` and asks :func:`backend` only where the
-SQL itself must differ. Connection problems become one-line
-:class:`~assetmap.errors.AssetmapError` messages that say what to change.
+SQL itself must differ. Connection problems, and the failures an operator can act
+on while running (a full disk, a file locked, moved or gone, a server restarting),
+become one-line :class:`~assetmap.errors.AssetmapError` messages that say what to do.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Literal
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.engine import URL, ExceptionContext, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidatePoolError, NoSuchModuleError
 
 from assetmap.config import settings
-from assetmap.errors import ConfigError, DatabaseUnavailable
+from assetmap.errors import ConfigError, DatabaseUnavailable, DiskFull
 
 Backend = Literal["spatialite", "postgis"]
 
@@ -32,6 +36,14 @@ SPATIALITE_HELP = (
     "install it (Debian/Ubuntu: apt-get install libsqlite3-mod-spatialite; "
     "macOS: brew install libspatialite) or set SPATIALITE_LIBRARY_PATH to the library file"
 )
+
+
+# How long a statement waits while another program locks a SpatiaLite file: readers
+# (a CLW's page) give up soon and say why; writers queue behind an import or an editor.
+READ_WAIT_MS = 5_000
+WRITE_WAIT_MS = 30_000
+SQLITE_BUSY, SQLITE_FULL, SQLITE_CANTOPEN = 5, 13, 14
+PG_DISK_FULL = "53100"
 
 
 def backend(engine: Engine) -> Backend:
@@ -55,13 +67,20 @@ def parse_database_url(url: str) -> URL:
     raise ConfigError(f"ASSETMAP_DATABASE_URL uses {name!r}, which assetmap does not support: {URL_HELP}")
 
 
-def connect(url: str | None = None) -> Engine:
-    """An engine on the configured database, checked to be reachable and spatial."""
+def connect(url: str | None = None, create: bool = True) -> Engine:
+    """An engine on the configured database, checked to be reachable and spatial.
+
+    With ``create=False`` (the web app, and every command but ``init``) a SpatiaLite
+    file that is not there is an error rather than a new empty database. Either
+    way the engine never creates the file when it reconnects later: a file moved
+    away while the app runs must not be replaced by an empty one behind its back.
+    """
     parsed = parse_database_url(url or settings().database_url)
     if parsed.get_backend_name() == "sqlite":
-        engine = _spatialite_engine(parsed)
+        engine = _spatialite_engine(parsed, create)
     else:
         engine = _postgis_engine(parsed)
+    event.listen(engine, "handle_error", _explainer(parsed))
     _check_reachable(engine, parsed)
     return engine
 
@@ -99,20 +118,58 @@ def _load_geo_libraries_first() -> None:
     import shapely  # noqa: F401
 
 
-def _spatialite_engine(url: URL) -> Engine:
+def _file_path(url: URL) -> str | None:
+    """The SpatiaLite file's absolute path; None for in-memory databases and SQLite URIs."""
+    database = url.database or ""
+    if not database or database == ":memory:" or database.startswith("file:") or url.query.get("uri"):
+        return None
+    return os.path.abspath(database)
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _spatialite_engine(url: URL, create: bool) -> Engine:
     _load_geo_libraries_first()
     database = url.database or ""
-    if database and database != ":memory:" and not database.startswith("file:"):
+    path = _file_path(url)
+    if path:
         folder = Path(database).expanduser().resolve().parent
         if not folder.is_dir():
             raise ConfigError(
                 f"the folder {folder} for the SpatiaLite file does not exist: create it or {URL_HELP}"
             )
-    engine = create_engine(url, module=sqlite_module(), connect_args={"timeout": 30})
+        if create and not os.path.exists(path):
+            try:
+                Path(path).touch()  # an empty file is an empty SQLite database
+            except OSError as exc:
+                raise DatabaseUnavailable(f"cannot create the SpatiaLite file {path} ({exc.strerror}): "
+                                          f"check the folder's permissions, or {URL_HELP}") from None
+    engine = create_engine(url, module=sqlite_module(), connect_args={"timeout": READ_WAIT_MS / 1000})
     library = settings().spatialite_library
 
+    if path:
+        @event.listens_for(engine, "do_connect")
+        def _open_existing(_dialect, _record, cargs, cparams):  # type: ignore[no-untyped-def]
+            # mode=rw: open the file that is there, never create one (see ``connect``).
+            cargs[0] = f"file:{quote(path)}?mode=rw"
+            cparams["uri"] = True
+
+        @event.listens_for(engine, "checkout")
+        def _same_file(_dbapi_conn, record, _proxy):  # type: ignore[no-untyped-def]
+            # Moved, deleted or replaced since this connection opened it: writes through
+            # it would go to a file nobody reads. Drop every such connection and reopen by
+            # name, which fails (a 503 with the reason) until the file is back.
+            if record.info.get("file") != _file_identity(path):
+                raise InvalidatePoolError(f"the SpatiaLite file {path} was moved or replaced")
+
     @event.listens_for(engine, "connect")
-    def _prepare(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def _prepare(dbapi_conn, record):  # type: ignore[no-untyped-def]
         # Let SQLAlchemy's BEGIN below start every transaction, DDL included, so
         # that an import or migration is all-or-nothing.
         dbapi_conn.isolation_level = None
@@ -124,9 +181,12 @@ def _spatialite_engine(url: URL) -> Engine:
             raise DatabaseUnavailable(
                 f"cannot load the SpatiaLite library {library!r} ({exc}): {SPATIALITE_HELP}"
             ) from None
+        if path:
+            record.info["file"] = _file_identity(path)
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute(f"PRAGMA busy_timeout = {READ_WAIT_MS}")
+        record.info["wait"] = READ_WAIT_MS
         if database not in ("", ":memory:"):
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
@@ -139,7 +199,12 @@ def _spatialite_engine(url: URL) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(conn):  # type: ignore[no-untyped-def]
         # Writers take the write lock up front (see ``writing``); readers never block anyone.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
+        write = bool(conn.get_execution_options().get("write"))
+        wait = WRITE_WAIT_MS if write else READ_WAIT_MS
+        if conn.connection.info.get("wait") != wait:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {wait}")
+            conn.connection.info["wait"] = wait
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
 
@@ -148,22 +213,68 @@ def _spatialite_engine(url: URL) -> Engine:
 def writing(engine: Engine) -> Iterator[Connection]:
     """A transaction that writes: committed on success, rolled back on any error.
 
-    On SpatiaLite it starts with BEGIN IMMEDIATE, so concurrent writers queue on
-    the busy timeout instead of one failing with "database is locked" when both
+    On SpatiaLite it starts with BEGIN IMMEDIATE, so concurrent writers queue (up
+    to WRITE_WAIT_MS) instead of one failing with "database is locked" when both
     try to turn a read into a write; readers carry on (WAL). On PostGIS it is an
-    ordinary transaction.
+    ordinary transaction. A full disk rolls it back and raises DiskFull.
     """
     with engine.connect().execution_options(write=True) as conn, conn.begin():
         yield conn
 
 
 def _postgis_engine(url: URL) -> Engine:
+    # psycopg logs a warning when it abandons a pipeline after a failed statement; the
+    # failure itself reaches the user as one line, so the warning must not reach stderr too.
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
     try:
         return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
     except (NoSuchModuleError, ImportError) as exc:
         raise ConfigError(
             f"cannot use the driver in {url.drivername!r} ({exc}): use postgresql+psycopg:// URLs"
         ) from None
+
+
+def _explainer(url: URL) -> Callable[[ExceptionContext], None]:
+    """A handle_error listener: failures an operator can act on become one-line errors."""
+
+    def explain(context: ExceptionContext) -> None:
+        if context.is_pre_ping:
+            return  # the pool reconnects by itself
+        connecting = context.connection is None or context.is_disconnect
+        problem = database_problem(context.original_exception, url, connecting)
+        if problem is not None:
+            raise problem
+
+    return explain
+
+
+def database_problem(exc: BaseException, url: URL, connecting: bool = False) -> DatabaseUnavailable | None:
+    """What went wrong and what to do, for a full disk, a locked or missing file or an
+    unreachable server; None for anything else (a bug, bad SQL), which keeps its traceback."""
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if url.get_backend_name() == "postgresql":
+        where = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+        if getattr(exc, "sqlstate", None) == PG_DISK_FULL or "No space left on device" in reason:
+            return DiskFull(f"the disk under the PostgreSQL database {where} is full ({reason}): nothing was "
+                            f"changed; free space on the server's disk or move the database to a bigger one, "
+                            f"then try again")
+        if connecting:
+            return DatabaseUnavailable(f"cannot reach the PostgreSQL server at {where} ({reason}): try again "
+                                       f"in a moment; if it lasts, start the server or correct ASSETMAP_DATABASE_URL")
+        return None
+    path = _file_path(url) or url.database
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code == SQLITE_FULL or "database or disk is full" in reason:
+        return DiskFull(f"the disk under the SpatiaLite file {path} is full: nothing was changed; free space "
+                        f"on that disk or move the file to a bigger one, then try again")
+    if code == SQLITE_BUSY or "database is locked" in reason:
+        return DatabaseUnavailable(f"the SpatiaLite file {path} is locked by another program (an import, a "
+                                   f"backup, an open sqlite3 shell): try again in a moment")
+    if (code == SQLITE_CANTOPEN or "unable to open" in reason) and path and not os.path.exists(path):
+        return DatabaseUnavailable(f"the SpatiaLite file {path} is not there (moved, deleted, or on a disk that "
+                                   f"is not mounted): put it back, create it with `assetmap init`, or correct "
+                                   f"ASSETMAP_DATABASE_URL")
+    return None
 
 
 def _check_reachable(engine: Engine, url: URL) -> None:
@@ -246,7 +357,7 @@ def init_database(engine: Engine, revision: str = "head") -> tuple[str | None, s
     ensure_postgis(engine)
     before = current_revision(engine)
     config = _alembic_config()
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
         if revision == "head":

@@ -15,3 +15,7 @@ class ConfigError(AssetmapError):
 
 class DatabaseUnavailable(AssetmapError):
     """The database cannot be reached or lacks its spatial extension."""
+
+
+class DiskFull(DatabaseUnavailable):
+    """The disk under the database filled up: the write was rolled back, nothing changed."""

@@ -23,6 +23,7 @@ are then computed on the ellipsoid with pyproj for the few that remain.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import threading
 from collections import defaultdict
@@ -39,7 +40,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from assetmap import changes, quality, schedules, taxonomy
 from assetmap.db import writing
-from assetmap.errors import AssetmapError
+from assetmap.errors import AssetmapError, DatabaseUnavailable
 from assetmap.geography import Place, PostcodeNotFound, lookup
 from assetmap.models import (
     Accessibility,
@@ -60,6 +61,7 @@ from assetmap.models import (
 )
 from assetmap.postcodes import parse as parse_postcode
 
+log = logging.getLogger(__name__)
 WALK_METRES_PER_MINUTE = 80.0  # 4.8 km/h
 DETOUR_FACTOR = 1.3
 DEFAULT_MAX_METRES = 3000.0
@@ -354,8 +356,12 @@ class Searcher:
                 area = _area_of_point(conn, latitude, longitude)
             answer.query = _echo(query)
         if unmet:
-            with writing(self.engine) as conn:
-                _record_unmet(conn, [t.slug for t in checked.terms], area)
+            try:
+                with writing(self.engine) as conn:
+                    _record_unmet(conn, [t.slug for t in checked.terms], area)
+            except DatabaseUnavailable as exc:
+                # A full disk or a long lock costs one count for the gap analysis, not the person's answer.
+                log.warning("an unmet need was not counted: %s", exc)
         return answer
 
     def places(self, west: float, south: float, east: float, north: float,

@@ -144,7 +144,9 @@ def empty_db_url(backend_name: str, request: pytest.FixtureRequest, tmp_path: Pa
     if backend_name == "postgis":
         yield from _fresh_postgis(request.getfixturevalue("postgis_template"), empty=True)
     else:
-        yield f"sqlite:///{tmp_path / 'empty.sqlite'}"
+        path = tmp_path / "empty.sqlite"
+        path.touch()  # an empty file: only `assetmap init` creates a missing one
+        yield f"sqlite:///{path}"
 
 
 @pytest.fixture

@@ -60,13 +60,21 @@ class ThrowawayPostgres:
         data = self.root / "data"
         self._run(str(self.bindir / "initdb"), "-D", str(data), "-U", "postgres",
                   "--auth=trust", "--no-sync", "-E", "UTF8")
+        self.start_server()
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start_server(self) -> None:
+        """Start (or restart, after ``stop_server``) the server on the same port and data."""
         self._run(
-            str(self.bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(self.root / "log"),
+            str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-w", "-l", str(self.root / "log"),
             "start", "-o",
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off",
         )
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server but keep its data, as an operator's restart does."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", mode, "-w", "stop")
 
     def stop(self) -> None:
         try:

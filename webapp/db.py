@@ -11,7 +11,8 @@ from assetmap.db import connect
 def engine() -> Engine:
     cached: Engine | None = current_app.extensions.get("assetmap_engine")
     if cached is None:
-        cached = connect(current_app.config["DATABASE_URL"])
+        # A missing SpatiaLite file is a 503 with the reason, never a new empty database.
+        cached = connect(current_app.config["DATABASE_URL"], create=False)
         current_app.extensions["assetmap_engine"] = cached
     return cached
 
