@@ -7,12 +7,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+import time
+from collections.abc import Sequence
+
+from sqlalchemy import Engine, delete, func, insert, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from assetmap.db import writing
 from assetmap.errors import AssetmapError
-from assetmap.models import User
+from assetmap.models import FailedSignIn, User
 
 ROLES = ("viewer", "editor", "admin")
 MIN_PASSWORD = 10
@@ -84,3 +87,31 @@ def get_account(engine: Engine, user_id: int) -> Account | None:
 def count_users(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(User)).scalar_one())
+
+
+# --- the sign-in brake's counts ------------------------------------------------------
+
+BRAKE_WINDOW = 15 * 60  # seconds a failed sign-in counts against its keys
+
+
+def failed_sign_ins(engine: Engine, keys: Sequence[str], now: float | None = None) -> dict[str, int]:
+    """Failed sign-ins per key within the window: what the brake decides on."""
+    since = (time.time() if now is None else now) - BRAKE_WINDOW
+    with engine.connect() as conn:
+        rows = conn.execute(select(FailedSignIn.key, func.count()).where(
+            FailedSignIn.key.in_(keys), FailedSignIn.at > since).group_by(FailedSignIn.key)).all()
+    found = {key: int(count) for key, count in rows}
+    return {key: found.get(key, 0) for key in keys}
+
+
+def record_failed_sign_in(engine: Engine, keys: Sequence[str], now: float | None = None) -> None:
+    """Count a failure against every key, and forget failures older than the window."""
+    now = time.time() if now is None else now
+    with writing(engine) as conn:
+        conn.execute(delete(FailedSignIn).where(FailedSignIn.at <= now - BRAKE_WINDOW))
+        conn.execute(insert(FailedSignIn), [{"key": key, "at": now} for key in keys])
+
+
+def forget_failed_sign_ins(engine: Engine, key: str) -> None:
+    with writing(engine) as conn:
+        conn.execute(delete(FailedSignIn).where(FailedSignIn.key == key))

@@ -555,3 +555,19 @@ class AuditEntry(Base):
     field: Mapped[str | None] = mapped_column(Text)
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str | None] = mapped_column(Text)
+
+
+class FailedSignIn(Base):
+    """A failed sign-in, kept for the brake's window (15 minutes) and then deleted.
+
+    In the database, not in memory, so that every server process and a restart
+    see the same count. ``key`` is an HMAC of the client's address (or address and
+    email) under the app's secret: neither is ever stored as given.
+    """
+
+    __tablename__ = "failed_sign_in"
+    __table_args__ = (Index("ix_failed_sign_in_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch

@@ -184,6 +184,23 @@ def test_spraying_one_password_over_many_emails_is_braked_per_address(client: Fl
     assert attempt(with_token(client), "editor@example.org", RIGHT, address="198.51.100.7").status_code == 302
 
 
+def test_the_brake_holds_across_server_processes_and_stores_neither_address_nor_email(db_url: str) -> None:
+    """Two apps on one database stand for two server processes (or one restarted): guesses
+    made against the first count at the second."""
+    from assetmap.models import FailedSignIn
+
+    create_user(connect(db_url), "editor@example.org", "Editor", RIGHT, "editor")
+    first, second = (create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests"}).test_client() for _ in range(2))
+    for n in range(LOGIN_ATTEMPTS):
+        process = first if n % 2 else second
+        assert attempt(with_token(process), "editor@example.org").status_code == 401
+    assert attempt(with_token(first), "editor@example.org", RIGHT).status_code == 429
+    assert attempt(with_token(second), "editor@example.org", RIGHT).status_code == 429
+    with connect(db_url).connect() as conn:
+        stored = " ".join(f"{k} {a}" for k, a in conn.execute(select(FailedSignIn.key, FailedSignIn.at)))
+    assert stored and "192.0.2.10" not in stored and "editor" not in stored
+
+
 def test_behind_a_trusted_proxy_each_client_is_braked_by_its_own_address(db_url: str) -> None:
     create_user(connect(db_url), "editor@example.org", "Editor", RIGHT, "editor")
     client = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests", "PROXIES": 1}).test_client()

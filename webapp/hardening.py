@@ -3,22 +3,23 @@ a brake on password guessing, and 503s instead of 500s when the database goes aw
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
-import threading
 import time
-from collections import deque
 from typing import Any
 from urllib.parse import urlparse
 
 from flask import Flask, Response, abort, current_app, g, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from assetmap.accounts import failed_sign_ins, forget_failed_sign_ins, record_failed_sign_in
+from webapp.db import engine
+
 MAX_QUERY_STRING = 2048
 MAX_FORM_BYTES = 256 * 1024
 LOGIN_ATTEMPTS = 5  # failed sign-ins per address and email
 ADDRESS_ATTEMPTS = 20  # failed sign-ins per address, whatever the email
-LOGIN_WINDOW = 15 * 60  # seconds
-MAX_TRACKED = 10_000  # counts kept before the quiet ones are swept
 access_log = logging.getLogger("assetmap.access")
 
 
@@ -32,43 +33,34 @@ def _csp(tiles_url: str) -> str:
 
 
 class LoginBrake:
-    """Counts failed sign-ins in this process: per client address and email (guessing one
-    password), and per address whatever the email (spraying one password over many accounts)."""
+    """Brakes password guessing: per client address and email (guessing one password), and
+    per address whatever the email (spraying one password over many accounts).
 
-    def __init__(self) -> None:
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._by_address: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    The counts live in the database (``assetmap.accounts``), so every server process and a
+    restart share them; they are keyed by an HMAC under the app's secret, so neither the
+    address nor the email is stored.
+    """
 
-    @staticmethod
-    def _recent(table: dict[Any, deque[float]], key: Any, now: float) -> int:
-        times = table.get(key)
-        while times and now - times[0] > LOGIN_WINDOW:
-            times.popleft()
-        if times is not None and not times:
-            del table[key]  # forget quiet keys: a stream of new emails must not grow memory for ever
-        return len(times or ())
+    def __init__(self, secret: str) -> None:
+        self._secret = secret.encode()
+
+    def _keys(self, address: str, email: str) -> tuple[str, str]:
+        def key(text: str) -> str:
+            return hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()
+
+        return key(f"address\n{address}"), key(f"address+email\n{address}\n{_normal(email)}")
 
     def blocked(self, address: str, email: str) -> bool:
-        with self._lock:
-            now = time.monotonic()
-            return (self._recent(self._failures, (address, _normal(email)), now) >= LOGIN_ATTEMPTS
-                    or self._recent(self._by_address, address, now) >= ADDRESS_ATTEMPTS)
+        by_address, by_email = self._keys(address, email)
+        counts = failed_sign_ins(engine(), (by_address, by_email))
+        return counts[by_email] >= LOGIN_ATTEMPTS or counts[by_address] >= ADDRESS_ATTEMPTS
 
     def failed(self, address: str, email: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            for table in (self._failures, self._by_address):
-                if len(table) > MAX_TRACKED:
-                    for key in list(table):
-                        self._recent(table, key, now)
-            self._failures.setdefault((address, _normal(email)), deque()).append(now)
-            self._by_address.setdefault(address, deque()).append(now)
+        record_failed_sign_in(engine(), self._keys(address, email))
 
     def succeeded(self, address: str, email: str) -> None:
         """Clears that email's count only: one good password must not excuse a spray from the address."""
-        with self._lock:
-            self._failures.pop((address, _normal(email)), None)
+        forget_failed_sign_ins(engine(), self._keys(address, email)[1])
 
 
 def _normal(email: str) -> str:
@@ -83,7 +75,7 @@ def login_brake() -> LoginBrake:
 def install(app: Flask) -> None:
     if not app.config.get("MAX_CONTENT_LENGTH"):
         app.config["MAX_CONTENT_LENGTH"] = MAX_FORM_BYTES
-    app.extensions["assetmap_login_brake"] = LoginBrake()
+    app.extensions["assetmap_login_brake"] = LoginBrake(app.config["SECRET_KEY"])
     policy = _csp(app.config.get("TILES_URL") or "")
 
     @app.before_request
