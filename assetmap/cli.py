@@ -105,6 +105,40 @@ def cmd_export_oruk(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from assetmap.backup import backup, describe_size
+
+    info = backup(args.out, args.database_url)
+    kind = "SpatiaLite file" if info.backend == "spatialite" else "pg_dump custom-format file"
+    print(f"wrote {info.path}: {describe_size(info.size)}, {info.services:,} services, schema {info.revision} "
+          f"({kind}; restore it with `assetmap restore {args.out}`)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from assetmap.backup import check_backup, describe_size, restore
+    from assetmap.config import settings
+    from assetmap.db import parse_database_url
+
+    where = parse_database_url(args.database_url or settings().database_url).render_as_string(hide_password=True)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise AssetmapError(f"restore replaces everything in {where}: add --yes to go ahead "
+                                "(take a backup of it first with `assetmap backup FILE`)")
+        info = check_backup(args.backup)
+        answer = input(f"Replace everything in {where} with {info.path} ({info.services:,} services, "
+                       f"schema {info.revision}, {describe_size(info.size)})? Type yes to go ahead: ")
+        if answer.strip().lower() != "yes":
+            print("nothing was changed")
+            return 1
+    done = restore(args.backup, args.database_url)
+    held = "no assetmap schema" if done.services_before is None else f"{done.services_before:,} services"
+    print(f"restored {done.backup.path} ({describe_size(done.backup.size)}, schema {done.backup.revision}) into "
+          f"{done.database}: it held {held}, now {done.services_after:,}; running servers reload their search "
+          "index at their next search")
+    return 0
+
+
 def cmd_lookup(args: argparse.Namespace) -> int:
     from assetmap.geography import lookup
 
@@ -348,6 +382,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     oruk.add_argument("out", metavar="OUT", help="a .json file, or a folder for the CSV package")
     oruk.set_defaults(handler=cmd_export_oruk)
+
+    backup = commands.add_parser(
+        "backup", help="write a consistent snapshot of the whole database to a file",
+        description="Write the whole database (directory, postcodes, areas, accounts, audit log, unmet-need "
+        "counts) to OUT as it is at one moment; safe while the web app is serving and writing. SpatiaLite: a "
+        "SpatiaLite file made with SQLite's online backup. PostGIS: a pg_dump custom-format file (needs pg_dump "
+        "of the server's version or newer). OUT appears only once complete, readable by its owner only.",
+        epilog="Restore it with `assetmap restore OUT`. Example for cron: "
+        "assetmap backup /var/backups/assetmap/assetmap-$(date +%F).backup",
+    )
+    backup.add_argument("out", metavar="OUT", help="the file to write (an existing file is replaced only once "
+                        "the new backup is complete)")
+    backup.set_defaults(handler=cmd_backup)
+
+    restore = commands.add_parser(
+        "restore", help="replace the database's contents with a backup",
+        description="Replace everything in the configured database with a backup made by `assetmap backup` "
+        "on the same backend. All or nothing: a file that is damaged, truncated, not an assetmap backup or at "
+        "another schema revision is refused and the database is left as it was. Running web apps see the "
+        "restored directory at their next search, without a restart.",
+        epilog="To move from SpatiaLite to PostGIS, use `assetmap export oruk DIR` and `assetmap import assets "
+        "DIR` instead.",
+    )
+    restore.add_argument("backup", metavar="IN", help="a file written by `assetmap backup`")
+    restore.add_argument("--yes", action="store_true",
+                         help="replace the database without asking (needed when not run at a terminal)")
+    restore.set_defaults(handler=cmd_restore)
 
     lookup = commands.add_parser(
         "lookup", help="where a postcode is, its area and deprivation",
