@@ -388,7 +388,8 @@ class Attribute(Base):
     """Links a taxonomy term to any record; for services, the needs they meet."""
 
     __tablename__ = "attribute"
-    __table_args__ = (Index("ix_attribute_link", "link_entity", "link_id"),)
+    # link_id first: records are found by the id they describe (a handout, an API page).
+    __table_args__ = (Index("ix_attribute_link", "link_id", "link_entity"),)
 
     id: Mapped[str] = mapped_column(String, primary_key=True)
     link_id: Mapped[str] = mapped_column(String)
@@ -403,7 +404,7 @@ class Metadata(Base):
     """HSDS change records: who changed which field of which record, and when."""
 
     __tablename__ = "metadata"
-    __table_args__ = (Index("ix_metadata_resource", "resource_type", "resource_id"),)
+    __table_args__ = (Index("ix_metadata_resource", "resource_id", "resource_type"),)
 
     id: Mapped[str] = mapped_column(String, primary_key=True)
     resource_id: Mapped[str] = mapped_column(String)
