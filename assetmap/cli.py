@@ -265,19 +265,21 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import logging
-
-    from waitress import serve
-
-    from webapp import create_app
+    from webapp.server import run
 
     # The access log: method, path, status and time; never the query string (see webapp.hardening).
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("waitress").setLevel(logging.WARNING)
-    app = create_app({"DATABASE_URL": args.database_url})
-    print(f"assetmap is serving on http://{args.host}:{args.port}/ (Ctrl+C stops it)", flush=True)
-    serve(app, host=args.host, port=args.port, threads=args.threads, ident="assetmap")
+    run(args.host, args.port, workers=args.workers, threads=args.threads, database_url=args.database_url)
     return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -489,11 +491,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve", help="run the web app with a production server",
-        description="Serve the web app (waitress) on the configured database.",
+        description="Serve the web app on the configured database with gunicorn: a process per core "
+        "(each keeps the directory in memory for fast search), each with a few threads.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=int, default=5000, help="port to listen on (default: %(default)s)")
-    serve.add_argument("--threads", type=int, default=8, help="worker threads (default: %(default)s)")
+    serve.add_argument("--workers", type=_positive, default=None,
+                       help="server processes (default: one per core this machine lets assetmap use)")
+    serve.add_argument("--threads", type=_positive, default=4, help="threads per process (default: %(default)s)")
     serve.set_defaults(handler=cmd_serve)
     return parser
 

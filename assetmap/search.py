@@ -343,6 +343,11 @@ class Searcher:
             self._generations = generations
             return self._directory, self._postcodes
 
+    def warm(self) -> None:
+        """Build the in-memory directory and postcodes now, so the first CLW does not wait for it."""
+        with self.engine.connect() as conn:
+            self._current(conn)
+
     def search(self, query: Query, now: dt.datetime | None = None, max_limit: int = MAX_LIMIT) -> Answer:
         """``max_limit`` lets listing APIs page through more than a CLW's screenful."""
         checked = _check(query, self.vocabulary, max_limit)

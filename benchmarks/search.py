@@ -6,7 +6,7 @@ Services sit at real Scottish postcode points (../shared), with a seeded mix of
 needs, schedules and costs. For each size, side by side in one run:
 
 - assetmap in process: Searcher.search with 1-3 needs, k=10 (SpatiaLite database);
-- assetmap over HTTP: GET /api/search on `assetmap serve` (waitress), keep-alive;
+- assetmap over HTTP: GET /api/search on `assetmap serve` (gunicorn), keep-alive;
 - brute force: geopandas distances from the person to every matching service
   (British National Grid), then the 10 nearest;
 - PostGIS KNN: the same data in PostGIS, `ORDER BY geom::geography <-> point LIMIT 10`
@@ -34,26 +34,12 @@ import geopandas as gpd
 import pandas as pd
 from common import ROOT, percentiles, write_results
 from sqlalchemy import text
-from synthetic import directory_rows, postcode_points
+from synthetic import directory_rows, load_database, postcode_points
 
-from assetmap.db import connect, init_database
-from assetmap.io.oruk import Records, write
+from assetmap.db import connect
 from assetmap.search import Query, Searcher
 from assetmap.taxonomy import load
 from tests.postgis_server import ThrowawayPostgres
-
-
-def load_database(url: str, rows: dict) -> None:  # type: ignore[type-arg]
-    engine = connect(url)
-    init_database(engine)
-    records = Records()
-    records.rows.update(rows)
-    with engine.begin() as conn:
-        write(conn, records)
-        from assetmap import changes
-
-        changes.bump(conn, changes.DIRECTORY)
-    engine.dispose()
 
 
 def free_port() -> int:

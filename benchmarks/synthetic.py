@@ -136,3 +136,23 @@ def directory_rows(count: int, opendata: Path, seed: int = 2026) -> dict[str, di
             rows["attribute"][f"a-{n}-{t.slug}"] = {"id": f"a-{n}-{t.slug}", "link_id": service_id,
                                                     "link_entity": "service", "taxonomy_term_id": t.id}
     return rows
+
+
+def load_database(url: str, rows: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Initialise the database at ``url`` and write ``rows`` (from ``directory_rows``) in one go.
+
+    Straight through the ORUK writer, not the importer: reading and checking a
+    million records would time the importer, not the search.
+    """
+    from assetmap import changes
+    from assetmap.db import connect, init_database
+    from assetmap.io.oruk import Records, write
+
+    engine = connect(url)
+    init_database(engine)
+    records = Records()
+    records.rows.update(rows)
+    with engine.begin() as conn:
+        write(conn, records)
+        changes.bump(conn, changes.DIRECTORY)
+    engine.dispose()

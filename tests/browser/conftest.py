@@ -1,4 +1,4 @@
-"""A real server (waitress, via `assetmap serve`) and Debian's Chromium driven by Playwright.
+"""A real server (gunicorn, via `assetmap serve`) and Debian's Chromium driven by Playwright.
 
 The database holds the fictional demo directory, Glasgow's Code-Point postcodes, a few
 services with markup in every field (tests/hostile.py) and three accounts. Screenshots go

@@ -1,0 +1,76 @@
+"""The production server: gunicorn, a process per core, each with a few threads.
+
+Python runs one thread at a time in a process, and a search is mostly Python, so
+a server on N cores needs N processes to use them. The app is made and its
+in-memory directory built once, before the processes are forked, so they share
+it (copy-on-write) and none makes the first CLW wait; the parent closes its
+database connections first, so no connection crosses a fork. Each process keeps
+its directory current through the database's change counters.
+
+gunicorn's own access log stays off: it would write query strings, where
+postcodes travel. ``webapp.hardening`` logs method, path, status and time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from webapp import create_app
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _warm(app: Flask) -> None:
+    """Build the search directory before forking, then close every database connection."""
+    from webapp.db import searcher
+
+    with app.app_context():
+        try:
+            searcher().warm()
+        except Exception as exc:  # noqa: BLE001 - the app starts anyway and answers 503 until the database is back
+            app.logger.warning("could not build the search directory at start (%s): it is built on first use",
+                               type(exc).__name__)
+        finally:
+            engine = app.extensions.get("assetmap_engine")
+            if engine is not None:
+                engine.dispose()
+
+
+class _Server(BaseApplication):  # type: ignore[misc]
+    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
+        self.app, self.options = app, options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self.app
+
+
+def run(host: str, port: int, workers: int | None = None, threads: int = 4, database_url: str | None = None) -> None:
+    workers = workers or default_workers()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    app = create_app({"DATABASE_URL": database_url})
+    _warm(app)
+    banner = f"assetmap is serving on http://{host}:{port}/ with {workers} processes x {threads} threads " \
+             "(Ctrl+C stops it)"
+    _Server(app, {
+        "bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
+        "accesslog": None, "errorlog": "-", "loglevel": "warning", "proc_name": "assetmap",
+        "timeout": 120, "graceful_timeout": 20, "keepalive": 5,
+        # Long addresses reach the app, which refuses them with a reason (414) and its headers.
+        "limit_request_line": 8190,
+        "when_ready": lambda _server: print(banner, flush=True),
+    }).run()
