@@ -241,14 +241,14 @@ def _explainer(url: URL) -> Callable[[ExceptionContext], None]:
         if context.is_pre_ping:
             return  # the pool reconnects by itself
         connecting = context.connection is None or context.is_disconnect
-        problem = database_problem(context.original_exception, url, connecting)
+        problem = _problem(context.original_exception, url, connecting)
         if problem is not None:
             raise problem
 
     return explain
 
 
-def database_problem(exc: BaseException, url: URL, connecting: bool = False) -> DatabaseUnavailable | None:
+def _problem(exc: BaseException, url: URL, connecting: bool = False) -> DatabaseUnavailable | None:
     """What went wrong and what to do, for a full disk, a locked or missing file or an
     unreachable server; None for anything else (a bug, bad SQL), which keeps its traceback."""
     reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

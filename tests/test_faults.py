@@ -222,6 +222,10 @@ def test_a_full_disk_stops_an_import_with_one_line_and_changes_nothing(
                              "--need", NEAR_PARKHEAD["need"], "--json", env=env)
         assert found.returncode == 0, found.stderr
         assert json.loads(found.stdout)["results"]
+        # Finding nothing writes an unmet-need count, which a full disk refuses: the answer still comes.
+        nothing = run_assetmap("search", "--lat", "57.48", "--lon", "-4.22", "--need", "food", "--json", env=env)
+        assert nothing.returncode == 0, nothing.stderr
+        assert json.loads(nothing.stdout)["results"] == []
 
         ballast.unlink()
         loaded = run_assetmap("import", "assets", str(small_file), env=env)
