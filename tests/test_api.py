@@ -27,7 +27,7 @@ def client(request: pytest.FixtureRequest, opendata: Path,
         engine = connect(url)
         import_postcodes(engine, opendata / "codepoint-open-2020-08/csv/g.csv")
         import_assets(engine, opendata / "givefood/foodbanks_scotland_subset.csv")
-        yield create_app({"DATABASE_URL": url, "TESTING": True}).test_client()
+        yield create_app({"DATABASE_URL": url, "TESTING": True, "PUBLIC_SEARCH": True}).test_client()
         engine.dispose()
 
 

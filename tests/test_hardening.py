@@ -201,6 +201,28 @@ def test_the_brake_holds_across_server_processes_and_stores_neither_address_nor_
     assert stored and "192.0.2.10" not in stored and "editor" not in stored
 
 
+def test_strangers_can_neither_search_nor_add_to_the_unmet_need_counts(db_url: str) -> None:
+    """Unless search is public: every search that finds nothing is counted for the gap analysis."""
+    from assetmap.models import UnmetNeed
+
+    engine = connect(db_url)
+    add(engine, [KNIT])
+    create_user(engine, "viewer@example.org", "Viewer", RIGHT, "viewer")
+    client = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests", "PUBLIC_SEARCH": False}).test_client()
+    nothing_near = "/api/search?lat=57.48&lon=-4.22&need=asylum&max_metres=100"
+    for path in (nothing_near, "/api/gaps?need=asylum&format=csv"):
+        refused = client.get(path)
+        assert refused.status_code == 401 and "sign in" in refused.get_json()["error"]
+        secure_headers(refused)
+    assert client.get("/api/services").status_code == 200  # the directory itself is open data (ORUK)
+    with engine.connect() as conn:
+        assert conn.execute(select(UnmetNeed)).first() is None
+    assert attempt(with_token(client), "viewer@example.org", RIGHT).status_code == 302
+    assert client.get(nothing_near).status_code == 200
+    with engine.connect() as conn:
+        assert [(u.need, u.searches) for u in conn.execute(select(UnmetNeed))] == [("asylum", 1)]
+
+
 def test_behind_a_trusted_proxy_each_client_is_braked_by_its_own_address(db_url: str) -> None:
     create_user(connect(db_url), "editor@example.org", "Editor", RIGHT, "editor")
     client = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests", "PROXIES": 1}).test_client()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from sqlalchemy import select
 
 from assetmap import taxonomy
@@ -19,6 +19,7 @@ from assetmap.models import Attribute, Service, ServiceAtLocation, TaxonomyTerm
 from assetmap.search import Query
 from webapp.db import engine, searcher
 from webapp.openapi import document
+from webapp.security import current_account
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -82,8 +83,18 @@ def _page() -> tuple[int, int]:
     return page, per_page
 
 
+def _staff_only() -> None:
+    """Searching and the gap analysis are for signed-in staff unless search is public: every
+    search that finds nothing is counted for the gap analysis, and a stranger must not be
+    able to add to those counts or read them."""
+    if not current_app.config.get("PUBLIC_SEARCH") and current_account() is None:
+        abort(401, description="sign in to assetmap first (the session cookie from /login), "
+                               "or ask the admin to make search public")
+
+
 @bp.get("/search")
 def search():  # type: ignore[no-untyped-def]
+    _staff_only()
     _only(SEARCH_PARAMETERS)
     limit = _number("limit", whole=True)
     query = Query(
@@ -129,6 +140,7 @@ def gaps():  # type: ignore[no-untyped-def]
 
     from assetmap.gaps import gap_analysis, write_gaps
 
+    _staff_only()
     _only(GAPS_PARAMETERS)
     fmt = _one("format") or "geojson"
     if fmt not in ("geojson", "csv"):

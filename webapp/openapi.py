@@ -21,6 +21,8 @@ PAGE = [_param("page", "integer", "page number, from 1", minimum=1, maximum=1000
         _param("per_page", "integer", "records per page", minimum=1, maximum=100)]
 ERROR = {"description": "the request cannot be answered as asked; error says what to change",
          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+SIGN_IN = {"description": "not signed in, and search is not public (ASSETMAP_PUBLIC_SEARCH)",
+           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 UNAVAILABLE = {"description": "the database cannot be reached",
                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
@@ -39,10 +41,13 @@ def _page_of(item: str) -> dict[str, Any]:
                            "contents": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}}}
 
 
-def _get(summary: str, parameters: list[dict[str, Any]], ok: dict[str, Any], *, not_found: bool = False) -> dict[str, Any]:
+def _get(summary: str, parameters: list[dict[str, Any]], ok: dict[str, Any], *, not_found: bool = False,
+         staff: bool = False) -> dict[str, Any]:
     responses = {"200": ok, "400": ERROR, "503": UNAVAILABLE}
     if not_found:
         responses["404"] = ERROR
+    if staff:
+        responses["401"] = SIGN_IN
     return {"get": {"summary": summary, "parameters": parameters, "responses": responses}}
 
 
@@ -89,7 +94,7 @@ def document() -> dict[str, Any]:
                                 "query endpoints over the same directory."},
         "paths": {
             "/api/search": _get("Services that fit a person's needs near their postcode", search_parameters,
-                                _json({"$ref": "#/components/schemas/SearchAnswer"})),
+                                _json({"$ref": "#/components/schemas/SearchAnswer"}), staff=True),
             "/api/places": _get("Every active service in a box, for the map",
                                  [_param("bbox", description="west,south,east,north in degrees"),
                                   _param("limit", "integer", "at most this many", minimum=1, maximum=50000)],
@@ -105,7 +110,7 @@ def document() -> dict[str, Any]:
                                _param("areas", description="area codes separated by commas")],
                               {"description": "GeoJSON FeatureCollection, or CSV",
                                "content": {"application/geo+json": {"schema": {"type": "object"}},
-                                           "text/csv": {"schema": {"type": "string"}}}}),
+                                           "text/csv": {"schema": {"type": "string"}}}}, staff=True),
             "/api/": {"get": {"summary": "ORUK base endpoint", "responses": {"200": _json({"type": "object"})}}},
             "/api/services": _get("ORUK: services, filtered and paged", SERVICE_FILTERS + PAGE,
                                   _json(_page_of("Service"))),
