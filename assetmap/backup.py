@@ -28,6 +28,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,8 @@ from assetmap.db import (
 from assetmap.errors import AssetmapError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+SQLITE_OK, SQLITE_BUSY, SQLITE_LOCKED = 0, 5, 6
+LOCK_WAIT_SECONDS = 60  # how long a restore waits for another writer to finish
 PGDUMP_MAGIC = b"PGDMP"
 COUNTERS = (changes.DIRECTORY, changes.POSTCODES)
 MOVING = "to move between SpatiaLite and PostGIS, use `assetmap export oruk DIR` and `assetmap import assets DIR`"
@@ -396,7 +399,7 @@ def _spatialite_restore(source: Path, database: Path, url: URL) -> Restored:
         with _temporary_beside(database, ".restoring") as staged_path:
             with contextlib.closing(sqlite.connect(_uri(source, mode="ro", immutable="1"), uri=True)) as backup_file, \
                     contextlib.closing(sqlite.connect(staged_path, isolation_level=None)) as staged, \
-                    contextlib.closing(sqlite.connect(_uri(database, mode="rw"), uri=True, timeout=30,
+                    contextlib.closing(sqlite.connect(_uri(database, mode="rw"), uri=True, timeout=1,
                                                       isolation_level=None)) as live:
                 # A private copy, so the counters can be set in it and the user's file is never written.
                 backup_file.backup(staged)
@@ -404,6 +407,11 @@ def _spatialite_restore(source: Path, database: Path, url: URL) -> Restored:
                 in_backup = _sqlite_generations(staged)
                 # Readers must keep reading while the restore holds the write lock.
                 live.execute("PRAGMA journal_mode = WAL")
+                # Into a WAL database the backup API copies only between equal page sizes.
+                page_size = live.execute("PRAGMA page_size").fetchone()[0]
+                if staged.execute("PRAGMA page_size").fetchone()[0] != page_size:
+                    staged.execute(f"PRAGMA page_size = {int(page_size)}")
+                    staged.execute("VACUUM")
                 _copy_into_live(staged, live, database, in_backup)
     except sqlite.Error as exc:
         raise BackupError(f"could not restore {source} into {where} ({exc}); nothing was changed") from None
@@ -427,9 +435,15 @@ def _copy_into_live(staged: Any, live: Any, database: Path, in_backup: dict[str,
     pages = staged.execute("PRAGMA page_count").fetchone()[0]
     step = max(1, pages // 16)  # several steps, so the counters are set while the lock is held
     set_at: dict[str, int] = {}
+    started = time.monotonic()
 
     def progress(status: int, _remaining: int, _total: int) -> None:
-        if set_at or status != 0:  # 0: a step copied pages and the write lock is ours
+        if status in (SQLITE_BUSY, SQLITE_LOCKED):  # another writer holds the lock; SQLite retries for ever
+            if time.monotonic() - started > LOCK_WAIT_SECONDS:
+                raise BackupError(f"{database} stayed locked by another writer (an import? a sqlite3 shell?) for "
+                                  f"{LOCK_WAIT_SECONDS} s: try again when it is done; nothing was changed")
+            return
+        if set_at or status != SQLITE_OK:  # a step copied pages and the write lock is ours
             return
         with contextlib.closing(sqlite.connect(_uri(database, mode="rw"), uri=True, timeout=30)) as reader:
             live_now = _sqlite_generations(reader)
@@ -654,15 +668,55 @@ def _postgres_tables(engine: Engine) -> set[str]:
             "  AND d.deptype = 'e')")).scalars())
 
 
-# Before the dump's SQL: one transaction; the live counters read under a lock that
-# keeps every writer out until the restore commits.
+# Before the dump's SQL: one transaction that first takes every table it will replace,
+# so that nothing is changed until nobody else can get in the way, and the counters read
+# then are final (every writer is kept out until the commit). First without waiting
+# (NOWAIT, retried for a few seconds): holding nothing while it waits, the restore can
+# never deadlock a reader or an editor. If the app is too busy for that, it queues for
+# the locks, change_counter first (a search reads it before anything else, so searches
+# never deadlock with it); an editor caught half-way may then be picked as a deadlock
+# victim, or the restore is, and then only the attempt is undone and tried again.
 _BEFORE = """\
 BEGIN;
+SET LOCAL lock_timeout = '60s';
 CREATE TEMPORARY TABLE assetmap_live_generations (name text PRIMARY KEY, generation bigint NOT NULL) ON COMMIT DROP;
 DO $assetmap$
+DECLARE
+    tables text;
+    tries int := 0;
+    held boolean := false;
 BEGIN
+    SELECT string_agg(format('public.%I', c.relname), ', ' ORDER BY c.relname <> 'change_counter', c.relname)
+    INTO tables
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT EXISTS (
+        SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e');
+    IF tables IS NULL THEN
+        RETURN;
+    END IF;
+    WHILE NOT held AND tries < 200 LOOP
+        BEGIN
+            EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE NOWAIT';
+            held := true;
+        EXCEPTION WHEN lock_not_available THEN
+            tries := tries + 1;
+            PERFORM pg_sleep(0.02 + random() * 0.03);
+        END;
+    END LOOP;
+    tries := 0;
+    WHILE NOT held LOOP
+        BEGIN
+            EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
+            held := true;
+        EXCEPTION WHEN deadlock_detected THEN
+            tries := tries + 1;
+            IF tries >= 30 THEN
+                RAISE;
+            END IF;
+            PERFORM pg_sleep(0.05 + random() * 0.2);
+        END;
+    END LOOP;
     IF to_regclass('public.change_counter') IS NOT NULL THEN
-        LOCK TABLE public.change_counter IN ACCESS EXCLUSIVE MODE;
         INSERT INTO pg_temp.assetmap_live_generations SELECT name, generation FROM public.change_counter;
     END IF;
 END

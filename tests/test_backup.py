@@ -9,11 +9,16 @@ directory moves between databases (and backends) through Open Referral.
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 import sqlite3
 import subprocess
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +195,7 @@ def test_a_restore_while_the_web_app_searches_and_saves_completes_and_counters_n
             while not stop.is_set():
                 server.search(query)
                 seen.append(generations(realistic)[changes.DIRECTORY])
+                time.sleep(0.01)  # CLWs pause between searches, if only for a moment
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -200,6 +206,7 @@ def test_a_restore_while_the_web_app_searches_and_saves_completes_and_counters_n
             try:
                 edit(realistic, service_id, f"during {n}", "writer@example.org")
                 saved.append(f"during {n}")
+                time.sleep(0.02)
             except Exception as exc:  # noqa: BLE001
                 # An edit caught in the middle of a restore may fail (PostGIS picks it as the deadlock
                 # victim); it would have been replaced by the restore anyway. Nothing else may go wrong.
@@ -229,6 +236,85 @@ def test_a_restore_while_the_web_app_searches_and_saves_completes_and_counters_n
     assert form is not None and form.values["when"] == saved[-1]
     fresh = Searcher(realistic).search(query)
     assert [r.service_id for r in server.search(query).results] == [r.service_id for r in fresh.results]
+
+
+@contextmanager
+def small_disk(megabytes: int) -> Iterator[Path]:
+    """A real filesystem (tmpfs) of ``megabytes``, unmounted whatever happens; needs root, as CI has."""
+    folder = Path(tempfile.mkdtemp(prefix="assetmap-backup-disk-"))
+    folder.chmod(0o755)  # the postgres user keeps a tablespace on it
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m,mode=0755", "assetmap-backup-test",
+                              str(folder)], capture_output=True, text=True)
+    try:
+        if mounted.returncode:
+            pytest.fail(f"cannot mount a small tmpfs ({mounted.stderr.strip()}): run the tests as root, as CI does")
+        yield folder
+    finally:
+        if not mounted.returncode and subprocess.run(["umount", str(folder)], capture_output=True).returncode:
+            subprocess.run(["umount", "--lazy", str(folder)], check=True)
+        folder.rmdir()
+
+
+@contextmanager
+def database_on(disk: Path, backend_name: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new database at the current schema whose data lives on ``disk``."""
+    if backend_name == "spatialite":
+        path = disk / "assetmap.sqlite"
+        shutil.copy(request.getfixturevalue("spatialite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    server = request.getfixturevalue("postgis_template").rsplit("/", 1)[0]
+    name = f"small_{os.getpid()}_{disk.name.rsplit('-', 1)[-1]}".lower()
+    space = disk / "tablespace"
+    space.mkdir()
+    shutil.chown(space, "postgres")
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE TABLESPACE {name} LOCATION '{space}'"))
+            conn.execute(text(f"CREATE DATABASE {name} TEMPLATE assetmap_template TABLESPACE {name}"))
+        yield f"{server}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(text(f"DROP TABLESPACE IF EXISTS {name}"))
+        admin.dispose()
+
+
+def test_a_restore_that_runs_out_of_disk_half_way_changes_nothing(
+        db_url: str, backend_name: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    source = connect(db_url)
+    load_demo(source)
+    edit(source, a_demo_service(source), "as in the backup", "editor@example.org")
+    backup_file = tmp_path / "assetmap.backup"
+    assert cli("--database-url", db_url, "backup", str(backup_file)).returncode == 0
+    with small_disk(64) as disk, database_on(disk, backend_name, request) as url:
+        target = connect(url)
+        load_demo(target)
+        edit(target, a_demo_service(target), "as it was", "editor@example.org")
+        before = fingerprint(target, EVERY_TABLE)
+        target.dispose()  # SpatiaLite: folds the WAL into the file
+        # Room for a staged copy of the backup beside the database, not for writing it in as well.
+        ballast = disk / "ballast"
+        with open(ballast, "wb") as handle:
+            leave = backup_file.stat().st_size * 3 // 2 if backend_name == "spatialite" else 300_000
+            os.posix_fallocate(handle.fileno(), 0, shutil.disk_usage(disk).free - leave)
+
+        failed = cli("--database-url", url, "restore", "--yes", str(backup_file))
+
+        assert failed.returncode == 2, failed.stdout
+        assert failed.stderr.startswith("assetmap: error: could not restore ") and failed.stderr.count("\n") == 1, \
+            failed.stderr
+        assert "nothing was changed" in failed.stderr
+        target = connect(url)
+        assert fingerprint(target, EVERY_TABLE) == before
+        ballast.unlink()
+        assert cli("--database-url", url, "restore", "--yes", str(backup_file)).returncode == 0
+        with target.connect() as conn:
+            form = service_form(conn, a_demo_service(target))
+        assert form is not None and form.values["when"] == "as in the backup"
+        target.dispose()
+    source.dispose()
 
 
 # --- files that must be refused ------------------------------------------------------
