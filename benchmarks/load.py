@@ -171,10 +171,10 @@ def serve(url: str, folder: Path, workers: int | None, threads: int) -> tuple[su
                                   env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:  # the first search builds the in-memory directory
+    while time.monotonic() < deadline and server.poll() is None:  # it builds the directory before answering
         try:
-            with urllib.request.urlopen(f"{base}/api/search?postcode=G1+1AB&need=loneliness", timeout=600) as r:
-                if r.status == 200:
+            with urllib.request.urlopen(f"{base}/health", timeout=60) as answer:
+                if answer.status == 200:
                     return server, base, log
         except OSError:
             time.sleep(0.2)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -82,3 +86,30 @@ def test_bad_database_settings_give_one_clear_line(case: str, tmp_path: Path) ->
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("assetmap: error: ")
     assert expected in lines[0]
+
+
+def test_a_second_server_on_a_port_in_use_is_refused_in_one_line(db_url: str) -> None:
+    """Each server process has its own socket on the port (SO_REUSEPORT), which would let a
+    second assetmap share the port with the first, perhaps on another database."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    first = subprocess.Popen([sys.executable, "-m", "assetmap.cli", "serve", "--port", port, "--workers", "1"],
+                             env={**os.environ, "ASSETMAP_DATABASE_URL": db_url},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", int(port)), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and first.poll() is None, "the first server never listened"
+                time.sleep(0.1)
+        second = run_assetmap("serve", "--port", port, env={"ASSETMAP_DATABASE_URL": db_url}, timeout=60)
+        assert second.returncode == 2
+        assert second.stderr.count("\n") == 1 and "already serving" in second.stderr, second.stderr
+        assert first.poll() is None  # the first carries on
+    finally:
+        first.terminate()
+        first.wait(timeout=30)

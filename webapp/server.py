@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from assetmap.errors import AssetmapError
 from webapp import create_app
 
 
@@ -59,8 +61,26 @@ class _Server(BaseApplication):  # type: ignore[misc]
         return self.app
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """With a socket per process (SO_REUSEPORT) a second server would quietly share the port
+    with the first, each perhaps on another database: refuse, as any server would."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror as exc:
+        raise AssetmapError(f"cannot listen on {host!r} ({exc.strerror}): give --host an address of this "
+                            f"machine, such as 127.0.0.1 or 0.0.0.0") from None
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise AssetmapError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): is assetmap already "
+                            f"serving there? Stop it, or choose another --port or --host") from None
+
+
 def run(host: str, port: int, workers: int | None = None, threads: int = 4, database_url: str | None = None) -> None:
     workers = workers or default_workers()
+    _check_port_free(host, port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = create_app({"DATABASE_URL": database_url})
     _warm(app)
@@ -70,6 +90,9 @@ def run(host: str, port: int, workers: int | None = None, threads: int = 4, data
         "bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
         "accesslog": None, "errorlog": "-", "loglevel": "warning", "proc_name": "assetmap",
         "timeout": 120, "graceful_timeout": 20, "keepalive": 5,
+        # A listening socket per process (SO_REUSEPORT): the kernel spreads connections
+        # evenly. With one shared socket, one process took 46 of 50 CLWs' connections.
+        "reuse_port": True,
         # Long addresses reach the app, which refuses them with a reason (414) and its headers.
         "limit_request_line": 8190,
         "when_ready": lambda _server: print(banner, flush=True),
