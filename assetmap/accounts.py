@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from sqlalchemy import Engine, delete, func, insert, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from assetmap.db import writing
+from assetmap.db import reading, writing
 from assetmap.errors import AssetmapError
 from assetmap.models import FailedSignIn, User
 
@@ -79,7 +79,7 @@ def authenticate(engine: Engine, email: str, password: str) -> Account | None:
 
 
 def get_account(engine: Engine, user_id: int) -> Account | None:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         found = conn.execute(select(User.__table__).where(User.id == user_id)).first()
     return _account(found) if found else None
 

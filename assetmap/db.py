@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, ExceptionContext, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidatePoolError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, InvalidatePoolError, NoSuchModuleError
 
 from assetmap.config import settings
 from assetmap.errors import ConfigError, DatabaseUnavailable, DiskFull
@@ -44,6 +45,7 @@ READ_WAIT_MS = 5_000
 WRITE_WAIT_MS = 30_000
 SQLITE_BUSY, SQLITE_FULL, SQLITE_CANTOPEN = 5, 13, 14
 PG_DISK_FULL = "53100"
+IDLE_BEFORE_PING = 1.0  # seconds a PostgreSQL connection may rest before it is tried on checkout
 
 
 def backend(engine: Engine) -> Backend:
@@ -222,16 +224,52 @@ def writing(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for a few reads that need no transaction around them, such as a search.
+
+    On PostGIS it is in autocommit, which saves the BEGIN and ROLLBACK round trips every
+    search would otherwise make; each statement still reads one consistent snapshot.
+    """
+    if backend(engine) == "postgis":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+    else:
+        with engine.connect() as conn:
+            yield conn
+
+
 def _postgis_engine(url: URL) -> Engine:
     # psycopg logs a warning when it abandons a pipeline after a failed statement; the
     # failure itself reaches the user as one line, so the warning must not reach stderr too.
     logging.getLogger("psycopg").addHandler(logging.NullHandler())
     try:
-        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+        engine = create_engine(url, connect_args={"connect_timeout": 5})
     except (NoSuchModuleError, ImportError) as exc:
         raise ConfigError(
             f"cannot use the driver in {url.drivername!r} ({exc}): use postgresql+psycopg:// URLs"
         ) from None
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn, record):  # type: ignore[no-untyped-def]
+        record.info["returned"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _still_there(dbapi_conn, record, _proxy):  # type: ignore[no-untyped-def]
+        # A connection that has rested may have been cut (the server restarted): try it, and on
+        # failure let the pool open a fresh one, so nobody sees the restart once it is over.
+        # One just used needs no round trip: SQLAlchemy's pool_pre_ping would add one to every
+        # checkout, two per search.
+        if time.monotonic() - record.info.get("returned", 0.0) < IDLE_BEFORE_PING:
+            return
+        try:
+            with dbapi_conn.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            dbapi_conn.rollback()
+        except Exception as exc:  # noqa: BLE001 - any failure means this connection is gone
+            raise DisconnectionError(str(exc)) from exc
+
+    return engine
 
 
 def _explainer(url: URL) -> Callable[[ExceptionContext], None]:

@@ -39,7 +39,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from assetmap import changes, quality, schedules, taxonomy
-from assetmap.db import writing
+from assetmap.db import reading, writing
 from assetmap.errors import AssetmapError, DatabaseUnavailable
 from assetmap.geography import Place, PostcodeNotFound, lookup
 from assetmap.models import (
@@ -292,6 +292,9 @@ class Directory:
         self.point_lon = np.array(point_lon, dtype=float)
         self.point_lat = np.array(point_lat, dtype=float)
         self.point_name, self.point_address, self.point_access = point_name, point_address, point_access
+        self.first_point: dict[int, int] = {}
+        for p, i in enumerate(point_service):
+            self.first_point.setdefault(i, p)
         self.attending = [_attending_kinds([s.get("attending_type") for s in self.schedules[i]], location_types[i])
                           for i in range(n)]
         placed_services = set(point_service)
@@ -351,7 +354,7 @@ class Searcher:
     def search(self, query: Query, now: dt.datetime | None = None, max_limit: int = MAX_LIMIT) -> Answer:
         """``max_limit`` lets listing APIs page through more than a CLW's screenful."""
         checked = _check(query, self.vocabulary, max_limit)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             directory, postcodes = self._current(conn)
             place, latitude, longitude, area = _where(conn, query, postcodes)
             answer = _search(directory, checked, latitude, longitude, now)
@@ -387,6 +390,19 @@ class Searcher:
                               "lon": float(d.point_lon[point]), "current": bool(d.current[i])})
                 if len(found) >= limit:
                     break
+        return found
+
+    def services(self, service_ids: Sequence[str], now: dt.datetime | None = None) -> list[Result]:
+        """The services asked for, in that order, as results without a distance (a handout):
+        from the directory in memory, which is as current as the search itself."""
+        checked = _check(Query(latitude=0.0, longitude=0.0, record_unmet=False), self.vocabulary)
+        with reading(self.engine) as conn:
+            directory, _ = self._current(conn)
+        found = []
+        for service_id in dict.fromkeys(service_ids):
+            i = directory.position.get(service_id)
+            if i is not None:
+                found.append(_result(directory, i, checked, directory.first_point.get(i), None, now))
         return found
 
     def running(self, service_ids: Sequence[str], day: str, time: str | None = None) -> list[str]:

@@ -196,3 +196,32 @@ def test_bad_queries_say_what_to_change(east_end: Engine, query: Query, says: st
 
     assert isinstance(caught.value, AssetmapError)
     assert SearchError
+
+
+def test_the_handout_s_services_come_from_memory_as_the_database_holds_them(db_url: str) -> None:
+    """The handout is built from the search's directory in memory: it must say what the
+    full Open Referral record in the database says, in the order ticked."""
+    from assetmap.demo import load_demo
+    from assetmap.io.oruk import service_records
+
+    engine = connect(db_url)
+    load_demo(engine)
+    searcher = Searcher(engine)
+    ticked = [r.service_id for r in searcher.search(Query(latitude=55.8522, longitude=-4.1990, max_metres=5000,
+                                                          needs=("loneliness",), record_unmet=False)).results[:4]]
+    shown = searcher.services(list(reversed(ticked)) + ["no-such-service"])
+    assert [s.service_id for s in shown] == list(reversed(ticked))
+    with engine.connect() as conn:
+        records = {r["id"]: r for r in service_records(conn, ticked)}
+    for service in shown:
+        record = records[service.service_id]
+        location = record["service_at_locations"][0]["location"]
+        address = location.get("addresses", [{}])[0]
+        phones = [p["number"] for p in record.get("phones", [])] + [
+            p["number"] for c in record.get("contacts", []) for p in c.get("phones", [])]
+        assert service.name == record["name"] and service.location == location.get("name")
+        assert service.address == ", ".join(p for p in (address.get("address_1"), address.get("city"),
+                                                         address.get("postal_code")) if p)
+        assert (service.latitude, service.longitude) == (location["latitude"], location["longitude"])
+        assert sorted(service.phones) == sorted(set(phones))
+        assert service.schedule == [s["description"] for s in record.get("schedules", []) if s.get("description")]

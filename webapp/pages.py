@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import datetime as dt
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request
@@ -90,26 +91,13 @@ def handout():  # type: ignore[no-untyped-def]
     ids = ticked[:HANDOUT_MAX]
     if not ids:
         abort(400, description="Tick the services to put on the handout first.")
-    with engine().connect() as conn:
-        records = oruk.service_records(conn, ids)
-    if not records:
+    found = searcher().services(ids)
+    if not found:
         abort(404, description="None of the ticked services exist any more: search again.")
-    from assetmap import schedules
-
-    items = []
-    for record in records:
-        location = (record.get("service_at_locations") or [{}])[0].get("location", {})
-        address = (location.get("addresses") or [{}])[0]
-        phones = [p["number"] for p in record.get("phones", [])] + [
-            p["number"] for c in record.get("contacts", []) for p in c.get("phones", [])]
-        upcoming = schedules.next_session(record.get("schedules", []))
-        items.append({"record": record, "location": location, "address": address, "phones": phones,
-                      "next": upcoming, "when": [s.get("description") for s in record.get("schedules", [])
-                                                 if s.get("description")]})
-    places = [{"number": n, "lat": item["location"]["latitude"], "lon": item["location"]["longitude"]}
-              for n, item in enumerate(items, start=1)
-              if isinstance(item["location"].get("latitude"), (int, float))
-              and -90 <= item["location"]["latitude"] <= 90]
+    places = [{"number": n, "lat": r.latitude, "lon": r.longitude}
+              for n, r in enumerate(found, start=1) if r.latitude is not None]
+    items = [{"service": r, "next": dt.datetime.fromisoformat(r.next_session) if r.next_session else None}
+             for r in found]
     return render_template("handout.html", items=items, places=places, left_out=len(ticked) - len(ids))
 
 

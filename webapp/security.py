@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -34,11 +35,30 @@ def check_csrf() -> None:
         abort(403, description="This form has expired or did not come from assetmap: go back, reload and try again.")
 
 
+ACCOUNT_SECONDS = 10.0  # how long a process trusts what it read of an account
+
+
 def current_account() -> Account | None:
     if "account" not in g:
         user_id = session.get("user_id")
-        g.account = get_account(engine(), int(user_id)) if user_id else None
+        g.account = _account(int(user_id)) if user_id else None
     return g.account  # type: ignore[no-any-return]
+
+
+def _account(user_id: int) -> Account | None:
+    """The signed-in account, read again from the database at most every ACCOUNT_SECONDS.
+
+    A CLW searching several times a second would otherwise cost a database round trip per
+    search; a changed role or a removed account takes effect within those seconds.
+    """
+    known: dict[int, tuple[float, Account | None]] = current_app.extensions.setdefault("assetmap_accounts", {})
+    now = time.monotonic()
+    cached = known.get(user_id)
+    if cached is None or now - cached[0] > ACCOUNT_SECONDS:
+        if len(known) > 10_000:
+            known.clear()
+        cached = known[user_id] = (now, get_account(engine(), user_id))
+    return cached[1]
 
 
 def sign_in(account: Account) -> None:
