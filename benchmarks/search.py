@@ -113,7 +113,7 @@ def postgis_knn(url: str, people: list) -> list[float]:  # type: ignore[type-arg
 
 def over_http(url: str, people: list) -> list[float]:  # type: ignore[type-arg]
     port = free_port()
-    env = {**os.environ, "ASSETMAP_DATABASE_URL": url}
+    env = {**os.environ, "ASSETMAP_DATABASE_URL": url, "ASSETMAP_PUBLIC_SEARCH": "1"}  # an API client, no sign-in
     server = subprocess.Popen([sys.executable, "-m", "assetmap.cli", "serve", "--port", str(port), "--threads", "4"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     try:
