@@ -14,11 +14,8 @@ import random
 import shutil
 import sqlite3
 import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +34,7 @@ from assetmap.models import Base, ChangeCounter, Service, UnmetNeed
 from assetmap.search import Query, Searcher
 from tests.cli import run_assetmap
 from tests.conftest import fresh_database
+from tests.disks import database_on, small_disk
 from tests.snapshots import GEOGRAPHY, fingerprint
 
 EVERY_TABLE = tuple(m.class_ for m in Base.registry.mappers)
@@ -236,49 +234,6 @@ def test_a_restore_while_the_web_app_searches_and_saves_completes_and_counters_n
     assert form is not None and form.values["when"] == saved[-1]
     fresh = Searcher(realistic).search(query)
     assert [r.service_id for r in server.search(query).results] == [r.service_id for r in fresh.results]
-
-
-@contextmanager
-def small_disk(megabytes: int) -> Iterator[Path]:
-    """A real filesystem (tmpfs) of ``megabytes``, unmounted whatever happens; needs root, as CI has."""
-    folder = Path(tempfile.mkdtemp(prefix="assetmap-backup-disk-"))
-    folder.chmod(0o755)  # the postgres user keeps a tablespace on it
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m,mode=0755", "assetmap-backup-test",
-                              str(folder)], capture_output=True, text=True)
-    try:
-        if mounted.returncode:
-            pytest.fail(f"cannot mount a small tmpfs ({mounted.stderr.strip()}): run the tests as root, as CI does")
-        yield folder
-    finally:
-        if not mounted.returncode and subprocess.run(["umount", str(folder)], capture_output=True).returncode:
-            subprocess.run(["umount", "--lazy", str(folder)], check=True)
-        folder.rmdir()
-
-
-@contextmanager
-def database_on(disk: Path, backend_name: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A new database at the current schema whose data lives on ``disk``."""
-    if backend_name == "spatialite":
-        path = disk / "assetmap.sqlite"
-        shutil.copy(request.getfixturevalue("spatialite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    server = request.getfixturevalue("postgis_template").rsplit("/", 1)[0]
-    name = f"small_{os.getpid()}_{disk.name.rsplit('-', 1)[-1]}".lower()
-    space = disk / "tablespace"
-    space.mkdir()
-    shutil.chown(space, "postgres")
-    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE TABLESPACE {name} LOCATION '{space}'"))
-            conn.execute(text(f"CREATE DATABASE {name} TEMPLATE assetmap_template TABLESPACE {name}"))
-        yield f"{server}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            conn.execute(text(f"DROP TABLESPACE IF EXISTS {name}"))
-        admin.dispose()
 
 
 def test_a_restore_that_runs_out_of_disk_half_way_changes_nothing(

@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from assetmap.models import Base, ChangeCounter, Service
 from benchmarks.synthetic import services
 from tests.cli import run_assetmap
 from tests.conftest import _admin
+from tests.disks import database_on, fill, small_disk
 from tests.postgis_server import ThrowawayPostgres
 from tests.snapshots import fingerprint
 
@@ -120,36 +120,6 @@ def _wait_until_half_written(engine: Engine, backend_name: str, db_url: str,
 # --- a disk that fills up --------------------------------------------------------------
 
 
-@contextmanager
-def small_disk(megabytes: int) -> Iterator[Path]:
-    """A real filesystem of ``megabytes`` (tmpfs), unmounted and removed whatever happens.
-
-    Mounted outside pytest's private temporary folder, so that the postgres user can
-    reach a tablespace on it.
-    """
-    folder = Path(tempfile.mkdtemp(prefix="assetmap-disk-"))
-    folder.chmod(0o755)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m,mode=0755", "assetmap-test",
-                              str(folder)], capture_output=True, text=True)
-    try:
-        if mounted.returncode:
-            pytest.fail(f"cannot mount a small tmpfs ({mounted.stderr.strip()}): the fault tests run as root, "
-                        "as CI does")
-        yield folder
-    finally:
-        if not mounted.returncode and subprocess.run(["umount", str(folder)], capture_output=True).returncode:
-            subprocess.run(["umount", "--lazy", str(folder)], check=True)
-        folder.rmdir()
-
-
-def _fill(disk: Path, leave: int) -> Path:
-    """Take all but ``leave`` bytes of the disk, as old backups or logs would."""
-    ballast = disk / "ballast"
-    with open(ballast, "wb") as handle:
-        os.posix_fallocate(handle.fileno(), 0, shutil.disk_usage(disk).free - leave)
-    return ballast
-
-
 @pytest.fixture(scope="module")
 def own_postgres() -> Iterator[ThrowawayPostgres]:
     """A PostgreSQL server of this module's own, on this machine, to restart and to give
@@ -173,40 +143,15 @@ def _database(server: ThrowawayPostgres, name: str) -> str:
     return f"postgresql+psycopg://postgres@127.0.0.1:{server.port}/{name}"
 
 
-@contextmanager
-def _database_on(disk: Path, backend_name: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh database at the current schema whose files are on ``disk``."""
-    if backend_name == "spatialite":
-        path = disk / "assetmap.sqlite"
-        shutil.copy(request.getfixturevalue("spatialite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    server: ThrowawayPostgres = request.getfixturevalue("own_postgres")
-    space = disk / "tablespace"
-    space.mkdir()
-    shutil.chown(space, "postgres")
-    admin = _admin(_database(server, "postgres"))
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE TABLESPACE small_disk LOCATION '{space}'"))
-            conn.execute(text("CREATE DATABASE on_small_disk TEMPLATE assetmap_template TABLESPACE small_disk"))
-        yield _database(server, "on_small_disk")
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text("DROP DATABASE IF EXISTS on_small_disk WITH (FORCE)"))
-            conn.execute(text("DROP TABLESPACE IF EXISTS small_disk"))
-        admin.dispose()
-
-
 def test_a_full_disk_stops_an_import_with_one_line_and_changes_nothing(
         backend_name: str, request: pytest.FixtureRequest, tmp_path: Path, small_file: Path) -> None:
-    with small_disk(64) as disk, _database_on(disk, backend_name, request) as url:
+    with small_disk(64) as disk, database_on(disk, backend_name, request) as url:
         env = {"ASSETMAP_DATABASE_URL": url}
         engine = connect(url)
         load_demo(engine)
         before, demo = fingerprint(engine, DIRECTORY), _services(engine)
         engine.dispose()  # SpatiaLite: folds the WAL into the file and removes it
-        ballast = _fill(disk, leave=4_000_000)
+        ballast = fill(disk, leave=4_000_000)
 
         failed = run_assetmap("import", "assets", str(small_file), env=env)
         assert failed.returncode == 2, failed.stdout + failed.stderr

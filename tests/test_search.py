@@ -213,15 +213,15 @@ def test_the_handout_s_services_come_from_memory_as_the_database_holds_them(db_u
     assert [s.service_id for s in shown] == list(reversed(ticked))
     with engine.connect() as conn:
         records = {r["id"]: r for r in service_records(conn, ticked)}
-    for service in shown:
-        record = records[service.service_id]
+    for shown_service in shown:
+        record = records[shown_service.service_id]
         location = record["service_at_locations"][0]["location"]
         address = location.get("addresses", [{}])[0]
         phones = [p["number"] for p in record.get("phones", [])] + [
             p["number"] for c in record.get("contacts", []) for p in c.get("phones", [])]
-        assert service.name == record["name"] and service.location == location.get("name")
-        assert service.address == ", ".join(p for p in (address.get("address_1"), address.get("city"),
+        assert shown_service.name == record["name"] and shown_service.location == location.get("name")
+        assert shown_service.address == ", ".join(p for p in (address.get("address_1"), address.get("city"),
                                                          address.get("postal_code")) if p)
-        assert (service.latitude, service.longitude) == (location["latitude"], location["longitude"])
-        assert sorted(service.phones) == sorted(set(phones))
-        assert service.schedule == [s["description"] for s in record.get("schedules", []) if s.get("description")]
+        assert (shown_service.latitude, shown_service.longitude) == (location["latitude"], location["longitude"])
+        assert sorted(shown_service.phones) == sorted(set(phones))
+        assert shown_service.schedule == [s["description"] for s in record.get("schedules", []) if s.get("description")]
