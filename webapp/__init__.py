@@ -38,8 +38,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         PRACTICE=options.practice, PUBLIC_SEARCH=options.public_search, PROXIES=options.proxies,
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=(os.environ.get("ASSETMAP_SECURE_COOKIES") or "").lower() in ("1", "true", "yes"),
-        # A session ends ten hours after signing in, busy or not (a working day); not re-signing
-        # the cookie on every answer also saves every search a little work.
+        # A session ends ten hours after its cookie was last written (signing in, a saved form),
+        # busy or not: about a working day. Not re-signing the cookie on every answer also
+        # saves every search a little work.
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=10), SESSION_REFRESH_EACH_REQUEST=False,
     )
     if config:
