@@ -82,6 +82,7 @@ def run(host: str, port: int, workers: int | None = None, threads: int = 4, data
     workers = workers or default_workers()
     _check_port_free(host, port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the health page reads the schema's revision
     app = create_app({"DATABASE_URL": database_url})
     _warm(app)
     banner = f"assetmap is serving on http://{host}:{port}/ with {workers} processes x {threads} threads " \
