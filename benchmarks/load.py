@@ -41,13 +41,11 @@ from pathlib import Path
 from typing import Any
 
 from common import ROOT, databases, opendata, percentiles, write_results
-from synthetic import directory_rows, postcode_points
+from synthetic import directory_rows, postcode_points, write_directory
 
-from assetmap import changes
 from assetmap.accounts import create_user
 from assetmap.db import connect
 from assetmap.io.areas import import_areas
-from assetmap.io.oruk import Records, write
 from assetmap.io.postcodes import import_postcodes
 from assetmap.taxonomy import load
 
@@ -125,11 +123,7 @@ def prepare(url: str, services: int, accounts: int, data: Path) -> None:
     import_areas(engine, data / "simd2020v2/dz2020_centroids.json")
     for path in sorted((data / "codepoint-open-2020-08/csv").glob("*.csv")):
         import_postcodes(engine, path)
-    records = Records()
-    records.rows.update(directory_rows(services, data))
-    with engine.begin() as conn:
-        write(conn, records)
-        changes.bump(conn, changes.DIRECTORY)
+    write_directory(engine, directory_rows(services, data))
     for n in range(accounts):
         create_user(engine, f"clw{n}@example.org", f"CLW {n}", PASSWORD, "viewer")
     engine.dispose()

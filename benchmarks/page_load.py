@@ -25,10 +25,7 @@ from pathlib import Path
 import synthetic
 from common import ROOT, opendata, write_results
 from playwright.sync_api import sync_playwright
-from synthetic import directory_rows, postcode_points
-
-from assetmap.db import connect, init_database
-from assetmap.io.oruk import Records, write
+from synthetic import directory_rows, load_database, postcode_points
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -49,15 +46,7 @@ def main() -> None:
         service["status"] = "active"
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'page.sqlite'}"
-        engine = connect(url)
-        init_database(engine)
-        records = Records()
-        records.rows.update(rows)
-        with engine.begin() as conn:
-            write(conn, records)
-            from assetmap import changes
-
-            changes.bump(conn, changes.DIRECTORY)
+        load_database(url, rows)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]

@@ -138,21 +138,27 @@ def directory_rows(count: int, opendata: Path, seed: int = 2026) -> dict[str, di
     return rows
 
 
-def load_database(url: str, rows: dict[str, dict[str, dict[str, Any]]]) -> None:
-    """Initialise the database at ``url`` and write ``rows`` (from ``directory_rows``) in one go.
+def write_directory(engine: Any, rows: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Write ``rows`` (from ``directory_rows``) in one transaction and tell the search it changed.
 
     Straight through the ORUK writer, not the importer: reading and checking a
     million records would time the importer, not the search.
     """
     from assetmap import changes
-    from assetmap.db import connect, init_database
     from assetmap.io.oruk import Records, write
 
-    engine = connect(url)
-    init_database(engine)
     records = Records()
     records.rows.update(rows)
     with engine.begin() as conn:
         write(conn, records)
         changes.bump(conn, changes.DIRECTORY)
+
+
+def load_database(url: str, rows: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Initialise the database at ``url`` and write ``rows`` into it."""
+    from assetmap.db import connect, init_database
+
+    engine = connect(url)
+    init_database(engine)
+    write_directory(engine, rows)
     engine.dispose()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import datetime as dt
+import re
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request
