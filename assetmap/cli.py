@@ -248,19 +248,98 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_user_add(args: argparse.Namespace) -> int:
+def _password(args: argparse.Namespace, email: str) -> str:
+    """From standard input with --password-stdin, else asked twice at the terminal."""
     import getpass
 
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise AssetmapError("there is no terminal to ask for the password: pipe it in with --password-stdin")
+    try:
+        password = getpass.getpass(f"password for {email}: ")
+        again = getpass.getpass("again: ")
+    except EOFError:
+        raise AssetmapError("no password was typed: nothing was changed") from None
+    if again != password:
+        raise AssetmapError("the two passwords differ: nothing was changed")
+    return password
+
+
+def _actor() -> str:
+    from assetmap.accounts import COMMAND_LINE
+
+    return f"{COMMAND_LINE} ({os.environ.get('USER') or os.environ.get('LOGNAME') or 'unknown user'})"
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
     from assetmap.accounts import create_user
 
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass(f"password for {args.email}: ")
-        if getpass.getpass("again: ") != password:
-            raise AssetmapError("the two passwords differ: nothing was changed")
-    account = create_user(_engine(args), args.email, args.name or args.email, password, args.role)
+    engine = _engine(args)
+    password = _password(args, args.email)
+    account = create_user(engine, args.email, args.name or args.email, password, args.role, actor=_actor())
     print(f"created the {account.role} account {account.email}")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    from assetmap.accounts import list_accounts
+
+    found = list_accounts(_engine(args))
+    if args.json:
+        print(json.dumps([{"id": a.id, "email": a.email, "name": a.name, "role": a.role,
+                           "last_login": a.last_login.isoformat() if a.last_login else None,
+                           "disabled": a.disabled_at is not None} for a in found], indent=2))
+        return 0
+    if not found:
+        print("no accounts yet: `assetmap user add EMAIL --role admin` makes the first admin")
+    for a in found:
+        state = "disabled" if a.disabled_at else "active"
+        last = a.last_login.strftime("%Y-%m-%d %H:%M") if a.last_login else "never signed in"
+        print(f"{a.id:>4}  {a.email:<40} {a.role:<7} {state:<9} {last}")
+    return 0
+
+
+def cmd_user_role(args: argparse.Namespace) -> int:
+    from assetmap.accounts import find_account, set_role
+
+    engine = _engine(args)
+    account = set_role(engine, find_account(engine, args.account).id, args.role, _actor())
+    print(f"{account.email} is now {account.role}; their sessions have ended")
+    return 0
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    from assetmap.accounts import find_account, set_disabled
+
+    engine = _engine(args)
+    account = set_disabled(engine, find_account(engine, args.account).id, not args.enable, _actor())
+    print(f"{account.email} is " + ("enabled" if args.enable else "disabled; their sessions have ended"))
+    return 0
+
+
+def cmd_user_reset(args: argparse.Namespace) -> int:
+    from assetmap.accounts import find_account, reset_password
+
+    engine = _engine(args)
+    account = find_account(engine, args.account)
+    given = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    password = reset_password(engine, account.id, _actor(), given)
+    print(f"{account.email}: password reset, sessions ended, failed sign-ins forgotten")
+    if given is None:
+        print(f"new password (shown once; pass it on in person or by phone): {password}")
+    return 0
+
+
+def cmd_user_remove(args: argparse.Namespace) -> int:
+    from assetmap.accounts import find_account, remove_user
+
+    engine = _engine(args)
+    account = find_account(engine, args.account)
+    if not args.yes:
+        raise AssetmapError(f"removing {account.email} cannot be undone: add --yes to go ahead "
+                            "(or `assetmap user disable` to keep the account)")
+    print(f"removed {remove_user(engine, account.id, _actor())}; their changes stay in the audit log")
     return 0
 
 
@@ -479,15 +558,40 @@ def build_parser() -> argparse.ArgumentParser:
     user = commands.add_parser("user", help="manage accounts", description="Manage the web app's accounts.")
     user_commands = user.add_subparsers(dest="action", metavar="ACTION", required=True)
     add_user = user_commands.add_parser(
-        "add", help="create an account (the first admin, say)",
-        description="Create an account. Roles: viewer (search), editor (also edit the directory), "
-        "admin. The password is asked for, or read from standard input with --password-stdin.",
-    )
+        "add", help="create an account",
+        description="Create an account (the first admin, or anyone: admins can also add accounts in the web app).")
     add_user.add_argument("email")
     add_user.add_argument("--name", help="the person's name")
     add_user.add_argument("--role", choices=["viewer", "editor", "admin"], default="viewer")
     add_user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add_user.set_defaults(handler=cmd_user_add)
+    list_users = user_commands.add_parser("list", help="list the accounts",
+                                          description="List every account: role, whether disabled, last sign-in.")
+    list_users.add_argument("--json", action="store_true", help="print JSON")
+    list_users.set_defaults(handler=cmd_user_list)
+    role = user_commands.add_parser("role", help="change an account's role",
+                                    description="Change an account's role; its sessions end at once.")
+    role.add_argument("account", help="the account's email or number")
+    role.add_argument("role", choices=["viewer", "editor", "admin"])
+    role.set_defaults(handler=cmd_user_role)
+    disable = user_commands.add_parser(
+        "disable", help="disable (or --enable) an account",
+        description="Disable an account: it cannot sign in and its sessions end; its audit trail stays.")
+    disable.add_argument("account", help="the account's email or number")
+    disable.add_argument("--enable", action="store_true", help="enable it again instead")
+    disable.set_defaults(handler=cmd_user_disable)
+    reset = user_commands.add_parser(
+        "reset", help="reset an account's password",
+        description="Give an account a new password (made and shown once, or read with --password-stdin); "
+                    "its sessions end and its failed sign-ins are forgotten.")
+    reset.add_argument("account", help="the account's email or number")
+    reset.add_argument("--password-stdin", action="store_true", help="read the new password from standard input")
+    reset.set_defaults(handler=cmd_user_reset)
+    remove = user_commands.add_parser("remove", help="remove an account",
+                                      description="Remove an account for good; its changes stay in the audit log.")
+    remove.add_argument("account", help="the account's email or number")
+    remove.add_argument("--yes", action="store_true", help="really remove it")
+    remove.set_defaults(handler=cmd_user_remove)
 
     serve = commands.add_parser(
         "serve", help="run the web app with a production server",

@@ -6,6 +6,7 @@ Only configuration lives at module level; everything else is passed as values.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,8 @@ class Settings:
     # Let anyone search without signing in (a demo, or a service on a practice network).
     public_search: bool = False
     secret_key: str = ""
+    # Where the deployment keeps what is its own: the session-signing key made on first start.
+    instance_dir: Path = Path("instance")
     # Reverse proxies in front of the web app whose X-Forwarded-For is trusted; 0 ignores the header,
     # so a client cannot pick its own address (the sign-in brake counts per address).
     proxies: int = 0
@@ -57,8 +60,17 @@ def settings(environ: os._Environ[str] | dict[str, str] | None = None) -> Settin
         practice=env.get("ASSETMAP_PRACTICE", ""),
         public_search=(env.get("ASSETMAP_PUBLIC_SEARCH") or "").lower() in ("1", "true", "yes"),
         secret_key=env.get("ASSETMAP_SECRET_KEY", ""),
+        instance_dir=Path(env.get("ASSETMAP_INSTANCE") or _default_instance()),
         proxies=_count(env, "ASSETMAP_PROXIES"),
     )
+
+
+def _default_instance() -> Path:
+    """``instance/`` beside a checkout (ignored by git), else under the Python environment's prefix."""
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").exists():
+        return checkout / "instance"
+    return Path(sys.prefix) / "var" / "assetmap-instance"
 
 
 def _count(env: os._Environ[str] | dict[str, str], name: str) -> int:

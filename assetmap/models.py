@@ -512,6 +512,20 @@ class UnmetNeed(Base):
     searches: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class UnmetSearchSeen(Base):
+    """That one searcher's unmet search for one need in one area was counted today.
+
+    It lets the count go up once per searcher, need, area and day, however often the
+    search is repeated. ``key`` is a hash of those four under a keyed token for the
+    searcher, so who searched cannot be read back; rows from before today are deleted.
+    """
+
+    __tablename__ = "unmet_search_seen"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, index=True)
+
+
 class ChangeCounter(Base):
     """A number bumped by every write to a part of the data, so caches know when to reload.
 
@@ -539,6 +553,11 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(10), default="viewer")
     created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     last_login: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Every session cookie carries the generation it was signed in under; bumping it (signing
+    # out, a new password, a new role, disabling) ends every session of the account at once.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A disabled account cannot sign in and its sessions are over; its audit trail stays.
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEntry(Base):

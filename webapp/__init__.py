@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -13,26 +12,13 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from assetmap.config import settings
-from assetmap.errors import AssetmapError, DatabaseUnavailable
-
-
-def _secret_key(app: Flask) -> str:
-    """ASSETMAP_SECRET_KEY, or one made on first start and kept in the instance folder."""
-    configured = settings().secret_key
-    if configured:
-        return configured
-    folder = Path(app.instance_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+from assetmap.errors import AssetmapError, ConfigError, DatabaseUnavailable
+from assetmap.keys import deployment_key, is_published
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, instance_path=os.environ.get("ASSETMAP_INSTANCE") or None)
     options = settings()
+    app = Flask(__name__, instance_path=str(Path(options.instance_dir).resolve()))
     app.config.from_mapping(
         DATABASE_URL=options.database_url, TILES_URL=options.tiles_url, TILES_ATTRIBUTION=options.tiles_attribution,
         PRACTICE=options.practice, PUBLIC_SEARCH=options.public_search, PROXIES=options.proxies,
@@ -46,17 +32,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update({k: v for k, v in config.items() if v is not None})
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = _secret_key(app)
+        app.config["SECRET_KEY"] = deployment_key(options)
+    elif is_published(str(app.config["SECRET_KEY"])):
+        raise ConfigError("that secret key was published with assetmap's source: use another")
     if app.config["PROXIES"]:
         # Only as many X-Forwarded-For entries as there are proxies are believed, counted from the
         # right: what a client writes there itself is to their left and is ignored.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXIES"]))  # type: ignore[method-assign]
 
-    from webapp import api, auth, editing, gapmap, hardening, health, pages, security
+    from webapp import accounts, api, auth, editing, gapmap, hardening, health, pages, security
 
     hardening.install(app)
 
-    for blueprint in (health.bp, api.bp, auth.bp, pages.bp, editing.bp, gapmap.bp):
+    for blueprint in (health.bp, api.bp, auth.bp, accounts.bp, pages.bp, editing.bp, gapmap.bp):
         app.register_blueprint(blueprint)
     app.before_request(security.check_csrf)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
-from assetmap.accounts import authenticate
+from assetmap.accounts import authenticate, sign_out_everywhere
 from webapp.db import engine
 from webapp.hardening import login_brake
-from webapp.security import safe_next, sign_in
+from webapp.security import current_account, safe_next, sign_in
 
 bp = Blueprint("auth", __name__)
 
@@ -19,7 +19,8 @@ def login():  # type: ignore[no-untyped-def]
         email, address = request.form.get("email", ""), request.remote_addr or "unknown"
         brake = login_brake()
         if brake.blocked(address, email):
-            error = "Too many failed attempts: wait 15 minutes, or ask your admin to reset the password."
+            error = ("Too many failed attempts: wait 15 minutes, or ask an admin of assetmap to reset "
+                     "the password (Accounts, Reset password).")
             return render_template("login.html", error=error), 429
         account = authenticate(engine(), email, request.form.get("password", ""))
         if account:
@@ -33,6 +34,10 @@ def login():  # type: ignore[no-untyped-def]
 
 @bp.post("/logout")
 def logout():  # type: ignore[no-untyped-def]
+    """Ends this account's sessions everywhere, not just this cookie: a copy of it is refused too."""
+    account = current_account()
+    if account is not None:
+        sign_out_everywhere(engine(), account.id)
     session.clear()
     flash("You are signed out.")
     return redirect(url_for("auth.login"))

@@ -3,8 +3,6 @@ a brake on password guessing, and 503s instead of 500s when the database goes aw
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import time
 from typing import Any
@@ -13,13 +11,12 @@ from urllib.parse import urlparse
 from flask import Flask, Response, abort, current_app, g, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from assetmap.accounts import failed_sign_ins, forget_failed_sign_ins, record_failed_sign_in
+from assetmap.accounts import ADDRESS_ATTEMPTS, LOGIN_ATTEMPTS, SignInBrake  # noqa: F401 - the limits are the brake's
+from assetmap.keys import derived
 from webapp.db import engine
 
 MAX_QUERY_STRING = 2048
 MAX_FORM_BYTES = 256 * 1024
-LOGIN_ATTEMPTS = 5  # failed sign-ins per address and email
-ADDRESS_ATTEMPTS = 20  # failed sign-ins per address, whatever the email
 access_log = logging.getLogger("assetmap.access")
 
 
@@ -32,50 +29,18 @@ def _csp(tiles_url: str) -> str:
             "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 
-class LoginBrake:
-    """Brakes password guessing: per client address and email (guessing one password), and
-    per address whatever the email (spraying one password over many accounts).
-
-    The counts live in the database (``assetmap.accounts``), so every server process and a
-    restart share them; they are keyed by an HMAC under the app's secret, so neither the
-    address nor the email is stored.
-    """
-
-    def __init__(self, secret: str) -> None:
-        self._secret = secret.encode()
-
-    def _keys(self, address: str, email: str) -> tuple[str, str]:
-        def key(text: str) -> str:
-            return hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()
-
-        return key(f"address\n{address}"), key(f"address+email\n{address}\n{_normal(email)}")
-
-    def blocked(self, address: str, email: str) -> bool:
-        by_address, by_email = self._keys(address, email)
-        counts = failed_sign_ins(engine(), (by_address, by_email))
-        return counts[by_email] >= LOGIN_ATTEMPTS or counts[by_address] >= ADDRESS_ATTEMPTS
-
-    def failed(self, address: str, email: str) -> None:
-        record_failed_sign_in(engine(), self._keys(address, email))
-
-    def succeeded(self, address: str, email: str) -> None:
-        """Clears that email's count only: one good password must not excuse a spray from the address."""
-        forget_failed_sign_ins(engine(), self._keys(address, email)[1])
-
-
-def _normal(email: str) -> str:
-    """The email as accounts compare it, so " Editor@x.org" is not a fresh count for the same account."""
-    return email.strip().lower()
-
-
-def login_brake() -> LoginBrake:
-    return current_app.extensions["assetmap_login_brake"]  # type: ignore[no-any-return]
+def login_brake() -> SignInBrake:
+    """The brake, on this app's database, keyed under a key derived for it alone."""
+    brake: SignInBrake | None = current_app.extensions.get("assetmap_login_brake")
+    if brake is None:
+        brake = SignInBrake(engine(), derived(current_app.config["SECRET_KEY"], "sign-in brake"))
+        current_app.extensions["assetmap_login_brake"] = brake
+    return brake
 
 
 def install(app: Flask) -> None:
     if not app.config.get("MAX_CONTENT_LENGTH"):
         app.config["MAX_CONTENT_LENGTH"] = MAX_FORM_BYTES
-    app.extensions["assetmap_login_brake"] = LoginBrake(app.config["SECRET_KEY"])
     policy = _csp(app.config.get("TILES_URL") or "")
 
     @app.before_request

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -35,36 +34,31 @@ def check_csrf() -> None:
         abort(403, description="This form has expired or did not come from assetmap: go back, reload and try again.")
 
 
-ACCOUNT_SECONDS = 10.0  # how long a process trusts what it read of an account
-
-
 def current_account() -> Account | None:
-    if "account" not in g:
-        user_id = session.get("user_id")
-        g.account = _account(int(user_id)) if user_id else None
-    return g.account  # type: ignore[no-any-return]
+    """The signed-in account, if the cookie's session is still one the account recognises.
 
-
-def _account(user_id: int) -> Account | None:
-    """The signed-in account, read again from the database at most every ACCOUNT_SECONDS.
-
-    A CLW searching several times a second would otherwise cost a database round trip per
-    search; a changed role or a removed account takes effect within those seconds.
+    Read from the database on every request (one lookup by key): signing out, a new
+    password or role, or disabling the account ends every session at once, in every
+    server process.
     """
-    known: dict[int, tuple[float, Account | None]] = current_app.extensions.setdefault("assetmap_accounts", {})
-    now = time.monotonic()
-    cached = known.get(user_id)
-    if cached is None or now - cached[0] > ACCOUNT_SECONDS:
-        if len(known) > 10_000:
-            known.clear()
-        cached = known[user_id] = (now, get_account(engine(), user_id))
-    return cached[1]
+    if "account" not in g:
+        g.account = None
+        user_id, generation = session.get("user_id"), session.get("generation")
+        if isinstance(user_id, int) and isinstance(generation, int):
+            account = get_account(engine(), user_id)
+            if account is not None and account.generation == generation and not account.disabled:
+                g.account = account
+        if g.account is None and user_id is not None:
+            session.clear()  # an ended session: the browser is told to forget it
+    return g.account  # type: ignore[no-any-return]
 
 
 def sign_in(account: Account) -> None:
     session.clear()  # a new session on sign-in: no fixation
     session.permanent = True
     session["user_id"] = account.id
+    session["generation"] = account.generation
+    g.account = account
     csrf_token()
 
 
@@ -80,7 +74,10 @@ def safe_next(target: str | None) -> str:
 
 
 def require(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Views for signed-in viewers, editors or admins; others go to sign in, or get a 403."""
+    """Views for signed-in viewers, editors or admins; others go to sign in, or get a 403.
+
+    "viewer" pages are open to all when search is public; "signed-in" ones never are.
+    """
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -89,7 +86,7 @@ def require(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                 return view(*args, **kwargs)
             if account is None:
                 return redirect(url_for("auth.login", next=request.full_path))
-            allowed = {"viewer": True, "editor": account.can_edit, "admin": account.is_admin}[role]
+            allowed = {"viewer": True, "signed-in": True, "editor": account.can_edit, "admin": account.is_admin}[role]
             if not allowed:
                 abort(403, description=f"This needs an {role} account: ask your admin.")
             return view(*args, **kwargs)

@@ -1,0 +1,95 @@
+"""The deployment's own secret key, and the keys derived from it for each purpose.
+
+The key signs session cookies and keys the hashes that stand in for client addresses
+(the sign-in brake) and searchers (the unmet-need counts). It is never in the
+repository: ``ASSETMAP_SECRET_KEY``, or a key made on first start and kept, readable
+by its owner only, in the instance folder. A key that was ever published is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from assetmap.config import Settings
+from assetmap.errors import ConfigError
+
+MIN_LENGTH = 32
+KEY_FILE = "secret_key"
+# SHA-256 of keys that anyone can read: the one once tracked in the repository.
+PUBLISHED = frozenset({"2a6ee1ebb31053f0f59b75cc03e9e3e20a9050041a2db39d8148fcece509b5eb"})
+log = logging.getLogger(__name__)
+
+
+def is_published(key: str) -> bool:
+    return hashlib.sha256(key.strip().encode()).hexdigest() in PUBLISHED
+
+
+def deployment_key(options: Settings) -> str:
+    """The key from ASSETMAP_SECRET_KEY, or the instance folder's (made there if absent)."""
+    if options.secret_key:
+        if is_published(options.secret_key):
+            raise ConfigError("ASSETMAP_SECRET_KEY is a key that was published with assetmap's source: "
+                              "set a new one (python3 -c 'import secrets; print(secrets.token_hex(32))')")
+        if len(options.secret_key) < MIN_LENGTH:
+            raise ConfigError(f"ASSETMAP_SECRET_KEY must be at least {MIN_LENGTH} characters long; "
+                              "make one with python3 -c 'import secrets; print(secrets.token_hex(32))'")
+        return options.secret_key
+    return _instance_key(Path(options.instance_dir))
+
+
+def _instance_key(folder: Path) -> str:
+    path = folder / KEY_FILE
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key = _read(path)
+        if key is not None and is_published(key):
+            log.warning("replacing the published session key in %s: everyone must sign in again", path)
+            path.unlink()
+            key = None
+        if key is None:
+            key = _create(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot keep the session key in {folder} ({exc.strerror}): "
+                          "set ASSETMAP_INSTANCE to a folder assetmap may write, or ASSETMAP_SECRET_KEY") from None
+    return key
+
+
+def _read(path: Path) -> str | None:
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    if (path.stat().st_mode & 0o077) != 0:
+        path.chmod(0o600)
+    return text or None
+
+
+def _create(path: Path) -> str:
+    """Written whole to a private file, then linked into place: server processes starting
+    together all end up with the one key that was linked first."""
+    key = secrets.token_hex(32)
+    draft = path.with_name(f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        os.link(draft, path)
+    except FileExistsError:
+        return _read(path) or key
+    finally:
+        draft.unlink(missing_ok=True)
+    return key
+
+
+def derived(key: str, purpose: str) -> bytes:
+    """A key for one purpose: a hash made for one use cannot be matched against another's."""
+    return hmac.new(key.encode(), f"assetmap {purpose}".encode(), hashlib.sha256).digest()
+
+
+def keyed_hash(key: bytes, text: str) -> str:
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
