@@ -10,12 +10,10 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ from tests.cli import run_assetmap
 from tests.conftest import _admin
 from tests.disks import database_on, fill, small_disk
 from tests.postgis_server import ThrowawayPostgres
+from tests.serving import serving
 from tests.snapshots import fingerprint
 
 BIG = 20_000  # services in the import that is killed: seconds of writing to interrupt
@@ -180,43 +179,6 @@ def test_a_full_disk_stops_an_import_with_one_line_and_changes_nothing(
 
 
 # --- the database briefly unavailable ----------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serving(url: str, folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`assetmap serve` on ``url``, in its own process; its output goes to folder/server.log."""
-    port = _free_port()
-    env = {**os.environ, "ASSETMAP_DATABASE_URL": url, "ASSETMAP_PUBLIC_SEARCH": "1",
-           "ASSETMAP_SECRET_KEY": "fault-tests", "ASSETMAP_INSTANCE": str(folder / "instance")}
-    log = folder / "server.log"
-    with open(log, "wb") as output:
-        server = subprocess.Popen([sys.executable, "-m", "assetmap.cli", "serve", "--port", str(port)],
-                                  env=env, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}", server
-        assert server.poll() is None, "the app stopped: " + log.read_text()
-        assert "Traceback" not in log.read_text(), log.read_text()
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def _search(base: str) -> tuple[requests.Response, float]:

@@ -8,6 +8,7 @@ to artifacts/screenshots/ for people to look at.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -58,7 +59,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, opendata: Path) -> Iterator[s
     engine.dispose()
     port = _free_port()
     env = {**os.environ, "ASSETMAP_DATABASE_URL": url, "ASSETMAP_INSTANCE": str(folder / "instance"),
-           "ASSETMAP_PRACTICE": PRACTICE, "ASSETMAP_SECRET_KEY": "browser-tests"}
+           "ASSETMAP_PRACTICE": PRACTICE, "ASSETMAP_SECRET_KEY": "browser-tests-" + secrets.token_hex(16)}
     server = subprocess.Popen([sys.executable, "-m", "assetmap.cli", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
     deadline = time.monotonic() + 60
