@@ -169,7 +169,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         postcode=args.postcode, latitude=args.lat, longitude=args.lon, needs=tuple(args.need), text=args.text,
         max_metres=args.max_metres, max_walk_minutes=args.max_walk_minutes, day=args.day, time=args.time,
         free_only=args.free, age=args.age, accessibility=tuple(args.access), attending=args.attending,
-        include_inactive=args.include_inactive, limit=args.limit))
+        include_inactive=args.include_inactive, limit=args.limit, record_unmet=False))
     if args.json:
         print(json.dumps(answer.as_dict(), indent=2, default=str))
         return 0
@@ -227,7 +227,10 @@ def cmd_gaps(args: argparse.Namespace) -> int:
         write_gaps(result, sys.stdout, "csv")
         return 0
     flagged = result[result["gap"]].sort_values(["deprivation_rank", "need"], na_position="last")
-    print(f"{len(result):,} area-need rows, {len(flagged):,} gaps. Most deprived first:")
+    from assetmap.search import UNMET_RULE
+
+    print(f"{len(result):,} area-need rows, {len(flagged):,} gaps. Unmet searches: {UNMET_RULE}.")
+    print("Most deprived first:")
     for row in flagged.head(args.show).itertuples():
         decile = "" if row.deprivation_decile is None or row.deprivation_decile != row.deprivation_decile \
             else f"decile {int(row.deprivation_decile)}, "

@@ -23,6 +23,7 @@ are then computed on the ellipsoid with pyproj for the few that remain.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import re
 import threading
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 from pyproj import Geod
 from scipy.spatial import cKDTree
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -58,6 +59,7 @@ from assetmap.models import (
     ServiceAtLocation,
     TaxonomyTerm,
     UnmetNeed,
+    UnmetSearchSeen,
 )
 from assetmap.postcodes import parse as parse_postcode
 
@@ -67,6 +69,8 @@ DETOUR_FACTOR = 1.3
 DEFAULT_MAX_METRES = 3000.0
 MAX_METRES = 200_000.0
 MAX_NEEDS = 10
+# The accessibility a CLW can ask a venue for: matched in the venue's accessibility text.
+ACCESSIBILITY = ("wheelchair", "hearing loop")
 MAX_LIMIT = 50
 EARTH_RADIUS = 6_371_008.8
 ONLINE_WORDS = re.compile(r"online|video|virtual|remote|zoom|teams|web ?chat|internet")
@@ -98,6 +102,9 @@ class Query:
     include_inactive: bool = False
     limit: int = 10
     record_unmet: bool = True
+    # An opaque token for who searched (a keyed hash of the account or address), so that
+    # repeating a search adds to the unmet counts once a day, not once a click.
+    searcher: str | None = None
 
 
 @dataclass
@@ -366,7 +373,7 @@ class Searcher:
         if unmet:
             try:
                 with writing(self.engine) as conn:
-                    _record_unmet(conn, [t.slug for t in checked.terms], area)
+                    record_unmet(conn, [t.slug for t in checked.terms], area, query.searcher)
             except DatabaseUnavailable as exc:
                 # A full disk or a long lock costs one count for the gap analysis, not the person's answer.
                 log.warning("an unmet need was not counted: %s", exc)
@@ -485,6 +492,10 @@ def _check(query: Query, vocabulary: taxonomy.Vocabulary, max_limit: int = MAX_L
     if text and len(text) > 100:
         raise SearchError("the free text is too long: a few words are enough")
     features = [f.strip().lower() for f in query.accessibility if f.strip()]
+    unknown = [f for f in features if f not in ACCESSIBILITY]
+    if unknown:
+        raise SearchError(f"accessibility {unknown[0][:40]!r} is not one assetmap knows: give "
+                          f"{' or '.join(ACCESSIBILITY)}")
     return Checked(terms, max_metres, weekday, at, query.attending, text, query.limit, query.free_only,
                    query.age, features, query.include_inactive, query.record_unmet)
 
@@ -687,14 +698,32 @@ def _message(c: Checked, local: list[Result], beyond: list[Result], remote: list
 # --- unmet needs ----------------------------------------------------------------------------
 
 
-def _record_unmet(conn: Connection, needs: list[str], area: str | None) -> None:
-    """Count the need against the data zone and the day; nothing about the person is kept."""
-    today = dt.date.today()
+UNMET_RULE = ("a search that finds nothing within reach adds one to each of its needs in the person's data zone, "
+              "at most once per searcher (account, or address when search is public), need, area and day; "
+              "searches from the command line and searches refused as invalid are not counted")
+
+
+def record_unmet(conn: Connection, needs: list[str], area: str | None, searcher: str | None,
+                 today: dt.date | None = None) -> int:
+    """Count the needs against the data zone and the day, once per searcher; returns how many counted.
+
+    Nothing about the person is kept: the counts are per need, area and day, and the
+    once-a-day marks are hashes that are deleted the next day.
+    """
+    today = today or dt.date.today()
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(delete(UnmetSearchSeen).where(UnmetSearchSeen.day < today))
+    counted = 0
     for need in needs:
+        mark = hashlib.sha256(f"{searcher or 'unattributed'}\n{today}\n{area}\n{need}".encode()).hexdigest()
+        first = conn.execute(insert(UnmetSearchSeen).values(key=mark, day=today).on_conflict_do_nothing())
+        if first.rowcount != 1:
+            continue
         statement = insert(UnmetNeed).values(need=need, area_code=area or "unknown", day=today, searches=1)
         conn.execute(statement.on_conflict_do_update(
             index_elements=["need", "area_code", "day"], set_={"searches": UnmetNeed.searches + 1}))
+        counted += 1
+    return counted
 
 
 def _area_of_point(conn: Connection, latitude: float, longitude: float) -> str | None:
@@ -724,4 +753,4 @@ def search(engine: Engine, query: Query, searcher: Searcher | None = None) -> An
 
 
 __all__ = ["Answer", "PostcodeNotFound", "Query", "Result", "SearchError", "Searcher", "search",
-           "unmet_needs"]
+           "unmet_needs", "record_unmet", "UNMET_RULE", "ACCESSIBILITY"]

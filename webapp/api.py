@@ -19,7 +19,7 @@ from assetmap.models import Attribute, Service, ServiceAtLocation, TaxonomyTerm
 from assetmap.search import Query
 from webapp.db import engine, searcher
 from webapp.openapi import document
-from webapp.security import current_account
+from webapp.security import current_account, searcher_token
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -103,7 +103,7 @@ def search():  # type: ignore[no-untyped-def]
         max_walk_minutes=_number("max_walk_minutes"), day=_one("day"), time=_one("time"),
         free_only=_flag("free"), age=_number("age"), accessibility=tuple(request.args.getlist("access")),
         attending=_one("attending"), include_inactive=_flag("include_inactive"),
-        limit=int(limit) if limit is not None else 10,
+        limit=int(limit) if limit is not None else 10, searcher=searcher_token(),
     )
     if query.postcode is None and query.latitude is None and query.longitude is None:
         raise BadRequest("give a postcode (postcode=G31 4EB), or lat and lon")

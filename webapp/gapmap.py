@@ -9,6 +9,7 @@ from flask import Blueprint, render_template, request
 from assetmap import taxonomy
 from assetmap.errors import AssetmapError
 from assetmap.gaps import AGGREGATES, gap_analysis
+from assetmap.search import UNMET_RULE
 from webapp.db import engine, searcher
 from webapp.security import current_account, require
 
@@ -41,4 +42,4 @@ def gap_map():  # type: ignore[no-untyped-def]
     return render_template("gaps.html", vocabulary=vocabulary, term=term, aggregate=aggregate,
                            aggregates=AGGREGATES, areas=areas, services=services,
                            flagged=flagged[COLUMNS].to_dict("records"), total=len(result),
-                           account=current_account())
+                           account=current_account(), unmet_rule=UNMET_RULE)

@@ -13,14 +13,13 @@ from assetmap.editing import ATTENDING, audit_log
 from assetmap.errors import AssetmapError
 from assetmap.health import database_status
 from assetmap.io import oruk
-from assetmap.search import Query
+from assetmap.search import ACCESSIBILITY, Query
 from webapp.db import engine, searcher
-from webapp.security import current_account, require
+from webapp.security import current_account, require, searcher_token
 
 bp = Blueprint("pages", __name__)
 WALKS = (10, 20, 30, 45, 60)
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-ACCESS = ("wheelchair", "hearing loop")
 HANDOUT_MAX = 4  # what fits one A4 page in large print
 WEB_LINK = re.compile(r"https?://[^\s/\\]", re.IGNORECASE)
 
@@ -75,12 +74,13 @@ def search():  # type: ignore[no-untyped-def]
                 postcode=form["postcode"] or None, latitude=_float("lat") if not form["postcode"] else None,
                 longitude=_float("lon") if not form["postcode"] else None, needs=tuple(needs),
                 max_walk_minutes=walk, day=form["day"] or None, free_only=form["free"], age=_float("age"),
-                accessibility=tuple(form["access"]), attending=form["attending"] or None, limit=10))
+                accessibility=tuple(form["access"]), attending=form["attending"] or None, limit=10,
+                searcher=searcher_token()))
         except AssetmapError as exc:
             error = str(exc)
     status = 400 if error else 200
     return render_template("search.html", vocabulary=vocabulary, form=form, answer=answer, error=error,
-                           walks=WALKS, days=DAYS, access=ACCESS, attending=ATTENDING, practice=_practice(),
+                           walks=WALKS, days=DAYS, access=ACCESSIBILITY, attending=ATTENDING, practice=_practice(),
                            account=current_account()), status
 
 

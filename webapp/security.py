@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 from flask import abort, current_app, g, redirect, request, session, url_for
 
 from assetmap.accounts import Account, get_account
+from assetmap.keys import derived, keyed_hash
 from webapp.db import engine
 
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
@@ -51,6 +52,17 @@ def current_account() -> Account | None:
         if g.account is None and user_id is not None:
             session.clear()  # an ended session: the browser is told to forget it
     return g.account  # type: ignore[no-any-return]
+
+
+def searcher_token() -> str:
+    """Who is searching, as a keyed hash: the account, or the address when search is public.
+
+    It lets the unmet-need counts go up once per searcher, need, area and day; the key
+    is the deployment's, so the token cannot be traced back without it.
+    """
+    account = current_account()
+    who = f"account:{account.id}" if account else f"address:{request.remote_addr}"
+    return keyed_hash(derived(current_app.config["SECRET_KEY"], "unmet searcher"), who)
 
 
 def sign_in(account: Account) -> None:
