@@ -10,6 +10,8 @@ from assetmap.models import ChangeCounter
 
 DIRECTORY = "directory"
 POSTCODES = "postcodes"
+AREAS = "areas"  # deprivation and other area figures
+UNMET = "unmet"  # the unmet-need counts
 
 
 def bump(conn: Connection, name: str) -> None:

@@ -19,3 +19,7 @@ class DatabaseUnavailable(AssetmapError):
 
 class DiskFull(DatabaseUnavailable):
     """The disk under the database filled up: the write was rolled back, nothing changed."""
+
+
+class Busy(DatabaseUnavailable):
+    """The server is doing as much of this as it may at once: try again shortly."""

@@ -62,6 +62,10 @@ class GapError(AssetmapError):
     """The analysis cannot run as asked."""
 
 
+class GapTooBig(GapError):
+    """The analysis would take longer than the caller allows."""
+
+
 @dataclass(frozen=True)
 class GapRule:
     """When an area counts as a gap for a need. A locality team can change every threshold.
@@ -247,8 +251,11 @@ def gap_analysis(engine: Engine, needs: Sequence[str] | None = None, *, area_typ
                  areas: Sequence[str] | None = None, catchment_metres: float | None = None,
                  catchment_walk_minutes: float | None = None, rule: GapRule = GapRule(),
                  aggregate: str = "datazone", index: str | None = None,
-                 unmet_since: dt.date | None = None) -> gpd.GeoDataFrame:
+                 unmet_since: dt.date | None = None, max_pairs: int | None = None) -> gpd.GeoDataFrame:
     """Per area and need: distances, counts, 2SFCA/E2SFCA, unmet searches and gap flags.
+
+    ``max_pairs`` refuses (GapTooBig) an analysis that would weigh more home-service pairs,
+    before the work starts: what keeps a web request to a few seconds.
 
     ``needs`` are slugs or typed words (default: every need of the taxonomy);
     ``areas`` limits the analysis to a locality's own list of area codes;
@@ -269,6 +276,13 @@ def gap_analysis(engine: Engine, needs: Sequence[str] | None = None, *, area_typ
         places = demand_points(conn, area_type, areas, index)
         offer = supply(conn, vocabulary)
         unmet = _unmet(conn, unmet_since)
+    if max_pairs is not None:
+        weight = pairs_in_reach(places, offer, terms, catchment)
+        if weight > max_pairs:
+            raise GapTooBig(
+                f"this gap analysis would weigh {weight:,} distances between homes and services, more than "
+                f"{max_pairs:,} a web request may: ask for fewer needs, a smaller catchment or one locality's "
+                f"areas, or run `assetmap gaps` on the command line")
     tables = [_one_need(places, offer, term, catchment, unmet) for term in terms]
     result = pd.concat(tables, ignore_index=True)
     if aggregate != "datazone":
@@ -290,17 +304,34 @@ def _terms(needs: Sequence[str] | None, vocabulary: taxonomy.Vocabulary) -> list
     return found
 
 
+def _locations(offer: Supply, term: taxonomy.Term) -> tuple[np.ndarray, np.ndarray]:
+    """Where the term's services are, once per place, and how many share each place."""
+    capacity_by_place: dict[tuple[float, float], int] = defaultdict(int)
+    for p in offer.for_term(term.slug):
+        capacity_by_place[(round(offer.x[p], 1), round(offer.y[p], 1))] += 1
+    locations = np.array(list(capacity_by_place)) if capacity_by_place else np.zeros((0, 2))
+    return locations, np.array(list(capacity_by_place.values()), dtype=float)
+
+
+def pairs_in_reach(places: Demand, offer: Supply, terms: Sequence[taxonomy.Term], catchment: float) -> int:
+    """How many (where people live, service) pairs the analysis will weigh: its cost.
+
+    Counted by a dual-tree walk that never lists the pairs, so it is cheap beside the work.
+    """
+    demand = cKDTree(np.column_stack([places.points_x, places.points_y]))
+    total = 0
+    for term in terms:
+        locations, _ = _locations(offer, term)
+        if len(locations):
+            total += int(demand.count_neighbors(cKDTree(locations), catchment))
+    return total
+
+
 def _one_need(places: Demand, offer: Supply, term: taxonomy.Term, catchment: float,
               unmet: dict[tuple[str, str], int]) -> pd.DataFrame:
     frame = places.frame
     n_areas = len(frame)
-    points = offer.for_term(term.slug)
-    # Services sharing a location count once each: capacity per location.
-    capacity_by_place: dict[tuple[float, float], int] = defaultdict(int)
-    for p in points:
-        capacity_by_place[(round(offer.x[p], 1), round(offer.y[p], 1))] += 1
-    locations = np.array(list(capacity_by_place)) if capacity_by_place else np.zeros((0, 2))
-    capacity = np.array(list(capacity_by_place.values()), dtype=float)
+    locations, capacity = _locations(offer, term)
     demand = np.column_stack([places.points_x, places.points_y])
     population = places.points_population
     owner = places.points_area

@@ -723,6 +723,8 @@ def record_unmet(conn: Connection, needs: list[str], area: str | None, searcher:
         conn.execute(statement.on_conflict_do_update(
             index_elements=["need", "area_code", "day"], set_={"searches": UnmetNeed.searches + 1}))
         counted += 1
+    if counted:
+        changes.bump(conn, changes.UNMET)
     return counted
 
 

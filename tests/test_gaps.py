@@ -180,3 +180,62 @@ def test_results_export_as_csv_geojson_and_geopackage(food: gpd.GeoDataFrame, tm
     back = pd.read_csv(path) if fmt == "csv" else gpd.read_file(path)
     assert len(back) == 746
     assert back["gap"].astype(str).str.lower().isin(["true", "1"]).sum() == int(food["gap"].sum())
+
+
+# --- the gap analysis on a shared server ------------------------------------------------
+
+
+def _app(glasgow: Engine, **bounds: float):  # type: ignore[no-untyped-def]
+    from assetmap.gap_requests import GapRequests
+    from webapp import create_app
+
+    app = create_app({"DATABASE_URL": glasgow.url.render_as_string(hide_password=False), "SECRET_KEY": "tests",
+                      "PUBLIC_SEARCH": True})
+    with app.app_context():
+        from webapp.db import engine
+
+        app.extensions["assetmap_gap_requests"] = GapRequests(engine(), **bounds)  # type: ignore[arg-type]
+    return app
+
+
+def test_a_web_request_for_too_many_needs_or_too_much_work_is_refused_before_the_work(glasgow: Engine) -> None:
+    client = _app(glasgow, max_pairs=200_000).test_client()
+    six = "&".join(f"need={n}" for n in ("food", "money", "housing", "caring", "asylum", "loneliness"))
+    refused = client.get(f"/api/gaps?{six}")
+    assert refused.status_code == 400 and "at most 5" in refused.get_json()["error"]
+    assert client.get("/api/gaps").status_code == 400  # every need at once: name them
+    wide = client.get("/api/gaps?need=food&catchment_metres=50000&format=csv")
+    assert wide.status_code == 400
+    assert "fewer needs, a smaller catchment" in wide.get_json()["error"]
+    assert client.get("/api/gaps?need=food&catchment_metres=1000&format=csv").status_code == 200
+
+
+def test_while_one_analysis_runs_another_waits_briefly_then_is_told_to_try_again(glasgow: Engine) -> None:
+    app = _app(glasgow, wait_seconds=0.2)
+    requests_ = app.extensions["assetmap_gap_requests"]
+    assert requests_._working.acquire(timeout=1)  # an analysis is under way in this process
+    try:
+        busy = app.test_client().get("/api/gaps?need=money&format=csv")
+        page = app.test_client().get("/gaps?need=money")
+    finally:
+        requests_._working.release()
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "30" and "try again" in busy.get_json()["error"]
+    assert page.status_code == 503 and "try again" in page.get_data(as_text=True)
+    assert app.test_client().get("/api/gaps?need=money&format=csv").status_code == 200
+
+
+def test_gap_answers_are_cached_until_the_data_changes(glasgow: Engine) -> None:
+    from assetmap.db import writing
+    from assetmap.gap_requests import GapRequests
+    from assetmap.search import record_unmet
+
+    requests_ = GapRequests(glasgow)
+    first = requests_.analyse(["bereavement"])
+    assert requests_.analyse(["bereavement"]) is first  # the same question, unchanged data: no new work
+    area = first.sort_values("area_code")["area_code"].iloc[0]
+    before = int(first.loc[first["area_code"] == area, "unmet_searches"].iloc[0])
+    with writing(glasgow) as conn:
+        assert record_unmet(conn, ["bereavement"], area, "a CLW in a test") == 1
+    after = requests_.analyse(["bereavement"])
+    assert after is not first
+    assert int(after.loc[after["area_code"] == area, "unmet_searches"].iloc[0]) == before + 1

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from assetmap.config import settings
-from assetmap.errors import AssetmapError, ConfigError, DatabaseUnavailable
+from assetmap.errors import AssetmapError, Busy, ConfigError, DatabaseUnavailable
 from assetmap.keys import deployment_key, is_published
 
 
@@ -62,7 +62,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(DatabaseUnavailable)
     def _unavailable(exc: DatabaseUnavailable):  # type: ignore[no-untyped-def]
-        return _error(503, str(exc))
+        body, code = _error(503, str(exc))
+        return body, code, {"Retry-After": "30" if isinstance(exc, Busy) else "5"}
 
     @app.errorhandler(AssetmapError)
     def _bad_request(exc: AssetmapError):  # type: ignore[no-untyped-def]

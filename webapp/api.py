@@ -17,7 +17,7 @@ from assetmap.errors import AssetmapError
 from assetmap.io import oruk
 from assetmap.models import Attribute, Service, ServiceAtLocation, TaxonomyTerm
 from assetmap.search import Query
-from webapp.db import engine, searcher
+from webapp.db import engine, gap_requests, searcher
 from webapp.openapi import document
 from webapp.security import current_account, searcher_token
 
@@ -138,20 +138,17 @@ def gaps():  # type: ignore[no-untyped-def]
 
     from flask import Response
 
-    from assetmap.gaps import gap_analysis, write_gaps
+    from assetmap.gaps import write_gaps
 
     _staff_only()
     _only(GAPS_PARAMETERS)
     fmt = _one("format") or "geojson"
     if fmt not in ("geojson", "csv"):
         raise BadRequest("format must be geojson or csv (GeoPackage: use assetmap gaps --format gpkg)")
-    needs = request.args.getlist("need")
-    if len(needs) > 20:
-        raise BadRequest("ask for at most 20 needs at a time")
     areas = [a.strip() for a in (_one("areas") or "").split(",") if a.strip()] or None
-    result = gap_analysis(engine(), needs or None, aggregate=_one("aggregate") or "datazone", areas=areas,
-                          catchment_metres=_number("catchment_metres"),
-                          catchment_walk_minutes=_number("catchment_minutes"))
+    result = gap_requests().analyse(request.args.getlist("need"), aggregate=_one("aggregate") or "datazone",
+                                    areas=areas, catchment_metres=_number("catchment_metres"),
+                                    catchment_walk_minutes=_number("catchment_minutes"))
     if fmt == "csv":
         buffer = io.StringIO()
         write_gaps(result, buffer, "csv")

@@ -26,3 +26,14 @@ def searcher():  # type: ignore[no-untyped-def]
         found = Searcher(engine())
         current_app.extensions["assetmap_searcher"] = found
     return found
+
+
+def gap_requests():  # type: ignore[no-untyped-def]
+    """One bounded, cached gap analysis per app: see assetmap.gap_requests."""
+    from assetmap.gap_requests import GapRequests
+
+    found = current_app.extensions.get("assetmap_gap_requests")
+    if found is None:
+        found = GapRequests(engine())
+        current_app.extensions["assetmap_gap_requests"] = found
+    return found

@@ -8,9 +8,9 @@ from flask import Blueprint, render_template, request
 
 from assetmap import taxonomy
 from assetmap.errors import AssetmapError
-from assetmap.gaps import AGGREGATES, gap_analysis
+from assetmap.gaps import AGGREGATES
 from assetmap.search import UNMET_RULE
-from webapp.db import engine, searcher
+from webapp.db import gap_requests, searcher
 from webapp.security import current_account, require
 
 bp = Blueprint("gapmap", __name__)
@@ -32,7 +32,7 @@ def gap_map():  # type: ignore[no-untyped-def]
         raise AssetmapError(f"unknown need {need!r}: pick one from the list")
     if aggregate not in AGGREGATES:
         raise AssetmapError(f"aggregate must be one of {', '.join(AGGREGATES)}")
-    result = gap_analysis(engine(), [need], aggregate=aggregate)
+    result = gap_requests().analyse([need], aggregate=aggregate)
     shapes = result[COLUMNS + ["geometry"]].copy()
     shapes["geometry"] = shapes.geometry.simplify(SIMPLIFY_DEGREES, preserve_topology=True)
     areas = json.loads(shapes.to_json(na="null", drop_id=True))

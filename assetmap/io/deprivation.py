@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from assetmap import changes
 from assetmap.db import writing
 from assetmap.io.report import ImportFileError, ImportReport
 from assetmap.io.write import upsert
@@ -110,4 +111,5 @@ def import_deprivation(engine: Engine, path: Path | str, index: str | None = Non
         upsert(conn, Area.__table__, areas,
                keep_existing=("population", "intermediate_zone", "council_area"))
         report.loaded = upsert(conn, Deprivation.__table__, ranks, progress=path.name)
+        changes.bump(conn, changes.AREAS)
     return report

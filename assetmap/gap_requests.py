@@ -1,0 +1,79 @@
+"""Gap analyses on a shared server: bounded, cached, and one at a time per process.
+
+A gap analysis for many needs over a wide catchment is minutes of work; a handful of
+viewers asking at once must not take every thread a CLW's search needs. So a request
+is refused before the work if it would weigh too many home-service pairs, answers
+from a cache while the directory, postcodes, areas and unmet counts are unchanged
+(their change counters), and waits only briefly for the one analysis a process runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import geopandas as gpd
+from sqlalchemy import Engine
+
+from assetmap import changes
+from assetmap.db import reading
+from assetmap.errors import Busy
+from assetmap.gaps import GapError, gap_analysis
+
+MAX_NEEDS = 5
+# About 5 to 10 seconds of work on these machines (benchmarks/gaps.py measures the rate).
+MAX_PAIRS = 20_000_000
+WAIT_SECONDS = 3.0
+CACHED = 16
+
+
+class GapRequests:
+    """What a web server asks of the gap analysis; thread-safe, one per process."""
+
+    def __init__(self, engine: Engine, max_needs: int = MAX_NEEDS, max_pairs: int = MAX_PAIRS,
+                 wait_seconds: float = WAIT_SECONDS) -> None:
+        self.engine, self.max_needs, self.max_pairs, self.wait_seconds = engine, max_needs, max_pairs, wait_seconds
+        self._working = threading.Semaphore(1)
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple[Any, ...], gpd.GeoDataFrame] = OrderedDict()
+
+    def analyse(self, needs: Sequence[str] | None, **options: Any) -> gpd.GeoDataFrame:
+        """``gap_analysis`` with the server's bounds; the frame returned must not be changed."""
+        if not needs:
+            raise GapError(f"name the needs to analyse (at most {self.max_needs} at a time), e.g. need=food")
+        if len(needs) > self.max_needs:
+            raise GapError(f"{len(needs)} needs asked for: a web request may analyse at most {self.max_needs} "
+                           "at a time (assetmap gaps on the command line has no such limit)")
+        key = (tuple(needs), tuple(sorted((k, _hashable(v)) for k, v in options.items())))
+        with reading(self.engine) as conn:
+            state = tuple(sorted(changes.generations(conn).items()))
+        found = self._cached((key, state))
+        if found is not None:
+            return found
+        if not self._working.acquire(timeout=self.wait_seconds):
+            raise Busy("the gap analysis is busy with another request on this server: try again in a minute")
+        try:
+            found = self._cached((key, state))  # it may have been worked out while this request waited
+            if found is None:
+                found = gap_analysis(self.engine, list(needs), max_pairs=self.max_pairs, **options)
+                with self._lock:
+                    self._cache[(key, state)] = found
+                    while len(self._cache) > CACHED:
+                        self._cache.popitem(last=False)
+            return found
+        finally:
+            self._working.release()
+
+    def _cached(self, key: tuple[Any, ...]) -> gpd.GeoDataFrame | None:
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+            return found
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
