@@ -148,7 +148,9 @@ def _spatialite_engine(url: URL, create: bool) -> Engine:
             )
         if create and not os.path.exists(path):
             try:
-                Path(path).touch()  # an empty file is an empty SQLite database
+                # An empty file is an empty SQLite database. Owner-only: it will hold password
+                # hashes and the audit log (SQLite gives its -wal and -shm files the same mode).
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             except OSError as exc:
                 raise DatabaseUnavailable(f"cannot create the SpatiaLite file {path} ({exc.strerror}): "
                                           f"check the folder's permissions, or {URL_HELP}") from None
@@ -189,10 +191,14 @@ def _spatialite_engine(url: URL, create: bool) -> Engine:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA busy_timeout = {READ_WAIT_MS}")
         record.info["wait"] = READ_WAIT_MS
-        if database not in ("", ":memory:"):
+        spatial = bool(cursor.execute("SELECT CheckSpatialMetaData()").fetchone()[0])
+        # A file with tables but no spatial metadata is another application's: leave it as it
+        # is (``init`` refuses it with the reason; other commands find no assetmap schema).
+        untouched = spatial or not cursor.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+        if database not in ("", ":memory:") and untouched:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
-        if not cursor.execute("SELECT CheckSpatialMetaData()").fetchone()[0]:
+        if not spatial and untouched:
             # In one transaction (the 1), with only the WGS84 reference systems:
             # loading all of EPSG row by row takes seconds.
             cursor.execute("SELECT InitSpatialMetaData(1, 'WGS84')")
@@ -394,6 +400,8 @@ def init_database(engine: Engine, revision: str = "head") -> tuple[str | None, s
 
     ensure_postgis(engine)
     before = current_revision(engine)
+    if before is None:
+        _refuse_a_foreign_database(engine)
     config = _alembic_config()
     with writing(engine) as conn:
         config.attributes["connection"] = conn
@@ -402,6 +410,26 @@ def init_database(engine: Engine, revision: str = "head") -> tuple[str | None, s
             # The needs vocabulary is reference data every feature relies on.
             taxonomy.install(conn)
     return before, current_revision(engine)
+
+
+# Tables an empty spatial database has before assetmap adds any: SpatiaLite's metadata
+# (and its spatial index tables), PostGIS's spatial_ref_sys, SQLite's own.
+_SPATIAL_HOUSEKEEPING = ("sqlite_", "spatial", "geometry_columns", "views_geometry_columns", "virts_geometry_columns",
+                         "spatialite_history", "sql_statements_log", "elementarygeometries", "knn", "data_licenses",
+                         "vector_layers", "idx_", "iso_metadata", "se_", "sld_", "rl2", "wms_", "topologies",
+                         "networks", "raster_coverages", "vector_coverages", "stored_", "alembic_version")
+
+
+def _refuse_a_foreign_database(engine: Engine) -> None:
+    """`init` adds its schema only to an empty database, never beside another application's tables."""
+    from sqlalchemy import inspect
+
+    tables = [t for t in inspect(engine).get_table_names() if not t.lower().startswith(_SPATIAL_HOUSEKEEPING)]
+    if tables:
+        where = engine.url.render_as_string(hide_password=True)
+        listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise ConfigError(f"{where} already holds tables that are not assetmap's ({listed}): "
+                          "give assetmap a new file or an empty database; nothing was changed")
 
 
 def require_current_schema(engine: Engine) -> None:

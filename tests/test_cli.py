@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import stat
 import socket
 import subprocess
 import sys
@@ -16,13 +18,18 @@ from assetmap.db import head_revision
 from tests.cli import run_assetmap
 
 
-def subcommands() -> list[str]:
-    parser = build_parser()
-    action = next(a for a in parser._actions if a.dest == "command")
-    return sorted(action.choices)  # type: ignore[arg-type]
+def subcommands(parser: argparse.ArgumentParser | None = None) -> list[list[str]]:
+    """Every command and sub-command (`user list`, `import assets`, ...)."""
+    found: list[list[str]] = []
+    for action in (parser or build_parser())._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in sorted(action.choices.items()):
+                found.append([name])
+                found.extend([name, *deeper] for deeper in subcommands(sub))
+    return found
 
 
-@pytest.mark.parametrize("command", [[]] + [[c] for c in subcommands()])
+@pytest.mark.parametrize("command", [[]] + subcommands(), ids=lambda c: " ".join(c) or "assetmap")
 def test_every_command_has_help(command: list[str]) -> None:
     result = run_assetmap(*command, "--help")
     assert result.returncode == 0, result.stderr
@@ -45,6 +52,27 @@ def test_default_database_is_a_spatialite_file_in_the_working_folder(tmp_path: P
     assert result.returncode == 0, result.stderr
     assert "spatialite" in result.stdout
     assert (tmp_path / "assetmap.sqlite").stat().st_size > 0
+
+
+def test_init_makes_the_file_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """It will hold password hashes and the audit log."""
+    result = run_assetmap("init", env={"ASSETMAP_DATABASE_URL": f"sqlite:///{tmp_path}/new.sqlite"})
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE((tmp_path / "new.sqlite").stat().st_mode) == 0o600
+
+
+def test_init_will_not_add_its_schema_to_another_applications_database(empty_db_url: str) -> None:
+    from sqlalchemy import create_engine, inspect, text
+
+    other = create_engine(empty_db_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with other.begin() as conn:
+        conn.execute(text("CREATE TABLE appointments (id INTEGER PRIMARY KEY, patient TEXT)"))
+    result = run_assetmap("init", env={"ASSETMAP_DATABASE_URL": empty_db_url})
+    assert result.returncode == 2 and "not assetmap's (appointments)" in result.stderr
+    assert result.stderr.count("\n") == 1
+    tables = [t for t in inspect(other).get_table_names() if t != "spatial_ref_sys"]
+    other.dispose()
+    assert tables == ["appointments"]
 
 
 def _closed_port() -> int:
