@@ -46,15 +46,18 @@ def detect_encoding(path: Path) -> Encoding:
         return Encoding("utf-8-sig")
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return Encoding("utf-16")
-    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
-    if head.startswith(_MAGIC) or controls > len(head) / 20:
-        raise ImportFileError(f"{path.name} does not look like a text CSV file (it has binary content): "
-                              f"export it from your spreadsheet as CSV; nothing was imported")
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < SAMPLE)
-        return Encoding("utf-8-sig")
+        utf8 = True
     except UnicodeDecodeError:
-        pass
+        utf8 = False
+    # Text may hold a stray control character (dropped on import); binary is full of them.
+    share = (len(head) - len(head.translate(None, _CONTROL_BYTES))) / max(len(head), 1)
+    if head.startswith(_MAGIC) or share > 0.3 or (share > 0.05 and not utf8):
+        raise ImportFileError(f"{path.name} does not look like a text CSV file (it has binary content): "
+                              f"export it from your spreadsheet as CSV; nothing was imported")
+    if utf8:
+        return Encoding("utf-8-sig")
     try:
         head.decode("cp1252")
     except UnicodeDecodeError as exc:
