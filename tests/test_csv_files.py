@@ -14,9 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from assetmap.db import connect
 from assetmap.io.oruk import ORDER
+from assetmap.io.safecsv import protect, unprotect
 from assetmap.models import Base
 from tests.cli import run_assetmap
 from tests.snapshots import fingerprint
@@ -269,3 +272,10 @@ def test_the_gaps_csv_runs_no_formula(db_url: str, opendata: Path, tmp_path: Pat
         rows = list(csv.DictReader(handle))
     assert sorted(r["area_name"] for r in rows) == ["'-x", "'=HYPERLINK(\"http://x\",\"y\")", "'@SUM(A1)"]
     assert all(float(r["longitude"]) < 0 and r["longitude"].startswith("-") for r in rows)
+
+
+@given(st.text(alphabet="=+-@\t\r'1.e a", max_size=8) | st.text())
+def test_every_text_comes_back_from_a_csv_cell_and_no_cell_starts_a_formula(value: str) -> None:
+    cell = protect(value)
+    assert unprotect(cell) == value
+    assert not cell.startswith(TRIGGERS) or is_number(cell)
