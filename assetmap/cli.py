@@ -207,8 +207,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_gaps(args: argparse.Namespace) -> int:
+    from assetmap.errors import check_output_folder
     from assetmap.gaps import GapRule, gap_analysis, write_gaps
 
+    if args.out:
+        check_output_folder(args.out)  # before the analysis, which can take a while
     areas = None
     if args.areas:
         text = open(args.areas).read() if os.path.exists(args.areas) else args.areas

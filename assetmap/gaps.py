@@ -26,6 +26,7 @@ so a whole country takes seconds.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,7 +40,8 @@ from scipy.spatial import cKDTree
 from sqlalchemy import Connection, Engine, func, select
 
 from assetmap import taxonomy
-from assetmap.errors import AssetmapError
+from assetmap.errors import AssetmapError, check_output_folder
+from assetmap.io.safecsv import protect_frame
 from assetmap.models import (
     Area,
     Attribute,
@@ -431,11 +433,15 @@ def write_gaps(result: gpd.GeoDataFrame, out: str | Any, fmt: str) -> None:
     """CSV (with each area's representative point), GeoJSON or GeoPackage."""
     if fmt not in FORMATS:
         raise GapError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if isinstance(out, (str, os.PathLike)):
+        if os.path.isdir(out):
+            raise GapError(f"{out} is a folder: give the file to write, e.g. {os.path.join(out, 'gaps.' + fmt)}")
+        check_output_folder(out)
     if fmt == "csv":
         points = result.geometry.representative_point()
         table = pd.DataFrame(result.drop(columns="geometry")).assign(latitude=points.y.round(6),
                                                                      longitude=points.x.round(6))
-        table.to_csv(out, index=False)
+        protect_frame(table).to_csv(out, index=False)  # area names come from files: no formulas
         return
     result.to_file(out, driver="GeoJSON" if fmt == "geojson" else "GPKG",
                    **({"layer": "gaps"} if fmt == "gpkg" else {}))

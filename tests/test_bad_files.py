@@ -99,7 +99,7 @@ CASES: dict[str, tuple[Callable[[Path, Path], Path], Importer, str]] = {
     "Code-Point cut off mid-row": (truncated_codepoint, import_postcodes, "looks truncated"),
     "Code-Point ending inside a quote": (truncated_quote, import_postcodes, "truncated"),
     "an empty postcode file": (empty_file, import_postcodes, "is empty"),
-    "a binary file": (binary_file, import_postcodes, "not UTF-8"),
+    "a binary file": (binary_file, import_postcodes, "it has binary content"),
     "ONSPD with lat and long swapped": (swapped_lat_long, import_postcodes, "rows are not valid"),
     "a GeoJSON with no geometry": (no_geometry, import_areas, "has no geometries"),
     "areas with unrecognised fields": (unknown_fields, import_areas, "--id-field"),

@@ -40,7 +40,7 @@ def import_assets(engine: Engine, path: Path | str, *, mapping: list[str] | None
         except ValueError:
             raise ImportFileError(f"--verified {verified!r} must be a date, YYYY-MM-DD") from None
     report = ImportReport(source=path.name, what="rows")
-    frame = tabular.read_frame(path)
+    frame = tabular.read_frame(path, report)
     columns = tabular.build_mapping(frame, path, mapping or [], mapping_file, need or [], source)
     config = settings()
     geocode = None

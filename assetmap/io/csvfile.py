@@ -1,15 +1,79 @@
-"""Reading directory CSVs strictly: a damaged file is refused, not half-read."""
+"""Reading CSVs strictly: a damaged file is refused, not half-read.
+
+Every CSV assetmap reads (postcode directories, spreadsheets, Open Referral
+packages) is decoded here, so all of them accept what Excel writes: UTF-8 with or
+without a byte-order mark, UTF-16 with one ("Unicode text"), or Windows-1252.
+"""
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from assetmap.io.report import ImportFileError
 
+# The csv module refuses fields over 131,072 characters, so a long description the
+# directory holds could be exported but not read back. Generous, but still a bound.
+FIELD_LIMIT = 10 * 1024 * 1024
+csv.field_size_limit(FIELD_LIMIT)
+SAMPLE = 8 * 1024 * 1024  # bytes looked at to choose the encoding
+# Files renamed .csv: PNG, ZIP (and so .xlsx), old Excel (.xls), PDF, JPEG, GIF, gzip.
+_MAGIC = (b"\x89PNG", b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b")
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in b"\t\n\r\f") + b"\x7f"
 
-def read_rows(path: Path, *, fields: int | None, what: str, encoding: str = "utf-8-sig",
+
+@dataclass(frozen=True)
+class Encoding:
+    codec: str
+    note: str | None = None  # what the import report should say about it, if anything
+
+
+def detect_encoding(path: Path) -> Encoding:
+    """How to decode ``path``: by its byte-order mark, else UTF-8, else Windows-1252.
+
+    A file that is not text at all (a picture or workbook renamed .csv) is refused
+    here, rather than read as a header with no rows.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(SAMPLE)
+    except OSError as exc:
+        raise ImportFileError(f"cannot open {path}: {exc.strerror}") from None
+    if head.startswith(codecs.BOM_UTF8):
+        return Encoding("utf-8-sig")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return Encoding("utf-16")
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < SAMPLE)
+        utf8 = True
+    except UnicodeDecodeError:
+        utf8 = False
+    # Text may hold a stray control character (dropped on import); binary is full of them.
+    share = (len(head) - len(head.translate(None, _CONTROL_BYTES))) / max(len(head), 1)
+    if head.startswith(_MAGIC) or share > 0.3 or (share > 0.05 and not utf8):
+        raise ImportFileError(f"{path.name} does not look like a text CSV file (it has binary content): "
+                              f"export it from your spreadsheet as CSV; nothing was imported")
+    if utf8:
+        return Encoding("utf-8-sig")
+    try:
+        head.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(f"{path.name} is neither UTF-8 nor Windows-1252 text (byte {exc.start}): "
+                              f"save it from your spreadsheet as CSV UTF-8; nothing was imported") from None
+    return Encoding("cp1252", f"{path.name} is not UTF-8: read it as Windows-1252 (what Excel saves as CSV)")
+
+
+def delimiter(path: Path, encoding: Encoding) -> str:
+    """A tab when the header row has more tabs than commas (Excel's "Unicode text"), else a comma."""
+    with open(path, newline="", encoding=encoding.codec) as handle:
+        header = handle.readline()
+    return "\t" if header.count("\t") > header.count(",") else ","
+
+
+def read_rows(path: Path, *, fields: int | None, what: str,
               min_fields: int | None = None) -> Iterator[tuple[int, list[str]]]:
     """Yield (line number, fields) for every non-empty row.
 
@@ -17,7 +81,7 @@ def read_rows(path: Path, *, fields: int | None, what: str, encoding: str = "utf
     a row that breaks it means a truncated or different file, so the whole file is refused.
     """
     try:
-        handle = open(path, newline="", encoding=encoding)
+        handle = open(path, newline="", encoding=detect_encoding(path).codec)
     except OSError as exc:
         raise ImportFileError(f"cannot open {path}: {exc.strerror}") from None
     with handle:

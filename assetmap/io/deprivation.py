@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from assetmap import changes
 from assetmap.db import writing
+from assetmap.io.csvfile import detect_encoding
 from assetmap.io.report import ImportFileError, ImportReport
 from assetmap.io.write import upsert
 from assetmap.models import Area, Deprivation
@@ -32,7 +33,7 @@ def _find(columns: list[str], pattern: str) -> str | None:
 
 def read(path: Path, report: ImportReport, index: str | None, year: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     try:
-        frame = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+        frame = pd.read_csv(path, dtype=str, encoding=detect_encoding(path).codec, keep_default_na=False)
     except FileNotFoundError:
         raise ImportFileError(f"cannot open {path}: no such file") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,10 @@ from tqdm import tqdm
 
 from assetmap import changes, models
 from assetmap.db import writing
-from assetmap.io.report import ImportFileError, ImportReport
+from assetmap.errors import check_output_folder
+from assetmap.io.csvfile import detect_encoding
+from assetmap.io.report import DroppedControls, ImportFileError, ImportReport
+from assetmap.io.safecsv import unprotect, write_rows
 from assetmap.io.write import upsert
 from assetmap.models import placeable
 
@@ -118,6 +122,8 @@ class Records:
     rows: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
     errors: list[str] = field(default_factory=list)
     ignored: set[str] = field(default_factory=set)
+    dropped: DroppedControls = field(default_factory=DroppedControls)
+    notes: list[str] = field(default_factory=list)  # for the import report (e.g. a file's encoding)
 
     def error(self, message: str) -> None:
         if len(self.errors) < 8:
@@ -219,6 +225,8 @@ def _flatten(item: dict[str, Any], table: str, records: Records, keep_bad: bool,
              strict_types: bool, parent: tuple[str, str] | None = None) -> str | None:
     """Store one record and its nested ones; returns its id."""
     record_id = item.get("id")
+    if isinstance(record_id, str):
+        record_id = records.dropped.clean(record_id)
     label = _label(table, item)
     if not isinstance(record_id, str) or not record_id.strip():
         if isinstance(record_id, (int, float)) and not isinstance(record_id, bool):
@@ -238,6 +246,7 @@ def _flatten(item: dict[str, Any], table: str, records: Records, keep_bad: bool,
                 records.ignored.add(f"{table}.{key}")
             continue
         if kind in _TEXT and isinstance(value, str):
+            value = records.dropped.clean(value) if key != "id" else record_id
             row[key] = value if value.strip() or key == "id" else None
             continue
         converted = _convert(kind, key, value, strict_types, records, f"{table} {record_id}{label[len(table):]}")
@@ -361,7 +370,7 @@ def _read_csv_package(folder: Path, records: Records, keep_bad: bool) -> None:
     if not files:
         raise ImportFileError(f"{folder.name} holds no Open Referral CSV tables (services.csv, ...)")
     for table, path in files:
-        for row in _csv_rows(path):
+        for row in _csv_rows(path, records):
             _flatten(row, table, records, keep_bad, where=path.name, strict_types=False)
 
 
@@ -386,14 +395,21 @@ def _package_files(folder: Path) -> list[tuple[str, Path]]:
     return sorted(found, key=lambda tp: ORDER.index(tp[0]))
 
 
-def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
+def _csv_rows(path: Path, records: Records) -> Iterator[dict[str, Any]]:
+    """The rows of one table, each cell as it was before export (see assetmap.io.safecsv)."""
+    encoding = detect_encoding(path)
+    if encoding.note:
+        records.notes.append(encoding.note)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
+        with open(path, newline="", encoding=encoding.codec) as handle:
             reader = csv.DictReader(handle, strict=True)
             for row in reader:
                 if None in row:
                     raise ImportFileError(f"{path.name} line {reader.line_num} has more fields than its header")
-                yield {k: v for k, v in row.items() if v is not None}
+                yield {k: unprotect(v) for k, v in row.items() if v is not None}
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(f"{path.name} is not {encoding.codec} text (byte {exc.start}): "
+                              f"is it the right file? nothing was imported") from None
     except csv.Error as exc:
         raise ImportFileError(f"{path.name} cannot be read as CSV ({exc}): the file looks damaged") from None
 
@@ -507,6 +523,7 @@ def import_oruk(engine: Engine, path: Path | str, keep_bad_coordinates: bool = F
         report.read = report.loaded = check_and_write(conn, records, path.name)
     counts = ", ".join(f"{len(records.rows[t]):,} {t}" for t in ORDER if records.rows.get(t))
     report.notes.append(counts)
+    report.notes.extend(records.notes + records.dropped.notes())
     if records.ignored:
         report.notes.append(f"fields not in the standard, not kept: {', '.join(sorted(records.ignored))}")
     return report
@@ -719,6 +736,7 @@ def export_oruk(engine: Engine, out: Path | str) -> int:
     also keeps records no service refers to (a whole-directory backup).
     """
     out = Path(out)
+    check_output_folder(out)
     with engine.connect() as conn:
         if out.suffix.lower() == ".json":
             services = service_records(conn)
@@ -733,16 +751,15 @@ PACKAGE_NAMES = {table: name for name, table in CSV_NAMES.items() if name != tab
 def _export_csv_package(conn: Connection, folder: Path) -> int:
     if folder.exists() and not folder.is_dir():
         raise ImportFileError(f"{folder} is a file: give a folder for a CSV package, or a .json file")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(exist_ok=True)
     resources = []
     for table in ORDER:
         columns = [c for c in TABLES[table].columns if c.name not in INTERNAL]
         name = f"{PACKAGE_NAMES.get(table, table)}.csv"
         with open(folder / name, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow([c.name for c in columns])
-            for row in conn.execute(select(*columns).order_by(TABLES[table].c.id)):
-                writer.writerow(["" if v is None else _plain(v) for v in row])
+            rows = conn.execute(select(*columns).order_by(TABLES[table].c.id))
+            write_rows(handle, chain([[c.name for c in columns]],
+                                     (["" if v is None else _plain(v) for v in row] for row in rows)))
         resources.append({"name": table, "path": name, "profile": "tabular-data-resource"})
     package = {"name": "assetmap-export", "profile": "tabular-data-package", "resources": resources}
     (folder / "datapackage.json").write_text(json.dumps(package, indent=1) + "\n", encoding="utf-8")

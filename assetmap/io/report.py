@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -10,6 +11,31 @@ from assetmap.errors import AssetmapError
 
 class ImportFileError(AssetmapError):
     """The file as a whole cannot be imported; the database was not changed."""
+
+
+# C0 controls but tab, LF and CR; DEL; C1 controls.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+@dataclass
+class DroppedControls:
+    """Control characters taken out of imported text: invisible on a page or a handout,
+    they break searching and printing, and PostgreSQL refuses NUL in text outright."""
+
+    characters: int = 0
+    fields: int = 0
+
+    def clean(self, text: str) -> str:
+        cleaned, n = _CONTROLS.subn("", text)
+        if n:
+            self.characters += n
+            self.fields += 1
+        return cleaned
+
+    def notes(self) -> list[str]:
+        if not self.characters:
+            return []
+        return [f"dropped {self.characters:,} control characters in {self.fields:,} fields"]
 
 
 @dataclass

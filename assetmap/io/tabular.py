@@ -24,8 +24,10 @@ from sqlalchemy import Connection
 from assetmap import taxonomy
 from assetmap.errors import AssetmapError
 from assetmap.geography import PostcodeNotFound, lookup
+from assetmap.io.csvfile import delimiter, detect_encoding
 from assetmap.io.oruk import Records
-from assetmap.io.report import ImportFileError, ImportReport
+from assetmap.io.report import DroppedControls, ImportFileError, ImportReport
+from assetmap.io.safecsv import unprotect
 from assetmap.postcodes import PostcodeError, normalise_unit
 from assetmap.taxonomy import stable_id
 
@@ -81,11 +83,17 @@ def _normalise_header(name: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9]+", " ", str(name).lower()).split())
 
 
-def read_frame(path: Path) -> pd.DataFrame:
+def read_frame(path: Path, report: ImportReport | None = None) -> pd.DataFrame:
+    """Every cell as text, control characters dropped; what was done is noted in ``report``."""
     suffix = path.suffix.lower()
+    text_file = suffix in (".csv", ".txt")
+    notes: list[str] = []
     try:
-        if suffix in (".csv", ".txt"):
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        if text_file:
+            encoding = detect_encoding(path)
+            notes += [encoding.note] if encoding.note else []
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding.codec,
+                                sep=delimiter(path, encoding))
         elif suffix in (".xlsx", ".xlsm", ".xls"):
             frame = pd.read_excel(path, dtype=str).fillna("")
         else:
@@ -99,6 +107,8 @@ def read_frame(path: Path) -> pd.DataFrame:
             frame = pd.DataFrame(geo.drop(columns="geometry")).astype(str).replace({"None": "", "nan": ""})
             frame["latitude"] = [f"{p.y}" if p is not None else "" for p in points]
             frame["longitude"] = [f"{p.x}" if p is not None else "" for p in points]
+    except ImportFileError:
+        raise
     except FileNotFoundError:
         raise ImportFileError(f"cannot open {path}: no such file") from None
     except pd.errors.EmptyDataError:
@@ -111,6 +121,11 @@ def read_frame(path: Path) -> pd.DataFrame:
         raise ImportFileError(f"cannot read {path.name} ({reason})") from None
     if frame.empty:
         raise ImportFileError(f"{path.name} has a header but no rows")
+    dropped = DroppedControls()
+    frame = frame.map(lambda cell: dropped.clean(unprotect(cell) if text_file else cell)
+                      if isinstance(cell, str) else cell)
+    if report is not None:
+        report.notes.extend(notes + dropped.notes())
     return frame
 
 
