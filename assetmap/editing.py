@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select, update
 
-from assetmap import changes, taxonomy
+from assetmap import changes, fields, taxonomy
 from assetmap.db import writing
 from assetmap.errors import AssetmapError
 from assetmap.geography import PostcodeNotFound, lookup
@@ -135,24 +135,24 @@ def _check(conn: Connection, raw: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, str):
             value = value.strip() or None
         values[key] = value
+    for key, rule in fields.FORM.items():
+        try:
+            rule(values[key])
+        except fields.FieldProblem as exc:
+            problems[key] = f"{exc.reason}: {exc.advice}"
     if not values["name"]:
         problems["name"] = "give the service a name"
-    elif len(values["name"]) > 200:
-        problems["name"] = "keep the name under 200 characters"
     if values["status"] not in ("active", "inactive", "defunct", "temporarily closed"):
         problems["status"] = "choose a status"
-    if values["email"] and not _EMAIL.match(values["email"]):
-        problems["email"] = "that is not an email address"
-    if values["url"] and not re.match(r"^https?://\S+$", values["url"]):
-        problems["url"] = "give a web address starting http:// or https://"
     for key in ("minimum_age", "maximum_age"):
-        if values[key] is not None:
-            try:
-                values[key] = float(values[key])
-                if not 0 <= values[key] <= 120:
-                    raise ValueError
-            except (TypeError, ValueError):
-                problems[key] = "give an age from 0 to 120, or leave it empty"
+        try:
+            values[key] = fields.age(values[key])
+        except fields.FieldProblem as exc:
+            problems[key] = f"{exc.reason}: {exc.advice}"
+    if (values["minimum_age"] is not None and values["maximum_age"] is not None
+            and "minimum_age" not in problems and "maximum_age" not in problems
+            and values["minimum_age"] > values["maximum_age"]):
+        problems["maximum_age"] = "is below the minimum age: swap them, or leave one empty"
     for key in ("opens_at", "closes_at"):
         if values[key] and not _TIME.match(values[key]):
             problems[key] = "give a time as HH:MM, e.g. 10:30"
@@ -167,26 +167,13 @@ def _check(conn: Connection, raw: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         problems["needs"] = f"unknown need {unknown[0]!r}"
     values["needs"] = [n for n in needs if vocabulary.term(n)]
-    cost = values["cost"]
-    if cost is not None:
-        lowered = str(cost).lower().lstrip("£")
-        if lowered in ("free", "0", "0.00"):
-            values["cost"] = 0.0
-        else:
-            try:
-                values["cost"] = float(lowered)
-                if values["cost"] < 0:
-                    problems["cost"] = "a cost cannot be negative"
-            except ValueError:
-                values["cost"] = str(cost)  # words such as "donation welcome"
-    for key, low, high in (("latitude", -90, 90), ("longitude", -180, 180)):
-        if values[key] is not None:
-            try:
-                values[key] = float(values[key])
-                if not low <= values[key] <= high:
-                    raise ValueError
-            except (TypeError, ValueError):
-                problems[key] = f"give a {key} from {low} to {high}, or place the pin on the map"
+    if "cost" not in problems:
+        values["cost"] = fields.cost(values["cost"])  # checked above: 0.0, pounds, or words
+    for key, rule in (("latitude", fields.latitude), ("longitude", fields.longitude)):
+        try:
+            values[key] = rule(values[key])
+        except fields.FieldProblem as exc:
+            problems[key] = f"{exc.reason}: {exc.advice}"
     if (values["latitude"] is None) != (values["longitude"] is None):
         problems["latitude"] = "give both latitude and longitude, or neither"
     if values["postcode"] and values["latitude"] is None and "latitude" not in problems:
@@ -205,6 +192,7 @@ def save_service(engine: Engine, raw: dict[str, Any], user: str, service_id: str
                  version: str = "") -> str:
     """Create (no ``service_id``) or update a service from the edit form; returns its id."""
     now = dt.datetime.now(dt.timezone.utc)
+    opened_at = _parse_version(version) if version else None
     with writing(engine) as conn:
         values = _check(conn, raw)
         before = service_form(conn, service_id) if service_id else None
@@ -221,7 +209,7 @@ def save_service(engine: Engine, raw: dict[str, Any], user: str, service_id: str
             action = "create"
         else:
             assert before is not None
-            guard = Service.last_modified.is_(None) if not version else Service.last_modified == _parse_version(version)
+            guard = Service.last_modified.is_(None) if opened_at is None else Service.last_modified == opened_at
             changed = conn.execute(update(Service).where(Service.id == service_id, guard).values(**columns))
             if changed.rowcount != 1:
                 current = service_form(conn, service_id)
@@ -237,7 +225,12 @@ def save_service(engine: Engine, raw: dict[str, Any], user: str, service_id: str
 
 
 def _parse_version(version: str) -> dt.datetime:
-    moment = dt.datetime.fromisoformat(version)
+    """The moment the form was opened at, as the form's hidden ``version`` carries it."""
+    try:
+        moment = dt.datetime.fromisoformat(version)
+    except ValueError:
+        raise EditError({"version": f"the form's version {version[:40]!r} is not one assetmap wrote: "
+                                    "open the service's edit page again and make the change there"}) from None
     return moment.replace(tzinfo=dt.timezone.utc)
 
 

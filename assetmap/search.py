@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import math
 import re
 import threading
 from collections import defaultdict
@@ -244,8 +245,9 @@ class Directory:
         for service_id, amount, option, description in conn.execute(
                 select(CostOption.service_id, CostOption.amount, CostOption.option, CostOption.amount_description)):
             i = index.get(service_id)
-            if i is not None:
-                self.costs[i].append((amount, option or description))
+            if i is not None:  # an infinite or NaN amount a database may hold is no amount ("£inf")
+                self.costs[i].append((amount if amount is None or math.isfinite(amount) else None,
+                                      option or description))
         self.free: list[bool | None] = []
         for i, s in enumerate(services):
             amounts = [a for a, _ in self.costs[i] if a is not None]

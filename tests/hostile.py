@@ -7,7 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, update
+
 from assetmap.io.oruk import page
+from assetmap.models import Organization, Service
 from assetmap.taxonomy import load
 
 NEED = "digital-inclusion"  # a need the other browser tests do not search for
@@ -72,6 +75,20 @@ def services() -> list[dict[str, Any]]:
                "service_at_locations": location(kind, east=0.002 * n)}
               for n, (kind, url) in enumerate({**BAD_URLS, "good": GOOD_URL}.items(), start=1)]
     return [main, *linked]
+
+
+def plant(engine: Engine) -> None:
+    """Write the links and email that imports now leave out (assetmap.fields) straight into the
+    database, as an older version or a hand edit may have left them: the pages must still show
+    them as text and never link them."""
+    main, *linked = services()
+    with engine.begin() as conn:
+        conn.execute(update(Service).where(Service.id == main["id"]).values(url=main["url"], email=main["email"]))
+        organisation = main["organization"]
+        conn.execute(update(Organization).where(Organization.id == organisation["id"]).values(
+            website=organisation["website"]))
+        for record in linked:
+            conn.execute(update(Service).where(Service.id == record["id"]).values(url=record["url"]))
 
 
 def write(path: Path) -> Path:

@@ -167,6 +167,7 @@ def editor(db_url: str, tmp_path: Path) -> FlaskClient:
     engine = connect(db_url)
     report = import_assets(engine, hostile.write(tmp_path / "hostile.json"))
     assert report.loaded == report.read and not report.rejected
+    hostile.plant(engine)
     import_areas(engine, areas_file(tmp_path / "areas.geojson"))
     create_user(engine, EDITOR, hostile.hostile("account"), PASSWORD, "editor")
     engine.dispose()
@@ -216,8 +217,10 @@ def test_the_edit_form_keeps_markup_as_values_and_the_audit_log_shows_it_as_text
     refused = shown_as_text(editor.post(SERVICE + "/edit", data=MultiDict(form)), "account", status=400)
     assert dict(refused.form)["url"] == JAVASCRIPT_URL
     assert "give a web address starting http:// or https://" in refused.text
+    assert "shorten it to 16 characters or fewer" in refused.text  # the postcode
     changed = MultiDict(form)
     for key, value in (("url", "https://example.org/knit"), ("email", "knit@example.org"),
+                       ("postcode", "G31 4EB"),  # the imported markup is longer than any postcode
                        ("description", hostile.hostile("new_description"))):
         changed[key] = value
     assert editor.post(SERVICE + "/edit", data=changed).status_code == 302

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from assetmap import taxonomy
 from assetmap.errors import AssetmapError
@@ -29,6 +29,7 @@ SERVICES_PARAMETERS = {"text", "search", "taxonomy_term_id", "taxonomy_id", "pos
                        "per_page", "minimum_age", "maximum_age", "day", "start_time", "end_time"}
 PAGE_PARAMETERS = {"page", "per_page"}
 MAX_PER_PAGE = 100
+MAX_PAGE = 1_000_000_000  # far past any directory's last page, and an offset any database takes
 MAX_NEAR = 1000  # services listed by distance, across all pages
 
 
@@ -73,14 +74,24 @@ def _flag(name: str) -> bool:
     raise BadRequest(f"{name} must be true or false, not {text[:30]!r}")
 
 
+def _whole(name: str, default: int, low: int, high: int) -> int:
+    """A whole-number parameter from ``low`` to ``high``; absent or empty is ``default``, and
+    anything else out of range (0 too) is refused with the range, never quietly replaced."""
+    text = _one(name)
+    if text is None or text.strip() == "":
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not value.is_integer() or not low <= value <= high:
+        raise BadRequest(f"{name} must be a whole number from {low} to {high:,}, not {text[:30]!r}")
+    return int(value)
+
+
 def _page() -> tuple[int, int]:
-    page = int(_number("page", whole=True) or 1)
-    per_page = int(_number("per_page", whole=True) or 20)
-    if page < 1 or page > 100_000:
-        raise BadRequest("page must be 1 or more")
-    if not 1 <= per_page <= MAX_PER_PAGE:
-        raise BadRequest(f"per_page must be 1 to {MAX_PER_PAGE}")
-    return page, per_page
+    """ORUK paging: a page past the last is an empty page, as the standard has it."""
+    return _whole("page", 1, 1, MAX_PAGE), _whole("per_page", 20, 1, MAX_PER_PAGE)
 
 
 def _staff_only() -> None:
@@ -121,9 +132,7 @@ def places():  # type: ignore[no-untyped-def]
         west, south, east, north = (float(v) for v in text.split(","))
     except ValueError:
         raise BadRequest("bbox must be four numbers: west,south,east,north") from None
-    limit = int(_number("limit", whole=True) or 20_000)
-    if not 1 <= limit <= 50_000:
-        raise BadRequest("limit must be 1 to 50000")
+    limit = _whole("limit", 20_000, 1, 50_000)
     found = searcher().places(west, south, east, north, limit)
     return jsonify(places=found, count=len(found), complete=len(found) < limit)
 
@@ -197,8 +206,7 @@ def services():  # type: ignore[no-untyped-def]
                 raise BadRequest("proximity needs a postcode to measure from")
             query = select(Service.id)
             if text:
-                like = f"%{text.lower()}%"
-                query = query.where(Service.name.ilike(like) | Service.description.ilike(like))
+                query = query.where(_mentions(text))
             if term:
                 query = query.where(Service.id.in_(select(Attribute.link_id).where(
                     Attribute.taxonomy_term_id.in_(_term_ids(term)))))
@@ -217,6 +225,12 @@ def services():  # type: ignore[no-untyped-def]
             ids = all_ids[(page - 1) * per_page: page * per_page]
         contents = oruk.service_records(conn, ids)
     return jsonify(oruk.page(contents, page, per_page, total))
+
+
+def _mentions(text: str) -> ColumnElement[bool]:
+    """Services whose name or description holds ``text`` as typed: % and _ are characters
+    there, not LIKE's wildcards (escaped), so text=% finds only what has a % in it."""
+    return Service.name.icontains(text, autoescape=True) | Service.description.icontains(text, autoescape=True)
 
 
 def _running(ids: list[str], day: str, start_time: str | None) -> list[str]:
@@ -287,9 +301,7 @@ def service_at_locations():  # type: ignore[no-untyped-def]
                 query = query.where(ServiceAtLocation.service_id.in_(select(Attribute.link_id).where(
                     Attribute.taxonomy_term_id.in_(_term_ids(term)))))
             if text:
-                like = f"%{text.lower()}%"
-                query = query.join(Service, Service.id == ServiceAtLocation.service_id).where(
-                    Service.name.ilike(like) | Service.description.ilike(like))
+                query = query.join(Service, Service.id == ServiceAtLocation.service_id).where(_mentions(text))
             ids = list(conn.execute(query.order_by(ServiceAtLocation.id)).scalars())
         total = len(ids)
         contents = oruk.service_at_location_records(conn, ids[(page - 1) * per_page: page * per_page])

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from assetmap import editing, taxonomy
+from assetmap import editing, fields, taxonomy
 from assetmap.editing import ATTENDING, DAYS, FIELDS, ConflictError, EditError, Form
 from webapp.db import engine
 from webapp.security import current_account, require, safe_next
@@ -23,10 +23,12 @@ def _submitted() -> dict[str, Any]:
 
 
 def _page(form: Form, service_id: str | None, problems: dict[str, str] | None = None,
-          theirs: dict[str, Any] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+          theirs: dict[str, Any] | None = None, status: int = 200,
+          too_large: str | None = None):  # type: ignore[no-untyped-def]
     return render_template("edit.html", form=form, service_id=service_id, problems=problems or {},
                            theirs=theirs, vocabulary=taxonomy.load(), days=DAYS, attending=ATTENDING,
-                           statuses=STATUSES, account=current_account()), status
+                           statuses=STATUSES, account=current_account(), lengths=fields.FORM_LENGTHS,
+                           too_large=too_large), status
 
 
 @bp.route("/services/new", methods=["GET", "POST"])
@@ -63,6 +65,31 @@ def edit(service_id: str):  # type: ignore[no-untyped-def]
         return _page(Form(values, exc.version), service_id, theirs=exc.current, status=409)
     flash("Your changes are saved.")
     return redirect(url_for("pages.service", service_id=service_id))
+
+
+@bp.errorhandler(413)
+def too_large(exc: Exception):  # type: ignore[no-untyped-def]
+    """A form over the size limit is never read, so what was typed cannot be shown again. The
+    editor gets the form back as saved, told which limit was hit and what to shorten, and that
+    their text is still a Back away in the browser: not a bare error page."""
+    from webapp import _error
+    from webapp.hardening import too_large_message
+
+    account = current_account()
+    service_id = (request.view_args or {}).get("service_id")
+    if request.method != "POST" or account is None or not account.can_edit or request.endpoint not in (
+            "editing.add", "editing.edit"):
+        return _error(413, too_large_message())
+    form: Form | None = Form({"status": "active", "attending": ["in_person"]})
+    if service_id:
+        with engine().connect() as conn:
+            form = editing.service_form(conn, service_id)
+        if form is None:
+            abort(404, description="There is no service with that id.")
+    message = (f"{too_large_message()} The form below shows the service as it is saved. A description takes up "
+               f"to {fields.TEXT_LENGTH:,} characters and a name {fields.NAME_LENGTH}: shorten the long text "
+               f"and save again.")
+    return _page(form, service_id, status=413, too_large=message)
 
 
 @bp.post("/services/<service_id>/verify")

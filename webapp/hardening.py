@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from assetmap.accounts import ADDRESS_ATTEMPTS, LOGIN_ATTEMPTS, SignInBrake  # noqa: F401 - the limits are the brake's
 from assetmap.keys import derived
 from webapp.db import engine
+from webapp.jsonout import FiniteJSONProvider
 
 MAX_QUERY_STRING = 2048
 MAX_FORM_BYTES = 256 * 1024
@@ -38,9 +39,18 @@ def login_brake() -> SignInBrake:
     return brake
 
 
+def too_large_message() -> str:
+    """What a person reads when what they sent is over MAX_CONTENT_LENGTH: how much, the limit, what to do."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"] // 1024
+    sent = f" ({(request.content_length or 0) // 1024:,} KB)" if request.content_length else ""
+    return (f"What you sent{sent} is more than the {limit:,} KB this site takes at once, so nothing was saved. "
+            "What you typed is still in your browser: go Back, shorten it, and send it again.")
+
+
 def install(app: Flask) -> None:
     if not app.config.get("MAX_CONTENT_LENGTH"):
         app.config["MAX_CONTENT_LENGTH"] = MAX_FORM_BYTES
+    app.json = FiniteJSONProvider(app)
     policy = _csp(app.config.get("TILES_URL") or "")
 
     @app.before_request
@@ -62,6 +72,12 @@ def install(app: Flask) -> None:
         elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         access_log.info("%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed)
         return response
+
+    @app.errorhandler(413)
+    def _too_large(_exc: Any):  # type: ignore[no-untyped-def]
+        from webapp import _error
+
+        return _error(413, too_large_message())
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)

@@ -10,7 +10,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 
 from assetmap import taxonomy
 from assetmap.editing import ATTENDING, audit_log
-from assetmap.errors import AssetmapError
+from assetmap.errors import AssetmapError, DatabaseUnavailable
 from assetmap.health import database_status
 from assetmap.io import oruk
 from assetmap.search import ACCESSIBILITY, Query
@@ -76,8 +76,13 @@ def search():  # type: ignore[no-untyped-def]
                 max_walk_minutes=walk, day=form["day"] or None, free_only=form["free"], age=_float("age"),
                 accessibility=tuple(form["access"]), attending=form["attending"] or None, limit=10,
                 searcher=searcher_token()))
+        except DatabaseUnavailable:
+            raise  # not the person's query: the app's 503, as the API gives
         except AssetmapError as exc:
             error = str(exc)
+    if not asked:
+        with engine().connect():  # a search form that cannot search is a 503 with the reason, now
+            pass
     status = 400 if error else 200
     return render_template("search.html", vocabulary=vocabulary, form=form, answer=answer, error=error,
                            walks=WALKS, days=DAYS, access=ACCESSIBILITY, attending=ATTENDING, practice=_practice(),

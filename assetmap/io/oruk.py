@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from tqdm import tqdm
 
-from assetmap import changes, models
+from assetmap import changes, fields, models
 from assetmap.db import writing
 from assetmap.errors import check_output_folder
 from assetmap.io.csvfile import detect_encoding
@@ -124,10 +124,19 @@ class Records:
     ignored: set[str] = field(default_factory=set)
     dropped: DroppedControls = field(default_factory=DroppedControls)
     notes: list[str] = field(default_factory=list)  # for the import report (e.g. a file's encoding)
+    # Fields that broke their rule (assetmap.fields) and were left out of a record that was kept.
+    left_out: list[str] = field(default_factory=list)
 
     def error(self, message: str) -> None:
         if len(self.errors) < 8:
             self.errors.append(message)
+
+    def left_out_lines(self, most: int = 20) -> list[str]:
+        """The report's lines for fields left out: the first ``most``, then how many more."""
+        lines = self.left_out[:most]
+        if len(self.left_out) > most:
+            lines.append(f"... and {len(self.left_out) - most:,} more fields left out")
+        return lines
 
     def count(self) -> int:
         return sum(len(r) for r in self.rows.values())
@@ -245,12 +254,16 @@ def _flatten(item: dict[str, Any], table: str, records: Records, keep_bad: bool,
             if value not in (None, [], {}, ""):
                 records.ignored.add(f"{table}.{key}")
             continue
+        where_here = f"{table} {record_id}{label[len(table):]}"
         if kind in _TEXT and isinstance(value, str):
             value = records.dropped.clean(value) if key != "id" else record_id
-            row[key] = value if value.strip() or key == "id" else None
+            text = value if value.strip() or key == "id" else None
+            if text is None or _fits(table, key, text, records, where_here, parent):
+                row[key] = text
             continue
-        converted = _convert(kind, key, value, strict_types, records, f"{table} {record_id}{label[len(table):]}")
-        if converted is not _INVALID:
+        converted = _convert(kind, key, value, strict_types, records, where_here)
+        if converted is not _INVALID and (converted is None or _fits(table, key, converted, records, where_here,
+                                                                     parent)):
             row[key] = converted
     row["id"] = record_id
     if parent:
@@ -325,6 +338,24 @@ _INVALID = object()
 _TEXT = {String, Text}
 
 
+def _fits(table: str, key: str, value: Any, records: Records, where: str,
+          parent: tuple[str, str] | None) -> bool:
+    """Whether a value keeps its field's rule; if not, the field is left out (and said so),
+    or, for a field the record cannot be without, the file is refused."""
+    if key == "id" or key.endswith("_id"):
+        return True  # ids and pointers: checked as references
+    try:
+        fields.column_rule(table, key)(value)
+        return True
+    except fields.FieldProblem as problem:
+        if not TABLES[table].c[key].nullable:
+            records.error(f"{where}: {key} {problem.reason}: {problem.advice}")
+        else:
+            owner = f" of {parent[0]} {parent[1]}" if parent and table != parent[0] else ""
+            records.left_out.append(fields.left_out(where + owner, key, problem))
+        return False
+
+
 def _convert(kind: type, key: str, value: Any, strict: bool, records: Records, where: str) -> Any:
     if value is None or (isinstance(value, str) and not value.strip() and key != "id"):
         return None
@@ -337,8 +368,10 @@ def _convert(kind: type, key: str, value: Any, strict: bool, records: Records, w
                     records.error(f"{where}: {key} is the text {value!r}, it must be a number")
                     return _INVALID
                 value = float(value)
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not isinstance(value, (int, float)):
                 raise ValueError
+            if not math.isfinite(value):
+                return float(value)  # left out by the field's rule, not the file refused
             if kind is Integer:
                 if not float(value).is_integer():
                     raise ValueError
@@ -526,6 +559,7 @@ def import_oruk(engine: Engine, path: Path | str, keep_bad_coordinates: bool = F
     report.notes.extend(records.notes + records.dropped.notes())
     if records.ignored:
         report.notes.append(f"fields not in the standard, not kept: {', '.join(sorted(records.ignored))}")
+    report.notes.extend(records.left_out_lines())
     return report
 
 
@@ -541,6 +575,8 @@ def _plain(value: Any) -> Any:
         return value.isoformat(timespec="microseconds" if value.microsecond % 1000 else "milliseconds") + "Z"
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
@@ -556,8 +592,9 @@ REQUIRED_ON_EXPORT = {
 
 
 def _clean(row: Any, table: str) -> dict[str, Any]:
-    record = {c.name: _plain(getattr(row, c.name)) for c in TABLES[table].columns
-              if c.name not in INTERNAL and getattr(row, c.name) is not None}
+    # None is left out, and so is a non-finite number (which JSON cannot carry) already stored.
+    plain = {c.name: _plain(getattr(row, c.name)) for c in TABLES[table].columns if c.name not in INTERNAL}
+    record = {k: v for k, v in plain.items() if v is not None}
     for name in REQUIRED_ON_EXPORT.get(table, ()):
         record.setdefault(name, "")
     return record

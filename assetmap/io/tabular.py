@@ -15,13 +15,14 @@ import json
 import re
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection
 
-from assetmap import taxonomy
+from assetmap import fields, taxonomy
 from assetmap.errors import AssetmapError
 from assetmap.geography import PostcodeNotFound, lookup
 from assetmap.io.csvfile import delimiter, detect_encoding
@@ -274,13 +275,27 @@ def parse_opening_times(text: str) -> dict[str, Any] | None:
 
 
 def _cost(text: str) -> dict[str, Any]:
-    lowered = text.lower().strip()
-    if lowered in ("free", "0", "£0", "0.00", "£0.00", "no charge", "none"):
+    """A cost option from what the sheet says; the amount is judged by assetmap.fields.cost."""
+    amount = fields.cost(text)
+    if amount == 0.0:
         return {"option": "Free", "amount": 0.0, "currency": "GBP"}
-    match = re.fullmatch(r"£?\s*(\d+(?:\.\d{1,2})?)", lowered)
-    if match:
-        return {"amount": float(match.group(1)), "currency": "GBP"}
+    if isinstance(amount, float):
+        return {"amount": amount, "currency": "GBP"}
     return {"amount_description": text}
+
+
+def _checked(row: dict[str, Any], mapping: Mapping, where: str, records: Records, key: str,
+             rule: fields.Rule = fields.text()) -> str:
+    """A cell's text if it keeps its field's rule; else "" and a line saying it was left out."""
+    value = _text(row, mapping, key)
+    if not value:
+        return ""
+    try:
+        rule(value)
+    except fields.FieldProblem as problem:
+        records.left_out.append(fields.left_out(where, mapping.columns[key], problem))
+        return ""
+    return value
 
 
 def read(path: Path, conn: Connection, report: ImportReport, mapping: Mapping, geocode: Any,
@@ -302,6 +317,11 @@ def read(path: Path, conn: Connection, report: ImportReport, mapping: Mapping, g
         if not name:
             report.reject(number, "no name")
             continue
+        if len(name) > fields.NAME_LENGTH:
+            report.reject(number, f"a name longer than {fields.NAME_LENGTH} characters")
+            continue
+        cell = partial(_checked, row, mapping, f"{path.name} row {number} ({name[:40]!r})", records)
+
         postcode_text = _text(row, mapping, "postcode")
         postcode = normalise_unit(postcode_text) if postcode_text else None
         key = _text(row, mapping, "id") or f"{name.lower()}|{postcode or postcode_text.upper()}"
@@ -311,9 +331,9 @@ def read(path: Path, conn: Connection, report: ImportReport, mapping: Mapping, g
         seen.add(key)
         base = f"{mapping.source}:{key}"
         service_id = stable_id("service", base)
-        org_name = _text(row, mapping, "organisation") or name
+        org_name = cell("organisation", fields.text(fields.NAME_LENGTH)) or name
         org_id = stable_id("organization", f"{mapping.source}:{org_name.lower()}")
-        email, website = _text(row, mapping, "email") or None, _text(row, mapping, "website") or None
+        email, website = cell("email", fields.email) or None, cell("website", fields.url) or None
         records.rows["organization"].setdefault(org_id, {"id": org_id, "name": org_name, "email": email,
                                                           "website": website})
         status = "active"
@@ -333,19 +353,19 @@ def read(path: Path, conn: Connection, report: ImportReport, mapping: Mapping, g
             except (ValueError, TypeError):
                 raise ImportFileError(f"{where}: {mapping.columns['verified']} is {verified_text!r}, "
                                       f"it must be a date; nothing was imported") from None
-        cost_text = _text(row, mapping, "cost")
+        cost_text = cell("cost", fields.cost)
         records.rows["service"][service_id] = {
             "id": service_id, "organization_id": org_id, "name": name,
-            "description": _text(row, mapping, "description") or None, "url": website, "email": email,
+            "description": cell("description") or None, "url": website, "email": email,
             "status": status, "assured_date": assured, "fees_description": cost_text or None,
         }
         placed = _place(row, mapping, where, conn, geocode, report, name)
-        address = _text(row, mapping, "address")
+        address = cell("address", fields.text(fields.LINE_LENGTH))
         location_id = stable_id("location", base)
         if placed.latitude is not None or address or postcode_text:
             records.rows["location"][location_id] = {
                 "id": location_id, "location_type": "physical", "organization_id": org_id,
-                "name": _text(row, mapping, "location_name") or name,
+                "name": cell("location_name", fields.text(fields.NAME_LENGTH)) or name,
                 "latitude": placed.latitude, "longitude": placed.longitude,
             }
             sal_id = stable_id("service_at_location", base)
@@ -359,11 +379,11 @@ def read(path: Path, conn: Connection, report: ImportReport, mapping: Mapping, g
                     "state_province": _text(row, mapping, "region") or None,
                     **_split_address(address, postcode_text),
                 }
-        phone = _text(row, mapping, "phone")
+        phone = cell("phone", fields.text(fields.PHONE_LENGTH))
         if phone:
             phone_id = stable_id("phone", base)
             records.rows["phone"][phone_id] = {"id": phone_id, "service_id": service_id, "number": phone}
-        times = _text(row, mapping, "opening_times")
+        times = cell("opening_times", fields.text(fields.LINE_LENGTH))
         if times:
             schedule_id = stable_id("schedule", base)
             records.rows["schedule"][schedule_id] = {"id": schedule_id, "service_id": service_id,
@@ -385,5 +405,6 @@ def read(path: Path, conn: Connection, report: ImportReport, mapping: Mapping, g
                 "id": attribute_id, "link_id": service_id, "link_entity": "service",
                 "link_type": term.kind, "taxonomy_term_id": term.id}
     report.check_mostly_valid("a spreadsheet with one service per row")
+    report.notes.extend(records.left_out_lines())
     report.notes.append("columns used: " + ", ".join(f"{k}={v!r}" for k, v in mapping.columns.items()))
     return records
