@@ -38,10 +38,11 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 from tqdm import tqdm
 
 from assetmap import changes, models
-from assetmap.db import writing
+from assetmap.db import reading, writing
 from assetmap.io.report import ImportFileError, ImportReport
 from assetmap.io.write import upsert
 from assetmap.models import placeable
@@ -118,6 +119,9 @@ class Records:
     rows: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
     errors: list[str] = field(default_factory=list)
     ignored: set[str] = field(default_factory=set)
+    # Where each record was first read (table, id) -> "service 12" or a file name, to say
+    # where both copies of an id came from when they disagree.
+    origin: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def error(self, message: str) -> None:
         if len(self.errors) < 8:
@@ -126,6 +130,32 @@ class Records:
     def count(self) -> int:
         return sum(len(r) for r in self.rows.values())
 
+    def add(self, table: str, row: dict[str, Any], where: str) -> None:
+        """Keep a record; a second copy of its id may repeat it or fill in what it left
+        out (a record nested in several others), but not contradict it: which of two
+        different records is right only the person who made the file can say."""
+        record_id = row["id"]
+        existing = self.rows[table].get(record_id)
+        if existing is None:
+            self.rows[table][record_id] = row
+            self.origin[(table, record_id)] = where
+            return
+        for key, value in row.items():
+            if value is not None and existing.get(key) is not None and existing[key] != value:
+                first = self.origin.get((table, record_id), "?")
+                self.error(f"{table} id {record_id!r} appears twice with different {key} "
+                           f"({existing[key]!r} in {first}, {value!r} in {where}): "
+                           f"give each its own id or remove one")
+                return
+        existing.update({k: v for k, v in row.items() if v is not None})
+
+    def merge(self, other: Records, source: str) -> None:
+        """Take in the records of another file of the same import (see ``add``)."""
+        for table, rows in other.rows.items():
+            for row in rows.values():
+                self.add(table, row, source)
+        self.ignored |= other.ignored
+
 
 # --- reading ----------------------------------------------------------------------
 
@@ -133,10 +163,15 @@ class Records:
 def read(path: Path, keep_bad_coordinates: bool = False) -> Records:
     """Read a JSON file (record, list, API page, tabular JSON) or a CSV package folder."""
     records = Records()
-    if path.is_dir() or path.name == "datapackage.json":
-        _read_csv_package(path if path.is_dir() else path.parent, records, keep_bad_coordinates)
-    else:
-        _read_json(path, records, keep_bad_coordinates)
+    try:
+        if path.is_dir() or path.name == "datapackage.json":
+            _read_csv_package(path if path.is_dir() else path.parent, records, keep_bad_coordinates)
+        else:
+            _read_json(path, records, keep_bad_coordinates)
+    except RecursionError:  # json and _flatten recurse once per level of nesting
+        raise ImportFileError(f"{path.name} is nested too deeply (lists or records inside each other "
+                              f"hundreds of levels down) to be Open Referral records: nothing was imported"
+                              ) from None
     if records.count() == 0 and not records.errors:
         raise ImportFileError(f"{path.name} holds no Open Referral records")
     if records.errors:
@@ -171,8 +206,8 @@ def _read_json(path: Path, records: Records, keep_bad: bool) -> None:
         _read_tabular_json(data, records, keep_bad)
         return
     hint = _kind_from_name(path.name)
-    for item, kind in _top_level(data, hint, path.name):
-        _flatten(item, kind, records, keep_bad, where=f"{kind} #{item.get('id', '?') if isinstance(item, dict) else '?'}",
+    for position, (item, kind) in enumerate(_top_level(data, hint, path.name), start=1):
+        _flatten(item, kind, records, keep_bad, where=f"{kind} #{item.get('id', '?')} (item {position})",
                  strict_types=True)
 
 
@@ -227,8 +262,7 @@ def _flatten(item: dict[str, Any], table: str, records: Records, keep_bad: bool,
             records.error(f"{label} in {where} has no id")
             return None
     kinds, skipped = KINDS[table], SKIPPED[table]
-    existing = records.rows[table].get(record_id)
-    row: dict[str, Any] = dict(existing) if existing else {}
+    row: dict[str, Any] = {}
     for key, value in item.items():
         if key in skipped:
             continue
@@ -249,7 +283,7 @@ def _flatten(item: dict[str, Any], table: str, records: Records, keep_bad: bool,
         _link_to_parent(table, row, parent_table, parent_id)
     if table == "location" and not keep_bad:
         _coordinates_ok(row, records, record_id)
-    records.rows[table][record_id] = row
+    records.add(table, row, where)
     here = f"{table} {record_id}"
     for key, (child_table, _fk) in NESTED[table].items():
         value = item.get(key)
@@ -481,35 +515,61 @@ def write(conn: Connection, records: Records, progress: str | None = None) -> in
     return written
 
 
-def check_and_write(conn: Connection, records: Records, source: str) -> int:
-    """Refuse records that break the standard or name unknown records; else write them."""
+def check(conn: Connection, records: Records, source: str) -> None:
+    """Refuse records that break the standard or name records neither given nor stored."""
     _check_required(records)
     _check_references(conn, records)
     if records.errors:
         raise ImportFileError(f"{source}: " + "; ".join(records.errors) + "; nothing was imported")
-    written = write(conn, records, progress=source)
+
+
+def write_checked(conn: Connection, records: Records, source: str) -> int:
+    """Write records already checked (see ``check``), on a connection from ``writing``.
+
+    A record they refer to can only have gone since the check if someone deleted it in
+    between; the database's foreign keys then refuse the write, which says so."""
+    try:
+        written = write(conn, records, progress=source)
+    except IntegrityError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise ImportFileError(f"{source}: a record it refers to was deleted while it was being imported "
+                              f"({reason}): nothing was imported; import it again") from None
     changes.bump(conn, changes.DIRECTORY)
     return written
 
 
-def import_oruk(engine: Engine, path: Path | str, keep_bad_coordinates: bool = False,
-                check: Any = None) -> ImportReport:
-    """Import an Open Referral file or CSV package in one transaction.
+def check_and_write(conn: Connection, records: Records, source: str) -> int:
+    """Check and write in one transaction (for small loads such as the demo directory)."""
+    check(conn, records, source)
+    return write_checked(conn, records, source)
 
-    ``check(conn, rows, flag)`` may flag records that need a look (see assetmap.quality).
+
+def import_oruk(engine: Engine, path: Path | str, keep_bad_coordinates: bool = False,
+                check_records: Any = None) -> ImportReport:
+    """Import an Open Referral file or CSV package, all or nothing.
+
+    ``check_records(conn, rows, flag)`` may flag records that need a look (see
+    assetmap.quality). Reading and checking happen on a read connection; only the
+    write takes the write lock, so editors are not kept waiting by the checks.
     """
     path = Path(path)
     report = ImportReport(source=path.name, what="records")
     records = read(path, keep_bad_coordinates)
+    with reading(engine) as conn:
+        if check_records:
+            check_records(conn, records.rows, report.flag)
+        check(conn, records, path.name)
     with writing(engine) as conn:
-        if check:
-            check(conn, records.rows, report.flag)
-        report.read = report.loaded = check_and_write(conn, records, path.name)
-    counts = ", ".join(f"{len(records.rows[t]):,} {t}" for t in ORDER if records.rows.get(t))
-    report.notes.append(counts)
+        report.read = report.loaded = write_checked(conn, records, path.name)
+    describe(report, records)
+    return report
+
+
+def describe(report: ImportReport, records: Records) -> None:
+    """Add what was imported, per table, and the fields not kept, to the report's notes."""
+    report.notes.append(", ".join(f"{len(records.rows[t]):,} {t}" for t in ORDER if records.rows.get(t)))
     if records.ignored:
         report.notes.append(f"fields not in the standard, not kept: {', '.join(sorted(records.ignored))}")
-    return report
 
 
 # --- export -------------------------------------------------------------------------
