@@ -3,7 +3,7 @@
 An import reads, looks up, geocodes and checks every file first, on a read connection,
 and only then takes the write lock, once, to write them all: all or nothing, and
 editors saving meanwhile wait only for the writing (on SpatiaLite there is one writer
-at a time).
+at a time, and the rows are staged before it takes the lock; see oruk.import_checked).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from assetmap import quality
 from assetmap.config import settings
-from assetmap.db import reading, writing
+from assetmap.db import reading
 from assetmap.io import oruk, tabular
 from assetmap.io.report import ImportFileError, ImportReport
 
@@ -62,8 +62,7 @@ def import_files(engine: Engine, paths: Sequence[Path | str], *, mapping: list[s
             records.merge(item.records, item.path.name)
     with reading(engine) as conn:
         oruk.check(conn, records, names)
-    with writing(engine) as conn:
-        oruk.write_checked(conn, records, names)
+    oruk.import_checked(engine, records, names)
     for item in prepared:
         _describe(item)
     return [item.report for item in prepared]

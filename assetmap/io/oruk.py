@@ -42,9 +42,9 @@ from sqlalchemy.exc import IntegrityError
 from tqdm import tqdm
 
 from assetmap import changes, models
-from assetmap.db import reading, writing
+from assetmap.db import backend, reading, writing
 from assetmap.io.report import ImportFileError, ImportReport
-from assetmap.io.write import upsert
+from assetmap.io.write import publish, stage, upsert
 from assetmap.models import placeable
 
 # Tables in the order they can be written (parents before children).
@@ -485,6 +485,23 @@ def _check_required(records: Records) -> None:
                                   f"{', '.join(models.SERVICE_STATUSES)}")
 
 
+def _complete(table: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with every column any of them has; locations with the point they make, if real."""
+    columns = sorted({k for r in rows for k in r})
+    complete = [{c: r.get(c) for c in columns} for r in rows]
+    if table == "service":
+        for r in complete:
+            r["status"] = r.get("status") or "active"
+    if table == "location":
+        for r in complete:
+            r.setdefault("latitude", None)
+            r.setdefault("longitude", None)
+            # Kept as given (lossless), but only real coordinates become a point.
+            ok = placeable(r["latitude"], r["longitude"])
+            r["_lat"], r["_lon"] = (r["latitude"], r["longitude"]) if ok else (None, None)
+    return complete
+
+
 def write(conn: Connection, records: Records, progress: str | None = None) -> int:
     written = 0
     bar = tqdm(total=records.count(), desc=progress, unit=" records", disable=None if progress else True,
@@ -494,25 +511,42 @@ def write(conn: Connection, records: Records, progress: str | None = None) -> in
             rows = list(records.rows.get(table, {}).values())
             if not rows:
                 continue
-            columns = sorted({k for r in rows for k in r})
-            complete = [{c: r.get(c) for c in columns} for r in rows]
-            if table == "service":
-                for r in complete:
-                    r["status"] = r.get("status") or "active"
-            point = ("longitude", "latitude") if table == "location" else None
-            if point:
-                for r in complete:
-                    r.setdefault("latitude", None)
-                    r.setdefault("longitude", None)
-                    # Kept as given (lossless), but only real coordinates become a point.
-                    ok = placeable(r["latitude"], r["longitude"])
-                    r["_lat"], r["_lon"] = (r["latitude"], r["longitude"]) if ok else (None, None)
+            complete = _complete(table, rows)
+            if table == "location":
                 upsert(conn, TABLES[table], complete, point=("_lon", "_lat"), exclude=("_lat", "_lon"))
             else:
                 upsert(conn, TABLES[table], complete)
             written += len(rows)
             bar.update(len(rows))
     return written
+
+
+def _write_staged(engine: Engine, records: Records, source: str) -> int:
+    """SpatiaLite: stage every table in TEMP tables first, then take the write lock to copy them
+    in (see write.stage); a kill before the commit leaves the file as it was."""
+    staged: list[tuple[str, str]] = []
+    with engine.connect() as conn:
+        try:
+            with conn.begin(), tqdm(total=records.count(), desc=f"{source} (staging)", unit=" records",
+                                    disable=None, leave=False) as bar:
+                for table in ORDER:
+                    rows = list(records.rows.get(table, {}).values())
+                    if rows:
+                        staged.append((table, stage(conn, TABLES[table], _complete(table, rows), bar)))
+            conn.execution_options(write=True)
+            with conn.begin():
+                for table, name in staged:
+                    publish(conn, TABLES[table], name, point=("_lon", "_lat") if table == "location" else None)
+                changes.bump(conn, changes.DIRECTORY)
+        finally:
+            conn.execution_options(write=False)
+            if conn.in_transaction():
+                conn.rollback()
+            for _table, name in staged:  # a pooled connection keeps its TEMP tables
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{name}")
+            if conn.in_transaction():
+                conn.commit()
+    return records.count()
 
 
 def check(conn: Connection, records: Records, source: str) -> None:
@@ -524,18 +558,26 @@ def check(conn: Connection, records: Records, source: str) -> None:
 
 
 def write_checked(conn: Connection, records: Records, source: str) -> int:
-    """Write records already checked (see ``check``), on a connection from ``writing``.
+    """Write records already checked (see ``check``), on a connection from ``writing``."""
+    written = write(conn, records, progress=source)
+    changes.bump(conn, changes.DIRECTORY)
+    return written
+
+
+def import_checked(engine: Engine, records: Records, source: str) -> int:
+    """Write checked records in one transaction that holds the write lock as briefly as it can.
 
     A record they refer to can only have gone since the check if someone deleted it in
     between; the database's foreign keys then refuse the write, which says so."""
     try:
-        written = write(conn, records, progress=source)
+        if backend(engine) == "spatialite":
+            return _write_staged(engine, records, source)
+        with writing(engine) as conn:  # PostgreSQL writers do not lock each other out
+            return write_checked(conn, records, source)
     except IntegrityError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         raise ImportFileError(f"{source}: a record it refers to was deleted while it was being imported "
                               f"({reason}): nothing was imported; import it again") from None
-    changes.bump(conn, changes.DIRECTORY)
-    return written
 
 
 def check_and_write(conn: Connection, records: Records, source: str) -> int:
@@ -559,8 +601,7 @@ def import_oruk(engine: Engine, path: Path | str, keep_bad_coordinates: bool = F
         if check_records:
             check_records(conn, records.rows, report.flag)
         check(conn, records, path.name)
-    with writing(engine) as conn:
-        report.read = report.loaded = write_checked(conn, records, path.name)
+    report.read = report.loaded = import_checked(engine, records, path.name)
     describe(report, records)
     return report
 
