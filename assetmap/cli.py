@@ -85,14 +85,13 @@ def cmd_import_deprivation(args: argparse.Namespace) -> int:
 
 
 def cmd_import_assets(args: argparse.Namespace) -> int:
-    from assetmap.io.assets import import_assets
+    from assetmap.io.assets import import_files
 
-    engine = _engine(args)
-    for path in args.files:
-        report = import_assets(engine, path, mapping=args.map, mapping_file=args.mapping,
-                               need=args.need, source=args.source,
-                               keep_bad_coordinates=args.keep_bad_coordinates, verified=args.verified)
-        _print_reports([report], args.json)
+    # All the files or none: a directory half from a.csv and without b.json helps nobody.
+    reports = import_files(_engine(args), args.files, mapping=args.map, mapping_file=args.mapping,
+                           need=args.need, source=args.source,
+                           keep_bad_coordinates=args.keep_bad_coordinates, verified=args.verified)
+    _print_reports(reports, args.json)
     return 0
 
 

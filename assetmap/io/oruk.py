@@ -39,15 +39,16 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 from tqdm import tqdm
 
 from assetmap import changes, fields, models
-from assetmap.db import writing
+from assetmap.db import backend, reading, writing
 from assetmap.errors import check_output_folder
 from assetmap.io.csvfile import detect_encoding
 from assetmap.io.report import DroppedControls, ImportFileError, ImportReport
 from assetmap.io.safecsv import unprotect, write_rows
-from assetmap.io.write import upsert
+from assetmap.io.write import publish, stage, upsert
 from assetmap.models import placeable
 
 # Tables in the order they can be written (parents before children).
@@ -126,6 +127,9 @@ class Records:
     notes: list[str] = field(default_factory=list)  # for the import report (e.g. a file's encoding)
     # Fields that broke their rule (assetmap.fields) and were left out of a record that was kept.
     left_out: list[str] = field(default_factory=list)
+    # Where each record was first read (table, id) -> "service 12" or a file name, to say
+    # where both copies of an id came from when they disagree.
+    origin: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def error(self, message: str) -> None:
         if len(self.errors) < 8:
@@ -141,6 +145,32 @@ class Records:
     def count(self) -> int:
         return sum(len(r) for r in self.rows.values())
 
+    def add(self, table: str, row: dict[str, Any], where: str) -> None:
+        """Keep a record; a second copy of its id may repeat it or fill in what it left
+        out (a record nested in several others), but not contradict it: which of two
+        different records is right only the person who made the file can say."""
+        record_id = row["id"]
+        existing = self.rows[table].get(record_id)
+        if existing is None:
+            self.rows[table][record_id] = row
+            self.origin[(table, record_id)] = where
+            return
+        for key, value in row.items():
+            if value is not None and existing.get(key) is not None and existing[key] != value:
+                first = self.origin.get((table, record_id), "?")
+                self.error(f"{table} id {record_id!r} appears twice with different {key} "
+                           f"({existing[key]!r} in {first}, {value!r} in {where}): "
+                           f"give each its own id or remove one")
+                return
+        existing.update({k: v for k, v in row.items() if v is not None})
+
+    def merge(self, other: Records, source: str) -> None:
+        """Take in the records of another file of the same import (see ``add``)."""
+        for table, rows in other.rows.items():
+            for row in rows.values():
+                self.add(table, row, source)
+        self.ignored |= other.ignored
+
 
 # --- reading ----------------------------------------------------------------------
 
@@ -148,10 +178,15 @@ class Records:
 def read(path: Path, keep_bad_coordinates: bool = False) -> Records:
     """Read a JSON file (record, list, API page, tabular JSON) or a CSV package folder."""
     records = Records()
-    if path.is_dir() or path.name == "datapackage.json":
-        _read_csv_package(path if path.is_dir() else path.parent, records, keep_bad_coordinates)
-    else:
-        _read_json(path, records, keep_bad_coordinates)
+    try:
+        if path.is_dir() or path.name == "datapackage.json":
+            _read_csv_package(path if path.is_dir() else path.parent, records, keep_bad_coordinates)
+        else:
+            _read_json(path, records, keep_bad_coordinates)
+    except RecursionError:  # json and _flatten recurse once per level of nesting
+        raise ImportFileError(f"{path.name} is nested too deeply (lists or records inside each other "
+                              f"hundreds of levels down) to be Open Referral records: nothing was imported"
+                              ) from None
     if records.count() == 0 and not records.errors:
         raise ImportFileError(f"{path.name} holds no Open Referral records")
     if records.errors:
@@ -186,8 +221,8 @@ def _read_json(path: Path, records: Records, keep_bad: bool) -> None:
         _read_tabular_json(data, records, keep_bad)
         return
     hint = _kind_from_name(path.name)
-    for item, kind in _top_level(data, hint, path.name):
-        _flatten(item, kind, records, keep_bad, where=f"{kind} #{item.get('id', '?') if isinstance(item, dict) else '?'}",
+    for position, (item, kind) in enumerate(_top_level(data, hint, path.name), start=1):
+        _flatten(item, kind, records, keep_bad, where=f"{kind} #{item.get('id', '?')} (item {position})",
                  strict_types=True)
 
 
@@ -244,8 +279,7 @@ def _flatten(item: dict[str, Any], table: str, records: Records, keep_bad: bool,
             records.error(f"{label} in {where} has no id")
             return None
     kinds, skipped = KINDS[table], SKIPPED[table]
-    existing = records.rows[table].get(record_id)
-    row: dict[str, Any] = dict(existing) if existing else {}
+    row: dict[str, Any] = {}
     for key, value in item.items():
         if key in skipped:
             continue
@@ -271,7 +305,7 @@ def _flatten(item: dict[str, Any], table: str, records: Records, keep_bad: bool,
         _link_to_parent(table, row, parent_table, parent_id)
     if table == "location" and not keep_bad:
         _coordinates_ok(row, records, record_id)
-    records.rows[table][record_id] = row
+    records.add(table, row, where)
     here = f"{table} {record_id}"
     for key, (child_table, _fk) in NESTED[table].items():
         value = item.get(key)
@@ -500,6 +534,23 @@ def _check_required(records: Records) -> None:
                                   f"{', '.join(models.SERVICE_STATUSES)}")
 
 
+def _complete(table: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with every column any of them has; locations with the point they make, if real."""
+    columns = sorted({k for r in rows for k in r})
+    complete = [{c: r.get(c) for c in columns} for r in rows]
+    if table == "service":
+        for r in complete:
+            r["status"] = r.get("status") or "active"
+    if table == "location":
+        for r in complete:
+            r.setdefault("latitude", None)
+            r.setdefault("longitude", None)
+            # Kept as given (lossless), but only real coordinates become a point.
+            ok = placeable(r["latitude"], r["longitude"])
+            r["_lat"], r["_lon"] = (r["latitude"], r["longitude"]) if ok else (None, None)
+    return complete
+
+
 def write(conn: Connection, records: Records, progress: str | None = None) -> int:
     written = 0
     bar = tqdm(total=records.count(), desc=progress, unit=" records", disable=None if progress else True,
@@ -509,19 +560,8 @@ def write(conn: Connection, records: Records, progress: str | None = None) -> in
             rows = list(records.rows.get(table, {}).values())
             if not rows:
                 continue
-            columns = sorted({k for r in rows for k in r})
-            complete = [{c: r.get(c) for c in columns} for r in rows]
-            if table == "service":
-                for r in complete:
-                    r["status"] = r.get("status") or "active"
-            point = ("longitude", "latitude") if table == "location" else None
-            if point:
-                for r in complete:
-                    r.setdefault("latitude", None)
-                    r.setdefault("longitude", None)
-                    # Kept as given (lossless), but only real coordinates become a point.
-                    ok = placeable(r["latitude"], r["longitude"])
-                    r["_lat"], r["_lon"] = (r["latitude"], r["longitude"]) if ok else (None, None)
+            complete = _complete(table, rows)
+            if table == "location":
                 upsert(conn, TABLES[table], complete, point=("_lon", "_lat"), exclude=("_lat", "_lon"))
             else:
                 upsert(conn, TABLES[table], complete)
@@ -530,37 +570,98 @@ def write(conn: Connection, records: Records, progress: str | None = None) -> in
     return written
 
 
-def check_and_write(conn: Connection, records: Records, source: str) -> int:
-    """Refuse records that break the standard or name unknown records; else write them."""
+def _write_staged(engine: Engine, records: Records, source: str) -> int:
+    """SpatiaLite: stage every table in TEMP tables first, then take the write lock to copy them
+    in (see write.stage); a kill before the commit leaves the file as it was."""
+    staged: list[tuple[str, str]] = []
+    with engine.connect() as conn:
+        try:
+            with conn.begin(), tqdm(total=records.count(), desc=f"{source} (staging)", unit=" records",
+                                    disable=None, leave=False) as bar:
+                for table in ORDER:
+                    rows = list(records.rows.get(table, {}).values())
+                    if rows:
+                        staged.append((table, stage(conn, TABLES[table], _complete(table, rows), bar)))
+            conn.execution_options(write=True)
+            with conn.begin():
+                for table, name in staged:
+                    publish(conn, TABLES[table], name, point=("_lon", "_lat") if table == "location" else None)
+                changes.bump(conn, changes.DIRECTORY)
+        finally:
+            conn.execution_options(write=False)
+            if conn.in_transaction():
+                conn.rollback()
+            for _table, name in staged:  # a pooled connection keeps its TEMP tables
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{name}")
+            if conn.in_transaction():
+                conn.commit()
+    return records.count()
+
+
+def check(conn: Connection, records: Records, source: str) -> None:
+    """Refuse records that break the standard or name records neither given nor stored."""
     _check_required(records)
     _check_references(conn, records)
     if records.errors:
         raise ImportFileError(f"{source}: " + "; ".join(records.errors) + "; nothing was imported")
+
+
+def write_checked(conn: Connection, records: Records, source: str) -> int:
+    """Write records already checked (see ``check``), on a connection from ``writing``."""
     written = write(conn, records, progress=source)
     changes.bump(conn, changes.DIRECTORY)
     return written
 
 
-def import_oruk(engine: Engine, path: Path | str, keep_bad_coordinates: bool = False,
-                check: Any = None) -> ImportReport:
-    """Import an Open Referral file or CSV package in one transaction.
+def import_checked(engine: Engine, records: Records, source: str) -> int:
+    """Write checked records in one transaction that holds the write lock as briefly as it can.
 
-    ``check(conn, rows, flag)`` may flag records that need a look (see assetmap.quality).
+    A record they refer to can only have gone since the check if someone deleted it in
+    between; the database's foreign keys then refuse the write, which says so."""
+    try:
+        if backend(engine) == "spatialite":
+            return _write_staged(engine, records, source)
+        with writing(engine) as conn:  # PostgreSQL writers do not lock each other out
+            return write_checked(conn, records, source)
+    except IntegrityError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise ImportFileError(f"{source}: a record it refers to was deleted while it was being imported "
+                              f"({reason}): nothing was imported; import it again") from None
+
+
+def check_and_write(conn: Connection, records: Records, source: str) -> int:
+    """Check and write in one transaction (for small loads such as the demo directory)."""
+    check(conn, records, source)
+    return write_checked(conn, records, source)
+
+
+def import_oruk(engine: Engine, path: Path | str, keep_bad_coordinates: bool = False,
+                check_records: Any = None) -> ImportReport:
+    """Import an Open Referral file or CSV package, all or nothing.
+
+    ``check_records(conn, rows, flag)`` may flag records that need a look (see
+    assetmap.quality). Reading and checking happen on a read connection; only the
+    write takes the write lock, so editors are not kept waiting by the checks.
     """
     path = Path(path)
     report = ImportReport(source=path.name, what="records")
     records = read(path, keep_bad_coordinates)
-    with writing(engine) as conn:
-        if check:
-            check(conn, records.rows, report.flag)
-        report.read = report.loaded = check_and_write(conn, records, path.name)
-    counts = ", ".join(f"{len(records.rows[t]):,} {t}" for t in ORDER if records.rows.get(t))
-    report.notes.append(counts)
+    with reading(engine) as conn:
+        if check_records:
+            check_records(conn, records.rows, report.flag)
+        check(conn, records, path.name)
+    report.read = report.loaded = import_checked(engine, records, path.name)
+    describe(report, records)
+    return report
+
+
+def describe(report: ImportReport, records: Records) -> None:
+    """Add what was imported, per table, and the fields not kept, to the report's notes."""
+    report.notes.append(", ".join(f"{len(records.rows[t]):,} {t}" for t in ORDER if records.rows.get(t)))
     report.notes.extend(records.notes + records.dropped.notes())
     if records.ignored:
         report.notes.append(f"fields not in the standard, not kept: {', '.join(sorted(records.ignored))}")
     report.notes.extend(records.left_out_lines())
-    return report
 
 
 # --- export -------------------------------------------------------------------------

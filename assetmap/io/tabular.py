@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from assetmap import fields, taxonomy
 from assetmap.errors import AssetmapError
@@ -29,6 +29,7 @@ from assetmap.io.csvfile import delimiter, detect_encoding
 from assetmap.io.oruk import Records
 from assetmap.io.report import DroppedControls, ImportFileError, ImportReport
 from assetmap.io.safecsv import unprotect
+from assetmap.models import Postcode
 from assetmap.postcodes import PostcodeError, normalise_unit
 from assetmap.taxonomy import stable_id
 
@@ -167,7 +168,7 @@ def _read_mapping_file(path: Path) -> dict[str, str]:
     try:
         text = path.read_bytes()
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text.decode("utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise ImportFileError(f"cannot read the mapping file {path} ({exc})") from None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise ImportFileError(f"the mapping file {path} should hold FIELD = \"COLUMN\" pairs")
@@ -193,8 +194,27 @@ class Placed:
     how: str  # "coordinates", "swapped coordinates", "postcode", "geocoder", "unplaced"
 
 
+def _postcode_points(conn: Connection, frame: pd.DataFrame, mapping: Mapping) -> dict[str, tuple[float, float]]:
+    """(latitude, longitude) of the file's postcodes the directory places, a few queries for all.
+
+    One lookup per row would take half a minute for 50,000 rows; ``lookup`` still
+    answers for the rest (partial, unknown or malformed postcodes).
+    """
+    column = mapping.columns.get("postcode")
+    if not column:
+        return {}
+    wanted = sorted({p for p in (normalise_unit(str(v)) for v in frame[column] if str(v).strip()) if p})
+    found: dict[str, tuple[float, float]] = {}
+    for start in range(0, len(wanted), 500):
+        found |= {r.postcode: (r.latitude, r.longitude) for r in conn.execute(
+            select(Postcode.postcode, Postcode.latitude, Postcode.longitude)
+            .where(Postcode.postcode.in_(wanted[start:start + 500]), Postcode.latitude.is_not(None)))}
+    return found
+
+
 def _place(row: dict[str, Any], mapping: Mapping, where: str, conn: Connection,
-           geocode: Any, report: ImportReport, name: str) -> Placed:
+           geocode: Any, report: ImportReport, name: str,
+           placed_at: dict[str, tuple[float, float]]) -> Placed:
     lat_text, lon_text = _text(row, mapping, "latitude"), _text(row, mapping, "longitude")
     latlon = _text(row, mapping, "latlon")
     if latlon:
@@ -223,6 +243,9 @@ def _place(row: dict[str, Any], mapping: Mapping, where: str, conn: Connection,
         return Placed(None, None, "unplaced")
     postcode = _text(row, mapping, "postcode")
     if postcode:
+        known = placed_at.get(normalise_unit(postcode) or "")
+        if known:
+            return Placed(known[0], known[1], "postcode")
         try:
             place = lookup(conn, postcode)
             if place.exact:
@@ -309,7 +332,10 @@ def read(path: Path, conn: Connection, report: ImportReport, mapping: Mapping, g
             raise ImportFileError(f"--need {need!r} is not a need or activity type; see data/taxonomy.toml")
         fixed_terms.extend(matched[:1])
     records = Records()
-    seen: set[str] = set()
+    # Rows by id (or name and postcode): an identical copy is merged, a different one refused.
+    seen: dict[str, tuple[int, dict[str, Any]]] = {}
+    identical = 0
+    placed_at = _postcode_points(conn, frame, mapping)
     for number, row in enumerate(frame.to_dict("records"), start=2):
         report.read += 1
         where = f"{path.name} row {number}"
@@ -324,11 +350,20 @@ def read(path: Path, conn: Connection, report: ImportReport, mapping: Mapping, g
 
         postcode_text = _text(row, mapping, "postcode")
         postcode = normalise_unit(postcode_text) if postcode_text else None
-        key = _text(row, mapping, "id") or f"{name.lower()}|{postcode or postcode_text.upper()}"
+        given_id = _text(row, mapping, "id")
+        key = given_id or f"{name.lower()}|{postcode or postcode_text.upper()}"
         if key in seen:
-            report.reject(number, "the same id (or name and postcode) as an earlier row")
-            continue
-        seen.add(key)
+            first, earlier = seen[key]
+            if earlier == row:
+                identical += 1
+                continue
+            what = (f"the same {mapping.columns['id']} {given_id!r}" if given_id
+                    else f"the same name and postcode ({name}, {postcode or postcode_text or 'none'})")
+            column = next(c for c in row if earlier.get(c) != row[c])
+            raise ImportFileError(f"{path.name} rows {first} and {number} have {what} but differ "
+                                  f"({column} is {earlier.get(column)!r} and {row[column]!r}): which is "
+                                  f"right? Merge them, or give each its own id; nothing was imported")
+        seen[key] = (number, row)
         base = f"{mapping.source}:{key}"
         service_id = stable_id("service", base)
         org_name = cell("organisation", fields.text(fields.NAME_LENGTH)) or name
@@ -359,7 +394,7 @@ def read(path: Path, conn: Connection, report: ImportReport, mapping: Mapping, g
             "description": cell("description") or None, "url": website, "email": email,
             "status": status, "assured_date": assured, "fees_description": cost_text or None,
         }
-        placed = _place(row, mapping, where, conn, geocode, report, name)
+        placed = _place(row, mapping, where, conn, geocode, report, name, placed_at)
         address = cell("address", fields.text(fields.LINE_LENGTH))
         location_id = stable_id("location", base)
         if placed.latitude is not None or address or postcode_text:
@@ -406,5 +441,7 @@ def read(path: Path, conn: Connection, report: ImportReport, mapping: Mapping, g
                 "link_type": term.kind, "taxonomy_term_id": term.id}
     report.check_mostly_valid("a spreadsheet with one service per row")
     report.notes.extend(records.left_out_lines())
+    if identical:
+        report.notes.append(f"{identical:,} rows repeated an earlier row exactly: each kept once")
     report.notes.append("columns used: " + ", ".join(f"{k}={v!r}" for k, v in mapping.columns.items()))
     return records

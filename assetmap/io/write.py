@@ -104,3 +104,48 @@ def _sqlite_executemany(conn: Connection, statement: Any) -> Callable[[Sequence[
         conn.exec_driver_sql(sql, [tuple(_sqlite_value(row[n] if n in row else defaults[n]) for n in names)
                                    for row in chunk])
     return run
+
+
+def stage(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], progress: Any = None) -> str:
+    """Copy rows (all with the same keys) into a TEMP table on this SQLite connection; its name.
+
+    A connection's temporary tables live in its own private database, so filling
+    them takes no lock on the main file: editors keep saving meanwhile.
+    """
+    names = list(rows[0])
+    staged = f"stage_{table.name}"
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{staged}")
+    conn.exec_driver_sql(f"CREATE TEMP TABLE {staged} ({', '.join(_quote(n) for n in names)})")
+    sql = f"INSERT INTO temp.{staged} VALUES ({', '.join('?' for _ in names)})"
+    for start in range(0, len(rows), CHUNK):
+        conn.exec_driver_sql(sql, [tuple(_sqlite_value(row[n]) for n in names) for row in rows[start:start + CHUNK]])
+        if progress is not None:
+            progress.update(len(rows[start:start + CHUNK]))
+    return staged
+
+
+def publish(conn: Connection, table: Table, staged: str, point: tuple[str, str] | None = None,
+            point_column: str = "geom") -> None:
+    """Upsert a staged TEMP table into ``table`` in one statement, rows in key order.
+
+    SQLite inserting from a table it already holds, in primary-key order, is several times
+    faster than executemany, so the write lock is held that much less.
+    """
+    names = [r[1] for r in conn.exec_driver_sql(f"PRAGMA temp.table_info({staged})")]
+    columns = [n for n in names if not point or n not in point]
+    chosen = [_quote(n) for n in columns]
+    if point:
+        columns.append(point_column)
+        chosen.append(f"MakePoint({_quote(point[0])}, {_quote(point[1])}, {WGS84})")
+    key = [c.name for c in table.primary_key.columns]
+    updates = ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in columns if c not in key)
+    conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    conn.exec_driver_sql(
+        f"INSERT INTO main.{_quote(table.name)} ({', '.join(_quote(c) for c in columns)}) "
+        f"SELECT {', '.join(chosen)} FROM temp.{staged} WHERE true ORDER BY {', '.join(_quote(k) for k in key)} "
+        f"ON CONFLICT ({', '.join(_quote(k) for k in key)}) {conflict}")
+    conn.exec_driver_sql(f"DROP TABLE temp.{staged}")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
