@@ -211,6 +211,8 @@ def cmd_gaps(args: argparse.Namespace) -> int:
 
     if args.out:
         check_output_folder(args.out)  # before the analysis, which can take a while
+    elif args.format and args.format != "csv":
+        raise AssetmapError("--format geojson and gpkg need --out FILE")
     areas = None
     if args.areas:
         text = open(args.areas).read() if os.path.exists(args.areas) else args.areas
@@ -224,8 +226,6 @@ def cmd_gaps(args: argparse.Namespace) -> int:
         print(f"wrote {len(result):,} area-need rows ({int(result['gap'].sum()):,} gaps) to {args.out}")
         return 0
     if args.format:
-        if args.format != "csv":
-            raise AssetmapError("--format geojson and gpkg need --out FILE")
         write_gaps(result, sys.stdout, "csv")
         return 0
     flagged = result[result["gap"]].sort_values(["deprivation_rank", "need"], na_position="last")
