@@ -718,8 +718,10 @@ def record_unmet(conn: Connection, needs: list[str], area: str | None, searcher:
     counted = 0
     for need in needs:
         mark = hashlib.sha256(f"{searcher or 'unattributed'}\n{today}\n{area}\n{need}".encode()).hexdigest()
-        first = conn.execute(insert(UnmetSearchSeen).values(key=mark, day=today).on_conflict_do_nothing())
-        if first.rowcount != 1:
+        # RETURNING, not rowcount: psycopg's pipeline does not report rowcount for this.
+        first = conn.execute(insert(UnmetSearchSeen).values(key=mark, day=today).on_conflict_do_nothing()
+                             .returning(UnmetSearchSeen.key)).first()
+        if first is None:
             continue
         statement = insert(UnmetNeed).values(need=need, area_code=area or "unknown", day=today, searches=1)
         conn.execute(statement.on_conflict_do_update(

@@ -187,7 +187,7 @@ def _signed_in(client: FlaskClient) -> bool:
 
 def test_a_new_role_a_reset_and_disabling_end_every_session_of_the_account(db_url: str, people: dict[str, int]) -> None:
     admin = _client(db_url, "admin@example.org")
-    for action, data in (("role", {"role": "viewer"}), ("reset", {}), ("disable", {})):
+    for action, data in (("role", {"role": "viewer"}), ("reset", {"confirm": "yes"}), ("disable", {})):
         laptop, tablet = _client(db_url, "editor@example.org"), _client(db_url, "editor@example.org")
         assert _signed_in(laptop) and _signed_in(tablet)
         done = admin.post(f"/accounts/{people['editor']}/{action}", data={"csrf_token": "token", **data})
@@ -240,7 +240,10 @@ def test_only_admins_run_accounts_and_every_change_is_audited(db_url: str, peopl
     assert made.status_code == 200 and "new.person@example.org" in made.get_data(as_text=True)
     again = admin.post("/accounts", data={"csrf_token": "token", "email": "new.person@example.org", "role": "viewer"})
     assert again.status_code == 400 and "already an account" in again.get_data(as_text=True)
-    removed = admin.post(f"/accounts/{people['viewer']}/remove", data={"csrf_token": "token"})
+    asked = admin.post(f"/accounts/{people['viewer']}/remove", data={"csrf_token": "token"})
+    assert asked.status_code == 200 and "cannot be undone" in asked.get_data(as_text=True)
+    assert "viewer@example.org" in [a.email for a in list_accounts(connect(db_url))]
+    removed = admin.post(f"/accounts/{people['viewer']}/remove", data={"csrf_token": "token", "confirm": "yes"})
     assert removed.status_code == 302
     engine = connect(db_url)
     emails = [a.email for a in list_accounts(engine)]
@@ -254,7 +257,7 @@ def test_only_admins_run_accounts_and_every_change_is_audited(db_url: str, peopl
 
 def test_the_last_admin_cannot_be_demoted_disabled_or_removed(db_url: str, people: dict[str, int]) -> None:
     admin = _client(db_url, "admin@example.org")
-    for action, data in (("role", {"role": "editor"}), ("disable", {}), ("remove", {})):
+    for action, data in (("role", {"role": "editor"}), ("disable", {}), ("remove", {"confirm": "yes"})):
         refused = admin.post(f"/accounts/{people['admin']}/{action}", data={"csrf_token": "token", **data})
         assert refused.status_code == 400 and "only active admin" in refused.get_data(as_text=True), action
     engine = connect(db_url)
@@ -286,7 +289,7 @@ def test_many_wrong_passwords_for_one_account_from_many_addresses_are_braked(db_
                         environ_base={"REMOTE_ADDR": "198.51.100.7"})
     assert other.status_code == 302
     admin = _client(db_url, "admin@example.org")
-    admin.post(f"/accounts/{people['editor']}/reset", data={"csrf_token": "token"})
+    admin.post(f"/accounts/{people['editor']}/reset", data={"csrf_token": "token", "confirm": "yes"})
     engine = connect(db_url)
     from assetmap.accounts import reset_password
     reset_password(engine, people["editor"], "tests", PASSWORD)

@@ -35,6 +35,8 @@ KNIT = service("Knit and Natter", 55.8522, -4.1990, ["loneliness"], cost=2)
 WATCHED = (Service, Organization, Location, ServiceAtLocation, CostOption, UnmetNeed, UnmetSearchSeen,
            AuditEntry, User)
 NEAR = "lat=55.8522&lon=-4.1990"
+NEW = {"name": "Walk and Talk", "status": "active", "needs": "loneliness", "latitude": "55.85", "longitude": "-4.2",
+       "attending": "in_person"}
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ WEB: dict[str, Web] = {
                                                 "admin", {"role": "admin"}, token=False),
     "demoting the only admin": Web("POST", "/accounts/1/role", 400, "only active admin", "admin", {"role": "viewer"}),
     "disabling the only admin": Web("POST", "/accounts/1/disable", 400, "only active admin", "admin"),
-    "removing the only admin": Web("POST", "/accounts/1/remove", 400, "only active admin", "admin"),
+    "removing the only admin": Web("POST", "/accounts/1/remove", 400, "only active admin", "admin", {"confirm": "yes"}),
     "new passwords that differ": Web("POST", "/account/password", 400, "differ", data={
         "current": PASSWORD, "new": "one long password", "again": "another long password"}),
     "a new password too short": Web("POST", "/account/password", 400, "at least 10", data={
@@ -162,7 +164,39 @@ WEB: dict[str, Web] = {
     "the audit log as a viewer": Web("GET", "/audit", 403, "editor"),
     "TRACE on a page": Web("TRACE", "/", 405, "not allowed"),
     "DELETE without the form token": Web("DELETE", "/", 403, "did not come from assetmap", token=False),
-    "a form body of 400 KB": Web("POST", "/services/new", 413, "", "editor", {"name": "x" * 400_000}),
+    "a form body of 400 KB": Web("POST", "/services/new", 413, "256 KB", "editor", {"name": "x" * 400_000}),
+    "an edit whose version is not a version": Web("POST", f"/services/{KNIT['id']}/edit", 400, "is not one assetmap",
+                                                  "editor", {**NEW, "version": "abc"}),
+    "a cost of inf": Web("POST", "/services/new", 400, "is not a number of pounds", "editor", {**NEW, "cost": "inf"}),
+    "a cost of nan": Web("POST", "/services/new", 400, "is not a number of pounds", "editor", {**NEW, "cost": "nan"}),
+    "a cost below nothing": Web("POST", "/services/new", 400, "is outside £0 to £100,000", "editor",
+                                {**NEW, "cost": "-1"}),
+    "a cost of a trillion": Web("POST", "/services/new", 400, "is outside £0 to £100,000", "editor",
+                                {**NEW, "cost": "1e12"}),
+    "a 200,000-character description": Web("POST", "/services/new", 400, "more than 10,000", "editor",
+                                           {**NEW, "description": "d" * 200_000}),
+    "a javascript: web address": Web("POST", "/services/new", 400, "http://", "editor",
+                                     {**NEW, "url": "javascript:alert(1)"}),
+    "an age of 121": Web("POST", "/services/new", 400, "outside 0 to 120", "editor", {**NEW, "maximum_age": "121"}),
+    "an age of inf": Web("POST", "/services/new", 400, "is not an age", "editor", {**NEW, "minimum_age": "inf"}),
+    "a latitude of nan in the form": Web("POST", "/services/new", 400, "is not a latitude", "editor",
+                                         {**NEW, "latitude": "nan", "longitude": "-4.2"}),
+    "an email without an @": Web("POST", "/services/new", 400, "is not an email address", "editor",
+                                 {**NEW, "email": "knit.example.org"}),
+    # The open Open Referral feed
+    "services per page 0": Web("GET", "/api/services?per_page=0", 400, "from 1 to 100", "anonymous"),
+    "services per page -5": Web("GET", "/api/services?per_page=-5", 400, "from 1 to 100", "anonymous"),
+    "taxonomies per page 4632342483": Web("GET", "/api/taxonomies?per_page=4632342483", 400, "from 1 to 100",
+                                          "anonymous"),
+    "services page x": Web("GET", "/api/services?page=x", 400, "page must be a whole number", "anonymous"),
+    "services page 0": Web("GET", "/api/services?page=0", 400, "page must be a whole number", "anonymous"),
+    "services page 1e400": Web("GET", "/api/services?page=1e400", 400, "page must be a whole number", "anonymous"),
+    "services page a million: an empty page": Web("GET", "/api/services?page=1000000", 200, '"contents":[]',
+                                                  "anonymous"),
+    "text=% finds only a % sign": Web("GET", "/api/services?text=%25", 200, '"total_items":0', "anonymous"),
+    "text=_ finds only an underscore": Web("GET", "/api/services?text=_", 200, '"total_items":0', "anonymous"),
+    "a service that is not in the feed": Web("GET", "/api/services/no-such-service", 404, "", "anonymous"),
+    "places limit 0": Web("GET", "/api/places?bbox=-4.3,55.8,-4.1,55.9&limit=0", 400, "from 1 to 50,000"),
 }
 
 
@@ -253,8 +287,9 @@ def _not_json(folder: Path) -> None:
     (folder / "services.json").write_text('{"id": "x", "name": ')
 
 
-def _nested_service(folder: Path) -> None:
-    (folder / "odd.json").write_text(json.dumps({"contents": [{"name": {"nested": True}}], "total_items": 1}))
+def _twice(folder: Path) -> None:
+    first, second = dict(KNIT), {**KNIT, "name": "Knit and Natter Two"}
+    (folder / "twice.json").write_text(json.dumps([first, second]))
 
 
 CLI: dict[str, Cli] = {
@@ -301,6 +336,16 @@ CLI: dict[str, Cli] = {
                                          env={"ASSETMAP_PROXIES": "some"}),
     "no server processes": Cli(("serve", "--workers", "0"), 2, "1 or more"),
     "an unknown command": Cli(("destroy",), 2, "invalid choice"),
+    "a spreadsheet of binary garbage": Cli(("import", "assets", "{dir}/garbage.csv"), 2, "binary content",
+                                           files=_binary),
+    "JSON nested 100,000 deep": Cli(("import", "assets", "{dir}/deep.json"), 2, "nested too deeply", files=_deep),
+    "two files, the second refused": Cli(("import", "assets", "{dir}/groups.csv", "{dir}/services.json"), 2,
+                                         "services.json", files=lambda d: (_spreadsheet(d), _not_json(d))),
+    "one id, two different services": Cli(("import", "assets", "{dir}/twice.json"), 2, "appears twice", files=_twice),
+    "gaps into a folder that is not there": Cli(("gaps", "--need", "food", "--out", "{dir}/nowhere/gaps.csv"), 2,
+                                                "does not exist"),
+    "an export into a folder that is not there": Cli(("export", "oruk", "{dir}/nowhere/out.json"), 2,
+                                                     "does not exist"),
 }
 
 

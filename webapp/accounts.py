@@ -12,6 +12,7 @@ from webapp.hardening import login_brake
 from webapp.security import current_account, require, sign_in
 
 bp = Blueprint("accounts", __name__)
+CONFIRMED = ("reset", "remove")  # asked again first: neither can be undone
 
 
 def _me() -> accounts.Account:
@@ -61,6 +62,8 @@ def change(account_id: str, action: str):  # type: ignore[no-untyped-def]
         elif action in ("disable", "enable"):
             accounts.set_disabled(engine(), target.id, action == "disable", me.email)
             flash(f"{target.email} is {action}d" + ("; their sessions have ended." if action == "disable" else "."))
+        elif action in CONFIRMED and request.form.get("confirm") != "yes":
+            return render_template("confirm_account.html", account=target, action=action)
         elif action == "reset":
             password = accounts.reset_password(engine(), target.id, me.email)
             login_brake().succeeded("", target.email)
