@@ -191,10 +191,13 @@ def _spatialite_engine(url: URL, create: bool) -> Engine:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA busy_timeout = {READ_WAIT_MS}")
         record.info["wait"] = READ_WAIT_MS
+        # First a plain read: on a file another program has locked it fails within the busy
+        # timeout, where CheckSpatialMetaData() would wait twice as long and answer 0.
+        empty = cursor.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is None
         spatial = bool(cursor.execute("SELECT CheckSpatialMetaData()").fetchone()[0])
         # A file with tables but no spatial metadata is another application's: leave it as it
         # is (``init`` refuses it with the reason; other commands find no assetmap schema).
-        untouched = spatial or not cursor.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+        untouched = spatial or empty
         if database not in ("", ":memory:") and untouched:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")

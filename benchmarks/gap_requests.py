@@ -24,15 +24,10 @@ import warnings
 from pathlib import Path
 
 from common import opendata, write_results
-from synthetic import directory_rows
+from synthetic import scotland_for_gaps
 
-from assetmap import changes
-from assetmap.db import connect, init_database
 from assetmap.gap_requests import MAX_PAIRS, GapRequests
 from assetmap.gaps import GapTooBig, demand_points, gap_analysis, pairs_in_reach, supply
-from assetmap.io.areas import import_areas
-from assetmap.io.deprivation import import_deprivation
-from assetmap.io.oruk import Records, write
 from assetmap.taxonomy import load
 
 REQUESTS = {  # name: (needs, catchment in metres)
@@ -50,15 +45,7 @@ def main() -> None:
     data, vocabulary = opendata(), load()
     results: dict[str, dict[str, float | int | str]] = {}
     with tempfile.TemporaryDirectory() as folder:
-        engine = connect(f"sqlite:///{Path(folder) / 'gaps.sqlite'}")
-        init_database(engine)
-        import_areas(engine, data / "simd2020v2/dz2020_centroids.json")
-        import_deprivation(engine, data / "simd2020v2/simd2020_withinds.csv")
-        records = Records()
-        records.rows.update(directory_rows(args.services, data))
-        with engine.begin() as conn:
-            write(conn, records)
-            changes.bump(conn, changes.DIRECTORY)
+        engine = scotland_for_gaps(Path(folder) / "gaps.sqlite", args.services, data)
         with engine.connect() as conn:
             places, offer = demand_points(conn, "datazone2011", None, None), supply(conn, vocabulary)
         for name, (needs, catchment) in REQUESTS.items():

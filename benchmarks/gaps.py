@@ -25,10 +25,8 @@ import pandas as pd
 from access import Access, weights
 from common import opendata, write_results
 from scipy.spatial import cKDTree
-from synthetic import directory_rows
+from synthetic import scotland_for_gaps
 
-from assetmap import changes
-from assetmap.db import connect, init_database
 from assetmap.gaps import (
     demand_points,
     gap_analysis,
@@ -36,9 +34,6 @@ from assetmap.gaps import (
     supply,
     two_step_fca,
 )
-from assetmap.io.areas import import_areas
-from assetmap.io.deprivation import import_deprivation
-from assetmap.io.oruk import Records, write
 from assetmap.taxonomy import load
 
 CATCHMENT = 1000.0
@@ -54,15 +49,7 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     for size in [int(s) for s in args.sizes.split(",")]:
         with tempfile.TemporaryDirectory() as folder:
-            engine = connect(f"sqlite:///{Path(folder) / 'gaps.sqlite'}")
-            init_database(engine)
-            import_areas(engine, data / "simd2020v2/dz2020_centroids.json")
-            import_deprivation(engine, data / "simd2020v2/simd2020_withinds.csv")
-            records = Records()
-            records.rows.update(directory_rows(size, data))
-            with engine.begin() as conn:
-                write(conn, records)
-                changes.bump(conn, changes.DIRECTORY)
+            engine = scotland_for_gaps(Path(folder) / "gaps.sqlite", size, data)
             start = time.perf_counter()
             result = gap_analysis(engine)
             ours = time.perf_counter() - start

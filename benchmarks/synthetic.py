@@ -162,3 +162,18 @@ def load_database(url: str, rows: dict[str, dict[str, dict[str, Any]]]) -> None:
     init_database(engine)
     write_directory(engine, rows)
     engine.dispose()
+
+
+def scotland_for_gaps(path: Path, services_count: int, opendata: Path) -> Any:
+    """An engine on a new SpatiaLite file with all 6,976 data zones (centroids), SIMD 2020v2 and
+    ``services_count`` synthetic services: what the gap benchmarks analyse."""
+    from assetmap.db import connect, init_database
+    from assetmap.io.areas import import_areas
+    from assetmap.io.deprivation import import_deprivation
+
+    engine = connect(f"sqlite:///{path}")
+    init_database(engine)
+    import_areas(engine, opendata / "simd2020v2/dz2020_centroids.json")
+    import_deprivation(engine, opendata / "simd2020v2/simd2020_withinds.csv")
+    write_directory(engine, directory_rows(services_count, opendata))
+    return engine

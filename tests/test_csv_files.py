@@ -104,21 +104,35 @@ def test_exported_csv_runs_no_formula_and_imports_back_exactly(
         second.dispose()
 
 
-def test_a_200000_character_description_survives_the_csv_package(
+def test_a_200000_character_description_from_an_older_database_still_exports_and_imports_back(
         db_url: str, backend_name: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Before the field rules a description could be any length; its export must still be
+    readable (past the csv module's 131,072-character default), losing only that field."""
+    from sqlalchemy import update
+
+    from assetmap.db import connect, writing
+    from assetmap.fields import TEXT_LENGTH
+    from assetmap.models import Service
     from tests.conftest import fresh_database
 
-    long = ("A long description of a lunch club, " * 6000)[:200_000]
-    (tmp_path / "long.json").write_text(json.dumps({"id": "s1", "name": "Lunch club", "status": "active",
-                                                   "description": long}))
+    longest = ("A long description of a lunch club, " * 300)[:TEXT_LENGTH]
+    (tmp_path / "long.json").write_text(json.dumps([
+        {"id": "s1", "name": "Lunch club", "status": "active", "description": longest},
+        {"id": "s2", "name": "Old club", "status": "active", "description": "short for now"}]))
     assert assetmap(db_url, "import", "assets", str(tmp_path / "long.json")).returncode == 0
+    engine = connect(db_url)
+    with writing(engine) as conn:
+        conn.execute(update(Service).where(Service.id == "s2").values(description="x" * 200_000))
+    engine.dispose()
     assert assetmap(db_url, "export", "oruk", str(tmp_path / "package")).returncode == 0
     for url in fresh_database(backend_name, request, tmp_path):
         again = assetmap(url, "import", "assets", str(tmp_path / "package"))
         assert again.returncode == 0, again.stderr
+        assert "200,000 characters long" in again.stdout and "left out" in again.stdout, again.stdout
         assert assetmap(url, "export", "oruk", str(tmp_path / "out.json")).returncode == 0
-        (service,) = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))["contents"]
-        assert service["description"] == long
+        services = {s["id"]: s for s in json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))["contents"]}
+        assert services["s1"]["description"] == longest
+        assert services["s2"]["name"] == "Old club" and not services["s2"].get("description")
 
 
 CONTROLS = "\x00\x01\x07\x0b\x0c\x1b\x7f\x85\x9f"  # NUL, C0 (not tab/LF/CR), DEL, C1

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request, send_from_directory
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from assetmap.config import settings
@@ -71,7 +71,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
-        if exc.code == 404 and request.path.startswith("/api/"):
+        if exc.code == 404 and request.path.startswith("/api/") and exc.description == NotFound.description:
             return _error(404, f"no such endpoint {request.path}: see /api/openapi.json")
         if exc.code == 405:
             return _error(405, f"{request.method} is not allowed on {request.path}")

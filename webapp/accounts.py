@@ -8,7 +8,6 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from assetmap import accounts
 from assetmap.accounts import ROLES, AccountError
 from webapp.db import engine
-from webapp.hardening import login_brake
 from webapp.security import current_account, require, sign_in
 
 bp = Blueprint("accounts", __name__)
@@ -65,8 +64,7 @@ def change(account_id: str, action: str):  # type: ignore[no-untyped-def]
         elif action in CONFIRMED and request.form.get("confirm") != "yes":
             return render_template("confirm_account.html", account=target, action=action)
         elif action == "reset":
-            password = accounts.reset_password(engine(), target.id, me.email)
-            login_brake().succeeded("", target.email)
+            password = accounts.reset_password(engine(), target.id, me.email)  # forgets its failed sign-ins too
             return render_template("password.html", account=target, password=password, new=False)
         elif action == "remove":
             accounts.remove_user(engine(), target.id, me.email)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
 from flask import current_app
 from sqlalchemy import Engine
 
 from assetmap.db import connect
+
+if TYPE_CHECKING:
+    from assetmap.gap_requests import GapRequests
+    from assetmap.search import Searcher
+
+T = TypeVar("T")
 
 
 def engine() -> Engine:
@@ -17,23 +26,23 @@ def engine() -> Engine:
     return cached
 
 
-def searcher():  # type: ignore[no-untyped-def]
+def _per_app(name: str, make: Callable[[Engine], T]) -> T:
+    """One ``make(engine)`` per app, made on first use and kept in its extensions."""
+    found: T | None = current_app.extensions.get(name)
+    if found is None:
+        found = current_app.extensions[name] = make(engine())
+    return found
+
+
+def searcher() -> Searcher:
     """One search engine per app, so its in-memory directory is built once."""
     from assetmap.search import Searcher
 
-    found = current_app.extensions.get("assetmap_searcher")
-    if found is None:
-        found = Searcher(engine())
-        current_app.extensions["assetmap_searcher"] = found
-    return found
+    return _per_app("assetmap_searcher", Searcher)
 
 
-def gap_requests():  # type: ignore[no-untyped-def]
+def gap_requests() -> GapRequests:
     """One bounded, cached gap analysis per app: see assetmap.gap_requests."""
     from assetmap.gap_requests import GapRequests
 
-    found = current_app.extensions.get("assetmap_gap_requests")
-    if found is None:
-        found = GapRequests(engine())
-        current_app.extensions["assetmap_gap_requests"] = found
-    return found
+    return _per_app("assetmap_gap_requests", GapRequests)

@@ -58,6 +58,10 @@ def install(app: Flask) -> None:
         g.started = time.perf_counter()
         if len(request.query_string) > MAX_QUERY_STRING:
             abort(414, description=f"The address is too long (over {MAX_QUERY_STRING} characters): ask for less at once.")
+        if "\x00" in request.path:
+            abort(404, description="There is no such page: the address holds a NUL character.")
+        if any("\x00" in value for value in request.args.values()):
+            abort(400, description="A value in the address holds a NUL character, which no field may: remove it.")
 
     @app.after_request
     def _headers(response: Response) -> Response:
