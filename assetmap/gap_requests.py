@@ -23,8 +23,9 @@ from assetmap.errors import Busy
 from assetmap.gaps import GapError, gap_analysis
 
 MAX_NEEDS = 5
-# About 5 to 10 seconds of work on these machines (benchmarks/gaps.py measures the rate).
-MAX_PAIRS = 20_000_000
+# Pairs weighed cost about 1.5 µs each on these machines beside a fixed 2 to 3 s to read
+# 150,000 services (benchmarks/gap_requests.py): 2 million keeps a request to about 5 s.
+MAX_PAIRS = 2_000_000
 WAIT_SECONDS = 3.0
 CACHED = 16
 
