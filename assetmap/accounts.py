@@ -28,6 +28,7 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # scrypt of a megabyte is a denial of service, not a password
 MAX_NAME = 200
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_NUMBER = re.compile(r"[0-9]{1,18}")  # an account number as typed: ASCII digits that fit 64 bits
 # Checked against when the email is unknown or disabled, so every answer takes as long.
 _DUMMY = generate_password_hash("not a password of anyone's", method="scrypt")
 COMMAND_LINE = "command line"  # who made a change from `assetmap user`, in the audit log
@@ -124,9 +125,9 @@ def create_user(engine: Engine, email: str, name: str, password: str, role: str 
             raise AccountError(f"there is already an account for {email}")
         new_id = conn.execute(User.__table__.insert().values(
             email=email, name=name, password_hash=generate_password_hash(password, method="scrypt"),
-            role=role, created=_now(), session_generation=0).returning(User.id)).scalar_one()
+            role=role, created=_now(), session_generation=secrets.randbits(62)).returning(User.id)).scalar_one()
         _audit(conn, actor or COMMAND_LINE, "create", new_id, "role", None, role)
-    return Account(new_id, email, name, role)
+    return find_account(engine, new_id)
 
 
 def authenticate(engine: Engine, email: str, password: str) -> Account | None:
@@ -166,7 +167,7 @@ def list_accounts(engine: Engine) -> list[AccountSummary]:
 def find_account(engine: Engine, who: str | int) -> Account:
     """An account by id or by email; an AccountError that says so when there is none."""
     with reading(engine) as conn:
-        if isinstance(who, int) or str(who).isdigit():
+        if isinstance(who, int) or _NUMBER.fullmatch(str(who)):
             row = conn.execute(select(User.__table__).where(User.id == int(who))).first()
         else:
             row = conn.execute(select(User.__table__).where(User.email == normal_email(str(who)))).first()
@@ -175,16 +176,31 @@ def find_account(engine: Engine, who: str | int) -> Account:
     return _account(row)
 
 
+def account_number(text: str) -> int:
+    """An account number from an address or a command line; an AccountError if it is not one."""
+    if not _NUMBER.fullmatch(text):
+        raise AccountError(f"{text[:20]!r} is not an account number")
+    return int(text)
+
+
 def _locked_account(conn: Connection, account_id: int) -> Any:
-    row = conn.execute(select(User.__table__).where(User.id == account_id)).first()
+    """The account's row, locked until the transaction ends (PostGIS; SQLite's writers queue).
+
+    Every admin's row is locked first, in one order, so that two admins changing each other
+    at once queue instead of deadlocking, and each sees what the other did.
+    """
+    conn.execute(select(User.id).where(User.role == "admin").order_by(User.id).with_for_update()).all()
+    row = conn.execute(select(User.__table__).where(User.id == account_id).with_for_update()).first()
     if row is None:
         raise AccountError(f"there is no account {account_id}: it may have been removed meanwhile")
     return row
 
 
 def _other_active_admins(conn: Connection, account_id: int) -> int:
-    return int(conn.execute(select(func.count()).select_from(User).where(
-        User.role == "admin", User.disabled_at.is_(None), User.id != account_id)).scalar_one())
+    # The admins' rows are locked (``_locked_account``): two admins demoting or disabling each
+    # other at once cannot both see the other still active, as READ COMMITTED would let them.
+    admins = conn.execute(select(User.id, User.disabled_at).where(User.role == "admin")).all()
+    return sum(1 for admin_id, disabled in admins if admin_id != account_id and disabled is None)
 
 
 def _keep_an_admin(conn: Connection, row: Any, what: str) -> None:
@@ -235,6 +251,7 @@ def reset_password(engine: Engine, account_id: int, actor: str, password: str | 
     """Give the account a new password (made here unless given) and end its sessions.
 
     Returns the password, to be passed on once; it is never stored or logged as given.
+    The caller also clears the account's failed sign-ins (``SignInBrake.forget_account``).
     """
     password = check_password(password) if password is not None else new_password()
     with writing(engine) as conn:
@@ -242,7 +259,6 @@ def reset_password(engine: Engine, account_id: int, actor: str, password: str | 
         conn.execute(update(User).where(User.id == account_id).values(
             password_hash=generate_password_hash(password, method="scrypt")))
         end_sessions(conn, account_id)
-        conn.execute(delete(FailedSignIn).where(FailedSignIn.key == account_brake_key(account_id)))
         _audit(conn, actor, "reset", account_id, "password")
     return password
 
@@ -266,7 +282,6 @@ def remove_user(engine: Engine, account_id: int, actor: str) -> str:
         row = _locked_account(conn, account_id)
         _keep_an_admin(conn, row, "remove it")
         conn.execute(delete(User).where(User.id == account_id))
-        conn.execute(delete(FailedSignIn).where(FailedSignIn.key == account_brake_key(account_id)))
         _audit(conn, actor, "remove", account_id, "email", row.email, None)
     return str(row.email)
 
@@ -279,43 +294,50 @@ ADDRESS_ATTEMPTS = 20  # failed sign-ins per address, whatever the email
 ACCOUNT_ATTEMPTS = 10  # failed sign-ins per account, from whatever addresses
 
 
-def account_brake_key(account_id: int) -> str:
-    """The per-account count needs no secret: an account id says nothing about a client."""
-    return f"account:{account_id}"
-
-
 class SignInBrake:
     """Brakes password guessing three ways: per client address and email (guessing one
     password), per address whatever the email (spraying one password over many accounts),
-    and per account whatever the address (guessing from many addresses).
+    and per email whatever the address (guessing one account from many addresses).
 
-    The counts live in the database, so every server process and a restart share them.
-    Addresses and emails are keyed by an HMAC under the deployment's key: neither is stored.
+    An attempt is counted before its password is checked, so guesses sent in parallel all
+    count. The per-email limit would let anyone lock a person out, so a browser that has
+    signed in to that account before (``trusted``, a signed cookie the web app keeps) is
+    let through it. Counts live in the database, shared by every server process and a
+    restart, under keyed hashes: no address or email is stored, and an email with no
+    account is counted the same as one with, so the brake tells no one which exist.
     """
 
     def __init__(self, engine: Engine, key: bytes) -> None:
         self.engine, self._key = engine, key
 
     def _keys(self, address: str, email: str) -> list[str]:
-        keys = [keyed_hash(self._key, f"address\n{address}"),
-                keyed_hash(self._key, f"address+email\n{address}\n{normal_email(email)}")]
-        with reading(self.engine) as conn:
-            found = conn.execute(select(User.id).where(User.email == normal_email(email))).scalar()
-        return keys + ([account_brake_key(int(found))] if found is not None else [])
+        email = normal_email(email)
+        return [keyed_hash(self._key, f"address\n{address}"),
+                keyed_hash(self._key, f"address+email\n{address}\n{email}"),
+                keyed_hash(self._key, f"email\n{email}")]
 
-    def blocked(self, address: str, email: str) -> bool:
+    def attempt(self, address: str, email: str, trusted: bool = False) -> list[int] | None:
+        """Count an attempt; None if it is braked (and then not counted), else its rows' ids."""
         keys = self._keys(address, email)
+        counted = record_failed_sign_in(self.engine, keys)
         counts = failed_sign_ins(self.engine, keys)
-        limits = (ADDRESS_ATTEMPTS, LOGIN_ATTEMPTS, ACCOUNT_ATTEMPTS)
-        return any(counts[key] >= limit for key, limit in zip(keys, limits))
+        over = [counts[keys[0]] > ADDRESS_ATTEMPTS, counts[keys[1]] > LOGIN_ATTEMPTS,
+                counts[keys[2]] > ACCOUNT_ATTEMPTS and not trusted]
+        if any(over):
+            _forget_rows(self.engine, counted)
+            return None
+        return counted
 
-    def failed(self, address: str, email: str) -> None:
-        record_failed_sign_in(self.engine, self._keys(address, email))
-
-    def succeeded(self, address: str, email: str) -> None:
-        """Clears that email's counts: one good password must not excuse a spray from the address."""
+    def succeeded(self, address: str, email: str, counted: list[int]) -> None:
+        """This attempt was no failure, and that email's counts are cleared; the address's
+        others stay: one good password must not excuse a spray from the address."""
+        _forget_rows(self.engine, counted)
         for key in self._keys(address, email)[1:]:
             forget_failed_sign_ins(self.engine, key)
+
+    def forget_account(self, email: str) -> None:
+        """After an admin's reset: the account's owner may try again at once."""
+        forget_failed_sign_ins(self.engine, self._keys("", email)[2])
 
 
 def failed_sign_ins(engine: Engine, keys: Sequence[str], now: float | None = None) -> dict[str, int]:
@@ -328,12 +350,18 @@ def failed_sign_ins(engine: Engine, keys: Sequence[str], now: float | None = Non
     return {key: found.get(key, 0) for key in keys}
 
 
-def record_failed_sign_in(engine: Engine, keys: Sequence[str], now: float | None = None) -> None:
+def record_failed_sign_in(engine: Engine, keys: Sequence[str], now: float | None = None) -> list[int]:
     """Count a failure against every key, and forget failures older than the window."""
     now = time.time() if now is None else now
     with writing(engine) as conn:
         conn.execute(delete(FailedSignIn).where(FailedSignIn.at <= now - BRAKE_WINDOW))
-        conn.execute(insert(FailedSignIn), [{"key": key, "at": now} for key in keys])
+        return [int(conn.execute(insert(FailedSignIn).values(key=key, at=now).returning(FailedSignIn.id))
+                    .scalar_one()) for key in keys]
+
+
+def _forget_rows(engine: Engine, ids: Sequence[int]) -> None:
+    with writing(engine) as conn:
+        conn.execute(delete(FailedSignIn).where(FailedSignIn.id.in_(ids)))
 
 
 def forget_failed_sign_ins(engine: Engine, key: str) -> None:

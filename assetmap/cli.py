@@ -277,6 +277,15 @@ def _actor() -> str:
     return f"{COMMAND_LINE} ({os.environ.get('USER') or os.environ.get('LOGNAME') or 'unknown user'})"
 
 
+def _brake(engine):  # type: ignore[no-untyped-def]
+    """The web app's sign-in brake, under the same deployment key, so a reset here clears it there."""
+    from assetmap.accounts import SignInBrake
+    from assetmap.config import settings
+    from assetmap.keys import deployment_key, derived
+
+    return SignInBrake(engine, derived(deployment_key(settings()), "sign-in brake"))
+
+
 def cmd_user_add(args: argparse.Namespace) -> int:
     from assetmap.accounts import create_user
 
@@ -330,6 +339,7 @@ def cmd_user_reset(args: argparse.Namespace) -> int:
     account = find_account(engine, args.account)
     given = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
     password = reset_password(engine, account.id, _actor(), given)
+    _brake(engine).forget_account(account.email)
     print(f"{account.email}: password reset, sessions ended, failed sign-ins forgotten")
     if given is None:
         print(f"new password (shown once; pass it on in person or by phone): {password}")

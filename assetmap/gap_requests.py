@@ -17,10 +17,10 @@ from typing import Any
 import geopandas as gpd
 from sqlalchemy import Engine
 
-from assetmap import changes
+from assetmap import changes, taxonomy
 from assetmap.db import reading
 from assetmap.errors import Busy
-from assetmap.gaps import GapError, gap_analysis
+from assetmap.gaps import GapError, GapTooBig, gap_analysis
 
 MAX_NEEDS = 5
 # Pairs weighed cost about 1.5 µs each on these machines beside a fixed 2 to 3 s to read
@@ -38,7 +38,7 @@ class GapRequests:
         self.engine, self.max_needs, self.max_pairs, self.wait_seconds = engine, max_needs, max_pairs, wait_seconds
         self._working = threading.Semaphore(1)
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[Any, ...], gpd.GeoDataFrame] = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], gpd.GeoDataFrame | GapTooBig] = OrderedDict()
 
     def analyse(self, needs: Sequence[str] | None, **options: Any) -> gpd.GeoDataFrame:
         """``gap_analysis`` with the server's bounds; the frame returned must not be changed."""
@@ -47,10 +47,12 @@ class GapRequests:
         if len(needs) > self.max_needs:
             raise GapError(f"{len(needs)} needs asked for: a web request may analyse at most {self.max_needs} "
                            "at a time (assetmap gaps on the command line has no such limit)")
-        key = (tuple(needs), tuple(sorted((k, _hashable(v)) for k, v in options.items())))
+        key = (_slugs(needs), tuple(sorted((k, _hashable(v)) for k, v in options.items())))
         with reading(self.engine) as conn:
             state = tuple(sorted(changes.generations(conn).items()))
         found = self._cached((key, state))
+        if isinstance(found, GapTooBig):
+            raise found
         if found is not None:
             return found
         if not self._working.acquire(timeout=self.wait_seconds):
@@ -58,16 +60,21 @@ class GapRequests:
         try:
             found = self._cached((key, state))  # it may have been worked out while this request waited
             if found is None:
-                found = gap_analysis(self.engine, list(needs), max_pairs=self.max_pairs, **options)
+                try:
+                    found = gap_analysis(self.engine, list(needs), max_pairs=self.max_pairs, **options)
+                except GapTooBig as refused:
+                    found = refused  # asked again, refused again at once, not after reading everything
                 with self._lock:
                     self._cache[(key, state)] = found
                     while len(self._cache) > CACHED:
                         self._cache.popitem(last=False)
-            return found
         finally:
             self._working.release()
+        if isinstance(found, GapTooBig):
+            raise found
+        return found
 
-    def _cached(self, key: tuple[Any, ...]) -> gpd.GeoDataFrame | None:
+    def _cached(self, key: tuple[Any, ...]) -> gpd.GeoDataFrame | GapTooBig | None:
         with self._lock:
             found = self._cache.get(key)
             if found is not None:
@@ -76,5 +83,15 @@ class GapRequests:
 
 
 def _hashable(value: Any) -> Any:
-    return tuple(value) if isinstance(value, (list, tuple)) else value
+    """Lists (a locality's areas) in a stable order: the same question, however it was typed."""
+    return tuple(sorted(value)) if isinstance(value, (list, tuple)) else value
 
+
+def _slugs(needs: Sequence[str]) -> tuple[str, ...]:
+    """The needs as the analysis reads them (typed words resolved to slugs), sorted."""
+    vocabulary = taxonomy.load()
+    found = set()
+    for typed in needs:
+        matched = vocabulary.match(typed)
+        found.add(matched[0].slug if matched else typed)
+    return tuple(sorted(found))

@@ -8,6 +8,7 @@ by its owner only, in the instance folder. A key that was ever published is refu
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import logging
@@ -43,46 +44,35 @@ def deployment_key(options: Settings) -> str:
 
 
 def _instance_key(folder: Path) -> str:
-    path = folder / KEY_FILE
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        key = _read(path)
-        if key is not None and is_published(key):
-            log.warning("replacing the published session key in %s: everyone must sign in again", path)
-            path.unlink()
-            key = None
-        if key is None:
-            key = _create(path)
+        # One process at a time decides: server processes starting together all read the one key.
+        with open(folder / ".secret_key.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return _read_or_make(folder / KEY_FILE)
     except OSError as exc:
         raise ConfigError(f"cannot keep the session key in {folder} ({exc.strerror}): "
                           "set ASSETMAP_INSTANCE to a folder assetmap may write, or ASSETMAP_SECRET_KEY") from None
-    return key
 
 
-def _read(path: Path) -> str | None:
+def _read_or_make(path: Path) -> str:
     try:
-        text = path.read_text().strip()
+        key = path.read_text().strip()
     except FileNotFoundError:
-        return None
-    if (path.stat().st_mode & 0o077) != 0:
-        path.chmod(0o600)
-    return text or None
-
-
-def _create(path: Path) -> str:
-    """Written whole to a private file, then linked into place: server processes starting
-    together all end up with the one key that was linked first."""
+        key = ""
+    if key and not is_published(key) and len(key) >= MIN_LENGTH:
+        if (path.stat().st_mode & 0o077) != 0:
+            path.chmod(0o600)
+        return key
+    if key:
+        log.warning("replacing the %s session key in %s: everyone must sign in again",
+                    "published" if is_published(key) else "too short", path)
     key = secrets.token_hex(32)
-    draft = path.with_name(f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key)
-        os.link(draft, path)
-    except FileExistsError:
-        return _read(path) or key
-    finally:
-        draft.unlink(missing_ok=True)
+    draft = path.with_name(f".{KEY_FILE}.{os.getpid()}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    os.replace(draft, path)  # whole or not at all, even if the machine stops here
     return key
 
 

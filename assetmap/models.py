@@ -17,6 +17,7 @@ from typing import Any
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     Date,
     DateTime,
@@ -555,7 +556,9 @@ class User(Base):
     last_login: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # Every session cookie carries the generation it was signed in under; bumping it (signing
     # out, a new password, a new role, disabling) ends every session of the account at once.
-    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # It starts at a random number, so a cookie of a removed account never matches the
+    # account that is given its number next (SQLite reuses the highest id).
+    session_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # A disabled account cannot sign in and its sessions are over; its audit trail stays.
     disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -11,6 +11,7 @@ import hashlib
 import re
 import stat
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -349,3 +350,133 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
     import os
 
     return {**os.environ, **extra}
+
+
+# --- what a hostile review found -------------------------------------------------------
+
+
+def _login(app: Flask, email: str, password: str, address: str, cookies: dict[str, str] | None = None) -> int:
+    client = app.test_client()
+    for name, value in (cookies or {}).items():
+        client.set_cookie(name, value)
+    with client.session_transaction() as session:
+        session["csrf"] = "token"
+    return client.post("/login", data={"csrf_token": "token", "email": email, "password": password},
+                       environ_base={"REMOTE_ADDR": address}).status_code
+
+
+def test_a_removed_accounts_cookie_never_fits_the_account_given_its_number_next(db_url: str) -> None:
+    engine = connect(db_url)
+    create_user(engine, "admin@example.org", "Admin", PASSWORD, "admin")
+    bob = create_user(engine, "bob@example.org", "Bob", PASSWORD, "viewer")
+    engine.dispose()
+    old = _client(db_url, "bob@example.org")
+    admin = _client(db_url, "admin@example.org")
+    assert admin.post(f"/accounts/{bob.id}/remove", data={"csrf_token": "token", "confirm": "yes"}).status_code == 302
+    made = admin.post("/accounts", data={"csrf_token": "token", "email": "carol@example.org", "role": "admin"})
+    assert made.status_code == 200
+    assert old.get("/accounts").status_code in (302, 403) and not _signed_in(old)
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(db_url: str) -> None:
+    import threading
+
+    from assetmap.accounts import set_disabled
+
+    engine = connect(db_url)
+    for round_ in range(5):
+        a = create_user(engine, f"a{round_}@example.org", "A", PASSWORD, "admin")
+        b = create_user(engine, f"b{round_}@example.org", "B", PASSWORD, "admin")
+        for earlier in list_accounts(engine):  # only these two are admins in this round
+            if earlier.role == "admin" and earlier.id not in (a.id, b.id):
+                set_role(engine, earlier.id, "viewer", "tests")
+        start = threading.Barrier(2)
+
+        def at_once(work: Callable[[], object]) -> None:
+            start.wait()
+            try:
+                work()
+            except AccountError:
+                pass  # the one that would leave no admin is refused
+
+        threads = [threading.Thread(target=at_once, args=(lambda: set_disabled(engine, b.id, True, "a"),)),
+                   threading.Thread(target=at_once, args=(lambda: set_role(engine, a.id, "viewer", "b"),))]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        active = [x for x in list_accounts(engine) if x.role == "admin" and x.disabled_at is None]
+        assert active, "nobody is left who can run the accounts"
+        set_role(engine, active[0].id, "admin", "tests")
+    engine.dispose()
+
+
+def test_strangers_cannot_lock_the_owner_out_from_a_browser_that_signed_in_before(
+        db_url: str, people: dict[str, int]) -> None:
+    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests"})
+    owner = app.test_client()
+    with owner.session_transaction() as session:
+        session["csrf"] = "token"
+    assert owner.post("/login", data={"csrf_token": "token", "email": "editor@example.org",
+                                      "password": PASSWORD}).status_code == 302
+    device = owner.get_cookie("assetmap_device")
+    assert device is not None
+    for n in range(ACCOUNT_ATTEMPTS + 2):
+        assert _login(app, "editor@example.org", "a wrong guess", f"203.0.113.{n + 1}") in (401, 429)
+    assert _login(app, "editor@example.org", PASSWORD, "198.51.100.7") == 429  # a new browser: braked
+    forged = _login(app, "editor@example.org", PASSWORD, "198.51.100.8", {"assetmap_device": "made.up.value"})
+    assert forged == 429
+    assert _login(app, "editor@example.org", PASSWORD, "198.51.100.7", {"assetmap_device": device.value}) == 302
+
+
+def test_the_brake_says_the_same_for_an_email_with_no_account(db_url: str, people: dict[str, int]) -> None:
+    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests"})
+    answers = {}
+    for email in ("viewer@example.org", "nobody@example.org"):
+        for n in range(ACCOUNT_ATTEMPTS):
+            _login(app, email, "a wrong guess", f"203.0.113.{n + 1}")
+        answers[email] = _login(app, email, "a wrong guess", "192.0.2.200")
+    assert answers == {"viewer@example.org": 429, "nobody@example.org": 429}
+
+
+def test_guesses_sent_all_at_once_are_all_counted(db_url: str, people: dict[str, int]) -> None:
+    import threading
+
+    from assetmap.accounts import LOGIN_ATTEMPTS
+
+    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests"})
+    codes: list[int] = []
+    start = threading.Barrier(12)
+
+    def guess(n: int) -> None:
+        start.wait()
+        codes.append(_login(app, "viewer@example.org", f"guess {n}", "203.0.113.9"))
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(12)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert codes.count(401) <= LOGIN_ATTEMPTS and codes.count(429) >= 12 - LOGIN_ATTEMPTS, sorted(codes)
+
+
+def test_an_empty_short_or_raced_key_file_ends_with_one_good_key(tmp_path: Path) -> None:
+    import threading
+
+    for bad in ("", "short"):
+        folder = tmp_path / f"instance-{len(bad)}"
+        folder.mkdir()
+        (folder / "secret_key").write_text(bad)
+        key = deployment_key(settings({"ASSETMAP_INSTANCE": str(folder)}))
+        assert len(key) >= 32 and (folder / "secret_key").read_text() == key
+        assert deployment_key(settings({"ASSETMAP_INSTANCE": str(folder)})) == key
+    folder = tmp_path / "raced"
+    folder.mkdir()
+    (folder / "secret_key").write_text(published_key())
+    keys: list[str] = []
+    start = threading.Barrier(8)
+
+    def start_a_server() -> None:
+        start.wait()
+        keys.append(deployment_key(settings({"ASSETMAP_INSTANCE": str(folder)})))
+
+    threads = [threading.Thread(target=start_a_server) for _ in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(set(keys)) == 1 and keys[0] == (folder / "secret_key").read_text()

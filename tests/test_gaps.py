@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select
 from assetmap.db import connect
 from assetmap.gaps import (
     GapRule,
+    GapTooBig,
     demand_points,
     gap_analysis,
     step_weights,
@@ -229,13 +230,23 @@ def test_gap_answers_are_cached_until_the_data_changes(glasgow: Engine) -> None:
     from assetmap.gap_requests import GapRequests
     from assetmap.search import record_unmet
 
-    requests_ = GapRequests(glasgow)
-    first = requests_.analyse(["bereavement"])
-    assert requests_.analyse(["bereavement"]) is first  # the same question, unchanged data: no new work
+    requests_ = GapRequests(glasgow, max_pairs=1)
+    first = requests_.analyse(["bereavement"], catchment_metres=50)  # no bereavement service in Glasgow: no pairs
+    # The same question, however it is typed, on unchanged data: no new work.
+    assert requests_.analyse(["Bereavement"], catchment_metres=50) is first
+    assert requests_.analyse(["bereavement", "bereavement"], catchment_metres=50.0) is first
+    with pytest.raises(GapTooBig):
+        requests_.analyse(["food"])
+    assert requests_._working.acquire(timeout=1)  # another analysis holds the slot...
+    try:
+        with pytest.raises(GapTooBig):  # ...yet a request refused before is refused again at once, not made to wait
+            requests_.analyse(["Food"])
+    finally:
+        requests_._working.release()
     area = first.sort_values("area_code")["area_code"].iloc[0]
     before = int(first.loc[first["area_code"] == area, "unmet_searches"].iloc[0])
     with writing(glasgow) as conn:
         assert record_unmet(conn, ["bereavement"], area, "a CLW in a test") == 1
-    after = requests_.analyse(["bereavement"])
+    after = requests_.analyse(["bereavement"], catchment_metres=50)
     assert after is not first
     assert int(after.loc[after["area_code"] == area, "unmet_searches"].iloc[0]) == before + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from assetmap.search import Searcher
 
 T = TypeVar("T")
+_making = threading.Lock()
 
 
 def engine() -> Engine:
@@ -30,7 +32,10 @@ def _per_app(name: str, make: Callable[[Engine], T]) -> T:
     """One ``make(engine)`` per app, made on first use and kept in its extensions."""
     found: T | None = current_app.extensions.get(name)
     if found is None:
-        found = current_app.extensions[name] = make(engine())
+        with _making:  # threads on a process's first requests must share one, not make several
+            found = current_app.extensions.get(name)
+            if found is None:
+                found = current_app.extensions[name] = make(engine())
     return found
 
 

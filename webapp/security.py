@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Callable
 from functools import wraps
@@ -61,8 +62,19 @@ def searcher_token() -> str:
     is the deployment's, so the token cannot be traced back without it.
     """
     account = current_account()
-    who = f"account:{account.id}" if account else f"address:{request.remote_addr}"
+    who = f"account:{account.id}" if account else f"address:{_household(request.remote_addr or '')}"
     return keyed_hash(derived(current_app.config["SECRET_KEY"], "unmet searcher"), who)
+
+
+def _household(address: str) -> str:
+    """An IPv6 client's /64 (one household or office picks any address in it), else the address."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return address
 
 
 def sign_in(account: Account) -> None:

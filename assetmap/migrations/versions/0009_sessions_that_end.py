@@ -26,7 +26,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table('app_user', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('session_generation', sa.Integer(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('session_generation', sa.BigInteger(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('disabled_at', sa.DateTime(timezone=True), nullable=True))
     op.create_table('unmet_search_seen',
     sa.Column('key', sa.String(length=64), nullable=False),
