@@ -378,11 +378,25 @@ def test_a_removed_accounts_cookie_never_fits_the_account_given_its_number_next(
     assert old.get("/accounts").status_code in (302, 403) and not _signed_in(old)
 
 
-def test_two_admins_demoting_each_other_at_once_leave_one_admin(db_url: str) -> None:
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
+    from assetmap import accounts
     from assetmap.accounts import set_disabled
 
+    # Make the race as likely as it can be: each change waits (up to a second) at its last-admin
+    # check for the other to get there too. Without the locks both get there and both go ahead.
+    checking = threading.Barrier(2)
+    count = accounts._other_active_admins
+
+    def at_the_same_moment(conn: object, account_id: int) -> int:
+        try:
+            checking.wait(timeout=1)
+        except threading.BrokenBarrierError:
+            pass
+        return count(conn, account_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(accounts, "_other_active_admins", at_the_same_moment)
     engine = connect(db_url)
     for round_ in range(5):
         a = create_user(engine, f"a{round_}@example.org", "A", PASSWORD, "admin")
@@ -391,6 +405,7 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(db_url: str) -> 
             if earlier.role == "admin" and earlier.id not in (a.id, b.id):
                 set_role(engine, earlier.id, "viewer", "tests")
         start = threading.Barrier(2)
+        checking.reset()
 
         def at_once(work: Callable[[], object]) -> None:
             start.wait()

@@ -15,7 +15,7 @@ from werkzeug.security import check_password_hash
 from werkzeug.test import TestResponse
 
 from assetmap import accounts
-from assetmap.accounts import count_users, create_user
+from assetmap.accounts import ADDRESS_ATTEMPTS, LOGIN_ATTEMPTS, count_users, create_user
 from assetmap.config import settings
 from assetmap.db import connect
 from assetmap.errors import ConfigError
@@ -23,7 +23,6 @@ from assetmap.models import User
 from tests.conftest import _admin
 from tests.directory import add, service
 from webapp import create_app
-from webapp.hardening import ADDRESS_ATTEMPTS, LOGIN_ATTEMPTS
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 from flask import Flask, Response, abort, current_app, g, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from assetmap.accounts import ADDRESS_ATTEMPTS, LOGIN_ATTEMPTS, SignInBrake  # noqa: F401 - the limits are the brake's
+from assetmap.accounts import SignInBrake
 from assetmap.keys import derived
 from webapp.db import engine
 from webapp.jsonout import FiniteJSONProvider
