@@ -168,7 +168,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         postcode=args.postcode, latitude=args.lat, longitude=args.lon, needs=tuple(args.need), text=args.text,
         max_metres=args.max_metres, max_walk_minutes=args.max_walk_minutes, day=args.day, time=args.time,
         free_only=args.free, age=args.age, accessibility=tuple(args.access), attending=args.attending,
-        include_inactive=args.include_inactive, limit=args.limit, record_unmet=False))
+        include_inactive=args.include_inactive, limit=args.limit))
     if args.json:
         print(json.dumps(answer.as_dict(), indent=2, default=str))
         return 0

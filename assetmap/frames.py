@@ -5,19 +5,15 @@ from __future__ import annotations
 import geopandas as gpd
 import pandas as pd
 import shapely
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
-from assetmap import quality, taxonomy
+from assetmap import directory, quality, taxonomy
 from assetmap.models import (
-    Area,
-    Attribute,
-    Deprivation,
     Location,
     Organization,
     Phone,
     Service,
     ServiceAtLocation,
-    TaxonomyTerm,
 )
 
 
@@ -35,14 +31,8 @@ def services_frame(engine: Engine) -> gpd.GeoDataFrame:
             .outerjoin(Location, Location.id == ServiceAtLocation.location_id)
             .order_by(Service.name, Service.id)
         ).all()
-        terms = conn.execute(select(Attribute.link_id, TaxonomyTerm.code).join(
-            TaxonomyTerm, TaxonomyTerm.id == Attribute.taxonomy_term_id)).all()
+        needs = directory.needs_met(conn, vocabulary)
         phones = set(conn.execute(select(Phone.service_id).where(Phone.service_id.is_not(None))).scalars())
-    needs: dict[str, set[str]] = {}
-    for link_id, code in terms:
-        term = vocabulary.term(code or "")
-        if term:
-            needs.setdefault(link_id, set()).update({term.slug, *term.needs})
     frame = pd.DataFrame([r._asdict() for r in rows])
     if frame.empty:
         frame = pd.DataFrame(columns=["service_id", "name", "status", "assured_date", "latitude", "longitude", "placed"])
@@ -59,18 +49,12 @@ def services_frame(engine: Engine) -> gpd.GeoDataFrame:
 def areas_frame(engine: Engine, area_type: str = "datazone2011") -> gpd.GeoDataFrame:
     """Areas with population and the latest deprivation rank and decile, as polygons or centroids."""
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(Area.code, Area.name, Area.population, Area.intermediate_zone, Area.council_area,
-                   func.ST_AsBinary(Area.boundary).label("boundary"), func.ST_AsBinary(Area.centroid).label("centroid"))
-            .where(Area.area_type == area_type).order_by(Area.code)).all()
-        ranks = {code: (index, year, rank, decile) for code, index, year, rank, decile in conn.execute(
-            select(Deprivation.area_code, Deprivation.index_name, Deprivation.index_year, Deprivation.rank,
-                   Deprivation.decile).order_by(Deprivation.index_year))}
-    geometry = [shapely.from_wkb(bytes(r.boundary)) if r.boundary is not None else
-                shapely.from_wkb(bytes(r.centroid)) if r.centroid is not None else None for r in rows]
+        rows = directory.areas(conn, area_type)
+    geometry = [shapely.from_wkb(bytes(r["boundary"])) if r["boundary"] is not None else
+                shapely.from_wkb(bytes(r["centroid"])) if r["centroid"] is not None else None for r in rows]
     return gpd.GeoDataFrame({
-        "area_code": [r.code for r in rows], "area_name": [r.name for r in rows],
-        "population": [r.population for r in rows], "council_area": [r.council_area for r in rows],
-        "deprivation_rank": [ranks.get(r.code, (None,) * 4)[2] for r in rows],
-        "deprivation_decile": [ranks.get(r.code, (None,) * 4)[3] for r in rows],
+        "area_code": [r["code"] for r in rows], "area_name": [r["name"] for r in rows],
+        "population": [r["population"] for r in rows], "council_area": [r["council_area"] for r in rows],
+        "deprivation_rank": [r["deprivation_rank"] for r in rows],
+        "deprivation_decile": [r["deprivation_decile"] for r in rows],
     }, geometry=geometry, crs=4326)

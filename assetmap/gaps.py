@@ -39,18 +39,11 @@ import shapely
 from scipy.spatial import cKDTree
 from sqlalchemy import Connection, Engine, func, select
 
-from assetmap import taxonomy
+from assetmap import directory, taxonomy
 from assetmap.errors import AssetmapError, check_output_folder
 from assetmap.io.safecsv import protect_frame
 from assetmap.models import (
-    Area,
-    Attribute,
-    Deprivation,
-    Location,
     Postcode,
-    Service,
-    ServiceAtLocation,
-    TaxonomyTerm,
     UnmetNeed,
 )
 from assetmap.projection import wgs84_to_bng
@@ -123,34 +116,24 @@ class Demand:
 
 
 def demand_points(conn: Connection, area_type: str, codes: Sequence[str] | None, index: str | None) -> Demand:
-    query = select(Area.code, Area.name, Area.population, Area.intermediate_zone, Area.council_area,
-                   func.ST_AsBinary(Area.boundary).label("boundary"),
-                   func.ST_AsBinary(Area.centroid).label("centroid")).where(Area.area_type == area_type)
-    rows = conn.execute(query.order_by(Area.code)).all()
+    rows = directory.areas(conn, area_type, codes, index)
     if codes:
-        wanted = set(codes)
-        rows = [r for r in rows if r.code in wanted]
-        missing = wanted - {r.code for r in rows}
+        missing = set(codes) - {r["code"] for r in rows}
         if missing:
             raise GapError(f"area {sorted(missing)[0]!r} is not a {area_type} in the database")
     if not rows:
         raise GapError(f"there are no {area_type} areas in the database: import them first "
                        f"(assetmap import areas FILE)")
-    ranks: dict[str, tuple[int, int | None]] = {}
-    for code, name, year, rank, decile in conn.execute(
-            select(Deprivation.area_code, Deprivation.index_name, Deprivation.index_year, Deprivation.rank,
-                   Deprivation.decile).order_by(Deprivation.index_year)):
-        if index is None or name.lower() == index.lower():
-            ranks[code] = (rank, decile)  # the latest edition wins
-    boundaries = shapely.from_wkb([bytes(r.boundary) if r.boundary is not None else None for r in rows])
-    centroids = shapely.from_wkb([bytes(r.centroid) if r.centroid is not None else None for r in rows])
+    boundaries = shapely.from_wkb([bytes(r["boundary"]) if r["boundary"] is not None else None for r in rows])
+    centroids = shapely.from_wkb([bytes(r["centroid"]) if r["centroid"] is not None else None for r in rows])
     geometry = [b if b is not None else c for b, c in zip(boundaries, centroids)]
     frame = gpd.GeoDataFrame({
-        "area_code": [r.code for r in rows], "area_name": [r.name for r in rows],
-        "population": [int(r.population or 0) for r in rows],
-        "deprivation_rank": [ranks.get(r.code, (None, None))[0] for r in rows],
-        "deprivation_decile": [ranks.get(r.code, (None, None))[1] for r in rows],
-        "intermediate_zone": [r.intermediate_zone for r in rows], "council_area": [r.council_area for r in rows],
+        "area_code": [r["code"] for r in rows], "area_name": [r["name"] for r in rows],
+        "population": [int(r["population"] or 0) for r in rows],
+        "deprivation_rank": [r["deprivation_rank"] for r in rows],
+        "deprivation_decile": [r["deprivation_decile"] for r in rows],
+        "intermediate_zone": [r["intermediate_zone"] for r in rows],
+        "council_area": [r["council_area"] for r in rows],
     }, geometry=geometry, crs=4326)
     position = {code: i for i, code in enumerate(frame["area_code"])}
     people = conn.execute(select(Postcode.area_code, Postcode.longitude, Postcode.latitude).where(
@@ -201,13 +184,8 @@ class Supply:
 
 
 def supply(conn: Connection, vocabulary: taxonomy.Vocabulary) -> Supply:
-    rows = conn.execute(
-        select(ServiceAtLocation.service_id, Location.longitude, Location.latitude)
-        .join(Location, Location.id == ServiceAtLocation.location_id)
-        .join(Service, Service.id == ServiceAtLocation.service_id)
-        .where(Service.status == "active", Location.geom.is_not(None))
-        .order_by(ServiceAtLocation.service_id, Location.id)
-    ).all()
+    """Active services' venues, with the needs each meets (from the directory layer, as search sees them)."""
+    rows = directory.venues(conn, directory.Filter(), vocabulary)
     ids: list[str] = []
     index: dict[str, int] = {}
     service = np.empty(len(rows), dtype=np.int64)
@@ -216,18 +194,8 @@ def supply(conn: Connection, vocabulary: taxonomy.Vocabulary) -> Supply:
             index[row.service_id] = len(ids)
             ids.append(row.service_id)
         service[p] = index[row.service_id]
-    covers: list[set[str]] = [set() for _ in ids]
-    by_code = {t.slug: t for t in vocabulary.terms}
-    for link_id, code, name in conn.execute(
-            select(Attribute.link_id, TaxonomyTerm.code, TaxonomyTerm.name)
-            .join(TaxonomyTerm, TaxonomyTerm.id == Attribute.taxonomy_term_id)):
-        i = index.get(link_id)
-        if i is None:
-            continue
-        term = by_code.get(code or "") or next(iter(vocabulary.match(name or "")), None)
-        if term:
-            covers[i].add(term.slug)
-            covers[i].update(term.needs)
+    met = directory.needs_met(conn, vocabulary)
+    covers = [set(met.get(service_id, ())) for service_id in ids]
     x, y = wgs84_to_bng([r.longitude for r in rows], [r.latitude for r in rows])
     return Supply(np.asarray(x, dtype=float), np.asarray(y, dtype=float), service, ids, covers)
 
@@ -300,7 +268,7 @@ def _terms(needs: Sequence[str] | None, vocabulary: taxonomy.Vocabulary) -> list
     for typed in needs:
         matched = vocabulary.match(typed)
         if not matched:
-            raise GapError(f"unknown need {typed!r}: use a need or activity type of data/taxonomy.toml")
+            raise GapError(f"unknown need {typed!r}: use a need or activity type of the taxonomy (assetmap needs)")
         if matched[0] not in found:
             found.append(matched[0])
     return found

@@ -180,12 +180,12 @@ def main() -> None:
                 searcher = Searcher(engine)
                 people = queries(args.queries)
                 start = time.perf_counter()
-                searcher.search(Query(postcode=people[0][0], needs=tuple(people[0][3]), record_unmet=False))
+                searcher.search(Query(postcode=people[0][0], needs=tuple(people[0][3])))
                 build = time.perf_counter() - start
                 timings = []
                 for postcode, _, _, needs in people:
                     t = time.perf_counter()
-                    searcher.search(Query(postcode=postcode, needs=tuple(needs), limit=10, record_unmet=False))
+                    searcher.search(Query(postcode=postcode, needs=tuple(needs), limit=10))
                     timings.append(time.perf_counter() - t)
                 in_process = percentiles(timings)
                 http_timings = percentiles(over_http(url, people[: min(500, len(people))]))

@@ -164,7 +164,7 @@ def test_a_running_search_index_sees_the_restored_directory_without_a_restart(
         assert generations(target) == in_backup
         server = Searcher(target)
         for _ in range(6):  # enough for psycopg to prepare its statements
-            empty = server.search(Query(needs=("loneliness",), limit=5, record_unmet=False, **PARKHEAD))
+            empty = server.search(Query(needs=("loneliness",), limit=5, **PARKHEAD))
             assert not empty.results
 
         done = cli("--database-url", url, "restore", "--yes", str(backup_file))
@@ -182,7 +182,7 @@ def test_a_restore_while_the_web_app_searches_and_saves_completes_and_counters_n
     assert cli("--database-url", db_url, "backup", str(backup_file)).returncode == 0
     service_id = a_demo_service(realistic)
     server = Searcher(realistic)
-    query = Query(postcode="G31 4EB", needs=("loneliness",), limit=10, record_unmet=False)
+    query = Query(postcode="G31 4EB", needs=("loneliness",), limit=10)
     seen: list[int] = []
     saved: list[str] = []
     errors: list[BaseException] = []

@@ -34,7 +34,7 @@ def test_writers_readers_and_an_import_at_once(db_url: str, opendata: Path) -> N
     searcher = Searcher(engine)
     with engine.connect() as conn:
         target = searcher.search(Query(latitude=55.8527, longitude=-4.1995, needs=("befriending",),
-                                       max_metres=20_000, record_unmet=False)).results[0].service_id
+                                       max_metres=20_000)).results[0].service_id
         assert service_form(conn, target) is not None
     errors: list[BaseException] = []
     counts = {"searches": 0, "saves": 0, "conflicts": 0, "imports": 0}

@@ -18,7 +18,7 @@ from assetmap.io.assets import import_assets
 from assetmap.io.postcodes import import_postcodes
 from assetmap.models import UnmetNeed
 from assetmap.schedules import LOCAL
-from assetmap.search import Query, Searcher, SearchError
+from assetmap.search import Query, Searcher, SearchError, record_unmet_search
 from tests.conftest import BACKENDS, fresh_database
 from tests.directory import LONG_AGO, add, service
 
@@ -54,8 +54,7 @@ def test_the_nearest_active_food_bank_is_the_brute_force_geodesic_nearest(glasgo
         place = lookup(glasgow, postcode)
         distances = [GEOD.inv(place.longitude, place.latitude, lon, lat)[2] for _, lat, lon in banks]
         best = min(range(len(banks)), key=distances.__getitem__)
-        answer = searcher.search(Query(postcode=postcode, needs=("food bank",), max_metres=200_000, limit=1,
-                                       record_unmet=False))
+        answer = searcher.search(Query(postcode=postcode, needs=("food bank",), max_metres=200_000, limit=1))
         assert answer.results[0].name == banks[best][0], postcode
         assert answer.results[0].distance_metres == pytest.approx(distances[best], abs=0.5)
     assert len(postcodes) >= 30
@@ -67,7 +66,7 @@ def test_the_nearest_active_food_bank_is_the_brute_force_geodesic_nearest(glasgo
     {"latitude": 55.8512, "longitude": -4.2096},  # coordinates
 ])
 def test_terminated_and_partial_postcodes_and_coordinates_all_search(glasgow: Engine, where: dict) -> None:
-    answer = Searcher(glasgow).search(Query(**where, needs=("food",), max_metres=5000, record_unmet=False))
+    answer = Searcher(glasgow).search(Query(**where, needs=("food",), max_metres=5000))
     assert answer.results and all(r.distance_metres <= 5000 for r in answer.results)
     if "postcode" in where and where["postcode"] == "G2 8AE":
         assert any("terminated" in note for note in answer.place["notes"])
@@ -161,6 +160,10 @@ def test_nothing_within_reach_says_so_shows_the_nearest_and_counts_the_need_anon
     assert answer.results == []
     assert answer.message.startswith("Nothing for gardening group within 300 m")
     assert names(answer.beyond)[0] == "Tollcross Garden"
+    with east_end.connect() as conn:  # a library search never writes: the web layer asks for the count
+        assert conn.execute(select(UnmetNeed.need)).all() == []
+    assert record_unmet_search(east_end, answer, "a CLW") == 1
+    assert "unmet" not in answer.as_dict()  # what is counted is not shown back
     with east_end.connect() as conn:
         rows = conn.execute(select(UnmetNeed.need, UnmetNeed.area_code, UnmetNeed.day, UnmetNeed.searches)).all()
         # the person's postcode is nowhere in the database's own tables, only the area count
@@ -208,7 +211,7 @@ def test_the_handout_s_services_come_from_memory_as_the_database_holds_them(db_u
     load_demo(engine)
     searcher = Searcher(engine)
     ticked = [r.service_id for r in searcher.search(Query(latitude=55.8522, longitude=-4.1990, max_metres=5000,
-                                                          needs=("loneliness",), record_unmet=False)).results[:4]]
+                                                          needs=("loneliness",))).results[:4]]
     shown = searcher.services(list(reversed(ticked)) + ["no-such-service"])
     assert [s.service_id for s in shown] == list(reversed(ticked))
     with engine.connect() as conn:

@@ -7,16 +7,11 @@ are refused rather than silently ignored, so a typo never returns wrong results.
 
 from __future__ import annotations
 
-import math
-
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
-from sqlalchemy import ColumnElement, select
 
-from assetmap import taxonomy
-from assetmap.errors import AssetmapError
-from assetmap.io import oruk
-from assetmap.models import Attribute, Service, ServiceAtLocation, TaxonomyTerm
-from assetmap.search import Query
+from assetmap import listing
+from assetmap.listing import Asked, BadRequest
+from assetmap.search import Query, record_unmet_search
 from webapp.db import engine, gap_requests, searcher
 from webapp.openapi import document
 from webapp.security import current_account, searcher_token
@@ -25,73 +20,12 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 SEARCH_PARAMETERS = {"postcode", "lat", "lon", "need", "text", "max_metres", "max_walk_minutes", "day", "time",
                      "free", "age", "access", "attending", "include_inactive", "limit"}
-SERVICES_PARAMETERS = {"text", "search", "taxonomy_term_id", "taxonomy_id", "postcode", "proximity", "page",
-                       "per_page", "minimum_age", "maximum_age", "day", "start_time", "end_time"}
-PAGE_PARAMETERS = {"page", "per_page"}
-MAX_PER_PAGE = 100
-MAX_PAGE = 1_000_000_000  # far past any directory's last page, and an offset any database takes
-MAX_NEAR = 1000  # services listed by distance, across all pages
+GAPS_PARAMETERS = {"need", "format", "aggregate", "catchment_metres", "catchment_minutes", "areas"}
+__all__ = ["BadRequest", "bp"]
 
 
-class BadRequest(AssetmapError):
-    """A query parameter is unknown or malformed."""
-
-
-def _only(allowed: set[str]) -> None:
-    unknown = sorted(set(request.args) - allowed)
-    if unknown:
-        raise BadRequest(f"unknown parameter {unknown[0]!r}: the parameters here are {', '.join(sorted(allowed))}")
-
-
-def _one(name: str) -> str | None:
-    values = request.args.getlist(name)
-    if len(values) > 1:
-        raise BadRequest(f"{name} is given {len(values)} times: give it once")
-    return values[0] if values else None
-
-
-def _number(name: str, whole: bool = False) -> float | None:
-    text = _one(name)
-    if text is None or text.strip() == "":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise BadRequest(f"{name} must be a number, not {text[:30]!r}") from None
-    if not math.isfinite(value):
-        raise BadRequest(f"{name} must be a finite number")
-    if whole and not value.is_integer():
-        raise BadRequest(f"{name} must be a whole number, not {text[:30]!r}")
-    return value
-
-
-def _flag(name: str) -> bool:
-    text = (_one(name) or "false").strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise BadRequest(f"{name} must be true or false, not {text[:30]!r}")
-
-
-def _whole(name: str, default: int, low: int, high: int) -> int:
-    """A whole-number parameter from ``low`` to ``high``; absent or empty is ``default``, and
-    anything else out of range (0 too) is refused with the range, never quietly replaced."""
-    text = _one(name)
-    if text is None or text.strip() == "":
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or not value.is_integer() or not low <= value <= high:
-        raise BadRequest(f"{name} must be a whole number from {low} to {high:,}, not {text[:30]!r}")
-    return int(value)
-
-
-def _page() -> tuple[int, int]:
-    """ORUK paging: a page past the last is an empty page, as the standard has it."""
-    return _whole("page", 1, 1, MAX_PAGE), _whole("per_page", 20, 1, MAX_PER_PAGE)
+def _asked(allowed: set[str]) -> Asked:
+    return Asked(request.args.to_dict(flat=False), allowed)
 
 
 def _staff_only() -> None:
@@ -106,38 +40,35 @@ def _staff_only() -> None:
 @bp.get("/search")
 def search():  # type: ignore[no-untyped-def]
     _staff_only()
-    _only(SEARCH_PARAMETERS)
-    limit = _number("limit", whole=True)
+    asked = _asked(SEARCH_PARAMETERS)
+    limit = asked.number("limit", whole=True)
     query = Query(
-        postcode=_one("postcode"), latitude=_number("lat"), longitude=_number("lon"),
-        needs=tuple(request.args.getlist("need")), text=_one("text"), max_metres=_number("max_metres"),
-        max_walk_minutes=_number("max_walk_minutes"), day=_one("day"), time=_one("time"),
-        free_only=_flag("free"), age=_number("age"), accessibility=tuple(request.args.getlist("access")),
-        attending=_one("attending"), include_inactive=_flag("include_inactive"),
-        limit=int(limit) if limit is not None else 10, searcher=searcher_token(),
+        postcode=asked.one("postcode"), latitude=asked.number("lat"), longitude=asked.number("lon"),
+        needs=tuple(asked.all("need")), text=asked.one("text"), max_metres=asked.number("max_metres"),
+        max_walk_minutes=asked.number("max_walk_minutes"), day=asked.one("day"), time=asked.one("time"),
+        free_only=asked.flag("free"), age=asked.number("age"), accessibility=tuple(asked.all("access")),
+        attending=asked.one("attending"), include_inactive=asked.flag("include_inactive"),
+        limit=int(limit) if limit is not None else 10,
     )
     if query.postcode is None and query.latitude is None and query.longitude is None:
         raise BadRequest("give a postcode (postcode=G31 4EB), or lat and lon")
-    if len(query.needs) > 10:
-        raise BadRequest(f"{len(query.needs)} needs given: ask for at most 10 at a time")
-    return jsonify(searcher().search(query).as_dict())
+    answer = searcher().search(query)
+    record_unmet_search(engine(), answer, searcher_token())
+    return jsonify(answer.as_dict())
 
 
 @bp.get("/places")
 def places():  # type: ignore[no-untyped-def]
     """Every active service in the map's view, for the asset map layer."""
-    _only({"bbox", "limit"})
-    text = _one("bbox") or ""
+    asked = _asked({"bbox", "limit"})
+    text = asked.one("bbox") or ""
     try:
         west, south, east, north = (float(v) for v in text.split(","))
     except ValueError:
         raise BadRequest("bbox must be four numbers: west,south,east,north") from None
-    limit = _whole("limit", 20_000, 1, 50_000)
+    limit = asked.whole("limit", 20_000, 1, 50_000)
     found = searcher().places(west, south, east, north, limit)
     return jsonify(places=found, count=len(found), complete=len(found) < limit)
-
-
-GAPS_PARAMETERS = {"need", "format", "aggregate", "catchment_metres", "catchment_minutes", "areas"}
 
 
 @bp.get("/gaps")
@@ -150,14 +81,14 @@ def gaps():  # type: ignore[no-untyped-def]
     from assetmap.gaps import write_gaps
 
     _staff_only()
-    _only(GAPS_PARAMETERS)
-    fmt = _one("format") or "geojson"
+    asked = _asked(GAPS_PARAMETERS)
+    fmt = asked.one("format") or "geojson"
     if fmt not in ("geojson", "csv"):
         raise BadRequest("format must be geojson or csv (GeoPackage: use assetmap gaps --format gpkg)")
-    areas = [a.strip() for a in (_one("areas") or "").split(",") if a.strip()] or None
-    result = gap_requests().analyse(request.args.getlist("need"), aggregate=_one("aggregate") or "datazone",
-                                    areas=areas, catchment_metres=_number("catchment_metres"),
-                                    catchment_walk_minutes=_number("catchment_minutes"))
+    areas = [a.strip() for a in (asked.one("areas") or "").split(",") if a.strip()] or None
+    result = gap_requests().analyse(asked.all("need"), aggregate=asked.one("aggregate") or "datazone",
+                                    areas=areas, catchment_metres=asked.number("catchment_metres"),
+                                    catchment_walk_minutes=asked.number("catchment_minutes"))
     if fmt == "csv":
         buffer = io.StringIO()
         write_gaps(result, buffer, "csv")
@@ -178,131 +109,29 @@ def openapi():  # type: ignore[no-untyped-def]
     return jsonify(document())
 
 
-def _term_ids(text: str) -> list[str]:
-    """A taxonomy term given by id, or by assetmap's slug for convenience."""
-    term = taxonomy.load().term(text)
-    return [term.id] if term else [text]
-
-
 @bp.get("/services")
 def services():  # type: ignore[no-untyped-def]
-    _only(SERVICES_PARAMETERS)
-    page, per_page = _page()
-    text = _one("text") or _one("search")
-    term = _one("taxonomy_term_id")
-    postcode = _one("postcode")
-    proximity = _number("proximity")
-    minimum_age, maximum_age = _number("minimum_age"), _number("maximum_age")
-    day, start_time = _one("day"), _one("start_time")
-    _one("end_time")
-    taxonomy_id = _one("taxonomy_id")
-    with engine().connect() as conn:
-        if postcode:
-            ids = _near(postcode, proximity, term, text, day, start_time)
-            total = len(ids)
-            ids = ids[(page - 1) * per_page: page * per_page]
-        else:
-            if proximity is not None:
-                raise BadRequest("proximity needs a postcode to measure from")
-            query = select(Service.id)
-            if text:
-                query = query.where(_mentions(text))
-            if term:
-                query = query.where(Service.id.in_(select(Attribute.link_id).where(
-                    Attribute.taxonomy_term_id.in_(_term_ids(term)))))
-            if taxonomy_id:
-                query = query.where(Service.id.in_(select(Attribute.link_id).join(
-                    TaxonomyTerm, TaxonomyTerm.id == Attribute.taxonomy_term_id).where(
-                    TaxonomyTerm.taxonomy_id == taxonomy_id)))
-            if minimum_age is not None:
-                query = query.where(Service.minimum_age >= minimum_age)
-            if maximum_age is not None:
-                query = query.where(Service.maximum_age <= maximum_age)
-            all_ids = list(conn.execute(query.order_by(Service.name, Service.id)).scalars())
-            if day:
-                all_ids = _running(all_ids, day, start_time)
-            total = len(all_ids)
-            ids = all_ids[(page - 1) * per_page: page * per_page]
-        contents = oruk.service_records(conn, ids)
-    return jsonify(oruk.page(contents, page, per_page, total))
-
-
-def _mentions(text: str) -> ColumnElement[bool]:
-    """Services whose name or description holds ``text`` as typed: % and _ are characters
-    there, not LIKE's wildcards (escaped), so text=% finds only what has a % in it."""
-    return Service.name.icontains(text, autoescape=True) | Service.description.icontains(text, autoescape=True)
-
-
-def _running(ids: list[str], day: str, start_time: str | None) -> list[str]:
-    return searcher().running(ids, day, start_time)
-
-
-def _near(postcode: str, proximity: float | None, term: str | None, text: str | None, day: str | None,
-          start_time: str | None) -> list[str]:
-    needs: tuple[str, ...] = ()
-    if term:
-        vocabulary = taxonomy.load()
-        found = next((t for t in vocabulary.terms if t.id == term or t.slug == term), None)
-        if found is None:
-            raise BadRequest(f"taxonomy_term_id {term!r} is not a term of assetmap's needs taxonomy")
-        needs = (found.slug,)
-    answer = searcher().search(Query(
-        postcode=postcode, needs=needs, text=text, max_metres=proximity or 5000, day=day, time=start_time,
-        limit=MAX_NEAR, record_unmet=False), max_limit=MAX_NEAR)
-    return [r.service_id for r in answer.results]
+    return jsonify(listing.services(engine(), request.args.to_dict(flat=False)))
 
 
 @bp.get("/services/<service_id>")
 def service(service_id: str):  # type: ignore[no-untyped-def]
-    _only(set())
-    with engine().connect() as conn:
-        records = oruk.service_records(conn, [service_id])
-    if not records:
+    record = listing.service(engine(), service_id, request.args.to_dict(flat=False))
+    if record is None:
         return jsonify(error=f"no service has the id {service_id!r}"), 404
-    return jsonify(records[0])
+    return jsonify(record)
 
 
 @bp.get("/taxonomies")
 def taxonomies():  # type: ignore[no-untyped-def]
-    _only(PAGE_PARAMETERS)
-    page, per_page = _page()
-    with engine().connect() as conn:
-        rows, total = oruk.table_records(conn, "taxonomy", (page - 1) * per_page, per_page)
-    return jsonify(oruk.page(rows, page, per_page, total))
+    return jsonify(listing.table(engine(), "taxonomy", request.args.to_dict(flat=False)))
 
 
 @bp.get("/taxonomy_terms")
 def taxonomy_terms():  # type: ignore[no-untyped-def]
-    _only(PAGE_PARAMETERS | {"taxonomy_id"})
-    page, per_page = _page()
-    taxonomy_id = _one("taxonomy_id")
-    where = TaxonomyTerm.taxonomy_id == taxonomy_id if taxonomy_id else None
-    with engine().connect() as conn:
-        rows, total = oruk.table_records(conn, "taxonomy_term", (page - 1) * per_page, per_page, where)
-    return jsonify(oruk.page(rows, page, per_page, total))
+    return jsonify(listing.table(engine(), "taxonomy_term", request.args.to_dict(flat=False)))
 
 
 @bp.get("/service_at_locations")
 def service_at_locations():  # type: ignore[no-untyped-def]
-    _only(SERVICES_PARAMETERS)
-    page, per_page = _page()
-    postcode, proximity, term = _one("postcode"), _number("proximity"), _one("taxonomy_term_id")
-    text = _one("text") or _one("search")
-    with engine().connect() as conn:
-        query = select(ServiceAtLocation.id)
-        if postcode:
-            near = _near(postcode, proximity, term, text, _one("day"), _one("start_time"))
-            order = {service_id: n for n, service_id in enumerate(near)}
-            rows = conn.execute(select(ServiceAtLocation.id, ServiceAtLocation.service_id)
-                                .where(ServiceAtLocation.service_id.in_(near))).all()
-            ids = [r.id for r in sorted(rows, key=lambda r: order[r.service_id])]
-        else:
-            if term:
-                query = query.where(ServiceAtLocation.service_id.in_(select(Attribute.link_id).where(
-                    Attribute.taxonomy_term_id.in_(_term_ids(term)))))
-            if text:
-                query = query.join(Service, Service.id == ServiceAtLocation.service_id).where(_mentions(text))
-            ids = list(conn.execute(query.order_by(ServiceAtLocation.id)).scalars())
-        total = len(ids)
-        contents = oruk.service_at_location_records(conn, ids[(page - 1) * per_page: page * per_page])
-    return jsonify(oruk.page(contents, page, per_page, total))
+    return jsonify(listing.service_at_locations(engine(), request.args.to_dict(flat=False)))

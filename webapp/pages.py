@@ -13,7 +13,7 @@ from assetmap.editing import ATTENDING, audit_log
 from assetmap.errors import AssetmapError, DatabaseUnavailable
 from assetmap.health import database_status
 from assetmap.io import oruk
-from assetmap.search import ACCESSIBILITY, Query
+from assetmap.search import ACCESSIBILITY, Query, record_unmet_search
 from webapp.db import engine, searcher
 from webapp.security import current_account, require, searcher_token
 
@@ -74,8 +74,8 @@ def search():  # type: ignore[no-untyped-def]
                 postcode=form["postcode"] or None, latitude=_float("lat") if not form["postcode"] else None,
                 longitude=_float("lon") if not form["postcode"] else None, needs=tuple(needs),
                 max_walk_minutes=walk, day=form["day"] or None, free_only=form["free"], age=_float("age"),
-                accessibility=tuple(form["access"]), attending=form["attending"] or None, limit=10,
-                searcher=searcher_token()))
+                accessibility=tuple(form["access"]), attending=form["attending"] or None, limit=10))
+            record_unmet_search(engine(), answer, searcher_token())
         except DatabaseUnavailable:
             raise  # not the person's query: the app's 503, as the API gives
         except AssetmapError as exc:

@@ -1,0 +1,433 @@
+"""The directory layer: the one place that says which services match a filter, and which needs each meets.
+
+Every reader asks here: the CLW search (its in-memory index is built from these
+functions and answers the same :class:`Filter` the same way), the Open Referral
+endpoints, the command line, the gap analysis and the notebooks' frames. So a
+filter cannot be honoured by one and ignored by another, and "which needs does
+this service meet" has one answer.
+
+The needs a service meets come from its taxonomy terms, one rule for every way
+the importers tag a service (:func:`needs_of_term`): a term whose code is one of
+assetmap's slugs is that need or activity type; any other term (an Open Referral
+code such as ``FB-01``, an ALISS category) is matched by its name, as a CLW's
+typed words are. An activity type also meets the needs it serves, so a gardening
+group meets "loneliness".
+
+:func:`find_services` answers a filter in SQL, paged in the database. Text is
+matched as typed (case-insensitive, LIKE's wildcards escaped); times of day are
+compared as ``HH:MM`` text, so a schedule must write its times with two-digit
+hours (as Open Referral's format does) for a time filter to see them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, not_, or_, select
+from sqlalchemy.sql import Select
+
+from assetmap import taxonomy
+from assetmap.models import (
+    Accessibility,
+    Area,
+    Attribute,
+    CostOption,
+    Deprivation,
+    Location,
+    Organization,
+    Schedule,
+    Service,
+    ServiceAtLocation,
+    TaxonomyTerm,
+)
+
+# How a service's schedules say people attend. Written so that Python's ``re`` and
+# PostgreSQL's regular expressions read them the same way (no ``\b``: it means
+# backspace to PostgreSQL). Case is ignored with an inline ``(?i)``, which SQLite's
+# REGEXP (Python's ``re``, registered by SQLAlchemy) and PostgreSQL both read.
+ONLINE_WORDS = "online|video|virtual|remote|zoom|teams|web ?chat|internet"
+PHONE_WORDS = "phone|telephone|call|helpline"
+IN_PERSON_WORDS = "in[ _-]?person|venue|drop[ -]?in|face to face"
+FREE_WORDS = "(^|[^a-z0-9_])free([^a-z0-9_]|$)|no charge"
+ATTENDING = ("in_person", "online", "phone")
+# The accessibility a CLW can ask a venue for: matched in the venue's accessibility text.
+ACCESSIBILITY = ("wheelchair", "hearing loop")
+DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_BYDAY_TOKEN = "(^|,)([+-]?[0-9])?({days})(,|$)"
+_TIME = "^([01][0-9]|2[0-3]):[0-5][0-9]"
+
+
+@dataclass(frozen=True)
+class Near:
+    """A point and a distance in metres on the WGS84 ellipsoid."""
+
+    latitude: float
+    longitude: float
+    metres: float
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What a reader asks of the directory; every field left empty matches everything.
+
+    Two kinds of age and time filter, because two kinds of reader ask:
+    ``age``, ``day`` and ``time`` are a person's (a service with no age limits or
+    unknown times is kept); ``minimum_age``, ``maximum_age``, ``starts_at_or_after``
+    and ``ends_at_or_before`` are Open Referral's list filters on the service's own
+    values (a service that does not give them does not match).
+    """
+
+    needs: tuple[str, ...] = ()  # assetmap need or activity slugs: meets any of them
+    term_ids: tuple[str, ...] = ()  # taxonomy_term ids of any taxonomy: tagged with any of them
+    taxonomy_id: str | None = None  # tagged with a term of this taxonomy
+    organization_id: str | None = None
+    text: str | None = None  # in the name, description or organisation's name
+    statuses: tuple[str, ...] | None = ("active",)  # None: every status
+    modified_since: dt.datetime | None = None
+    age: float | None = None
+    minimum_age: float | None = None
+    maximum_age: float | None = None
+    day: int | None = None  # 0 Monday .. 6 Sunday
+    time: dt.time | None = None  # open at this time (on ``day``, or on any day it runs)
+    starts_at_or_after: dt.time | None = None
+    ends_at_or_before: dt.time | None = None
+    free_only: bool = False  # leaves out services known to charge
+    accessibility: tuple[str, ...] = ()  # every one of these at a venue of the service
+    attending: str | None = None  # "in_person", "online" or "phone"
+    near: Near | None = None  # at a venue within the distance
+
+    @property
+    def needs_venue(self) -> bool:
+        return bool(self.accessibility) or self.near is not None
+
+
+# --- which needs a service meets ----------------------------------------------------------
+
+
+def needs_of_term(vocabulary: taxonomy.Vocabulary, code: str | None, name: str | None) -> dict[str, str]:
+    """The needs and activity types a taxonomy term stands for, each with why (the CLW reads it)."""
+    term = vocabulary.term(code) if code else None
+    if term is None:
+        matched = vocabulary.match(name or "")
+        term = matched[0] if matched else None
+    if term is None:
+        return {}
+    met = {term.slug: f"listed for {term.label.lower()}"}
+    for need in term.needs:
+        need_term = vocabulary.term(need)
+        if need_term:
+            met.setdefault(need, f"{term.label.lower()} helps with {need_term.label.lower()}")
+    return met
+
+
+def _service_links() -> ColumnElement[bool]:
+    """Attributes that tag a service (an older file may leave the entity out)."""
+    return or_(Attribute.link_entity == "service", Attribute.link_entity.is_(None))
+
+
+def term_needs(conn: Connection, vocabulary: taxonomy.Vocabulary) -> dict[str, dict[str, str]]:
+    """Every taxonomy term in the database that stands for a need or activity type: id -> needs."""
+    found = {}
+    for term_id, code, name in conn.execute(select(TaxonomyTerm.id, TaxonomyTerm.code, TaxonomyTerm.name)):
+        met = needs_of_term(vocabulary, code, name)
+        if met:
+            found[term_id] = met
+    return found
+
+
+def needs_met(conn: Connection, vocabulary: taxonomy.Vocabulary,
+              service_ids: Sequence[str] | None = None) -> dict[str, dict[str, str]]:
+    """service id -> {need or activity slug: why}, for every service that meets any."""
+    by_term = term_needs(conn, vocabulary)
+    query = select(Attribute.link_id, Attribute.taxonomy_term_id).where(_service_links())
+    if service_ids is not None:
+        query = query.where(Attribute.link_id.in_(list(service_ids)))
+    met: dict[str, dict[str, str]] = {}
+    for service_id, term_id in conn.execute(query.order_by(Attribute.link_id, Attribute.id)):
+        for slug, why in by_term.get(term_id, {}).items():
+            met.setdefault(service_id, {}).setdefault(slug, why)
+    return met
+
+
+def terms_meeting(conn: Connection, vocabulary: taxonomy.Vocabulary, slugs: Iterable[str]) -> list[str]:
+    """Ids of the taxonomy terms that meet any of ``slugs``."""
+    wanted = set(slugs)
+    return sorted(term_id for term_id, met in term_needs(conn, vocabulary).items() if wanted & set(met))
+
+
+# --- which services match -----------------------------------------------------------------
+
+
+def _tagged(term_ids: Sequence[str]) -> ColumnElement[bool]:
+    return Service.id.in_(select(Attribute.link_id).where(_service_links(), Attribute.taxonomy_term_id.in_(term_ids)))
+
+
+def _schedules(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    return exists(select(Schedule.id).where(Schedule.service_id == Service.id, *conditions))
+
+
+def _parseable() -> ColumnElement[bool]:
+    """A schedule :func:`assetmap.schedules.parse` understands: weekly or monthly on given days."""
+    freq = func.upper(Schedule.freq)
+    byday = func.upper(func.replace(Schedule.byday, " ", ""))
+    days = byday.regexp_match(_BYDAY_TOKEN.format(days="|".join(DAY_CODES)))
+    monthdays = and_(freq == "MONTHLY", Schedule.bymonthday.regexp_match("[0-9]"))
+    return and_(freq.in_(("WEEKLY", "MONTHLY")), or_(days, monthdays))
+
+
+def _on_day(day: int) -> ColumnElement[bool]:
+    byday = func.upper(func.replace(Schedule.byday, " ", ""))
+    return or_(and_(func.upper(Schedule.freq) == "MONTHLY", Schedule.bymonthday.regexp_match("[0-9]")),
+               byday.regexp_match(_BYDAY_TOKEN.format(days=DAY_CODES[day])))
+
+
+def _known(column: Any) -> ColumnElement[bool]:
+    """A time written HH:MM (never NULL, so that "not known" can be negated)."""
+    return func.coalesce(column, "").regexp_match(_TIME)
+
+
+def _hhmm(column: Any) -> Any:
+    return func.substr(column, 1, 5)
+
+
+def _open_at(day: int | None, at: dt.time | None) -> ColumnElement[bool]:
+    """A person's day and time: kept when no schedule says when it runs (see schedules.open_at_rules)."""
+    runs = [_parseable()]
+    if day is not None:
+        runs.append(_on_day(day))
+    if at is not None:
+        text = at.strftime("%H:%M")
+        runs.append(or_(not_(_known(Schedule.opens_at)), not_(_known(Schedule.closes_at)),
+                        and_(_hhmm(Schedule.opens_at) <= text, _hhmm(Schedule.closes_at) > text)))
+    return or_(not_(_schedules(_parseable())), _schedules(*runs))
+
+
+def _session_between(day: int | None, start: dt.time | None, end: dt.time | None) -> ColumnElement[bool]:
+    """Open Referral's start_time and end_time: a session (on ``day``) within them."""
+    session = [_parseable()]
+    if day is not None:
+        session.append(_on_day(day))
+    if start is not None:
+        session += [_known(Schedule.opens_at), _hhmm(Schedule.opens_at) >= start.strftime("%H:%M")]
+    if end is not None:
+        session += [_known(Schedule.closes_at), _hhmm(Schedule.closes_at) <= end.strftime("%H:%M")]
+    return _schedules(*session)
+
+
+def _free() -> ColumnElement[bool]:
+    """Not known to charge: a zero-cost option, or no amounts and fees that say free or say nothing."""
+    amounts = exists(select(CostOption.id).where(CostOption.service_id == Service.id, CostOption.amount.is_not(None)))
+    zero = exists(select(CostOption.id).where(CostOption.service_id == Service.id, CostOption.amount == 0))
+    fees = func.coalesce(func.nullif(Service.fees_description, ""), func.nullif(Service.fees, ""))
+    return or_(zero, and_(not_(amounts), or_(fees.is_(None), fees.regexp_match("(?i)" + FREE_WORDS))))
+
+
+def _at_locations(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    return exists(select(ServiceAtLocation.id).join(Location, Location.id == ServiceAtLocation.location_id)
+                  .where(ServiceAtLocation.service_id == Service.id, *conditions))
+
+
+def _attends(kind: str) -> ColumnElement[bool]:
+    """The ways of attending :func:`attending_kinds` gives, in SQL."""
+    said = {name: _schedules(Schedule.attending_type.regexp_match("(?i)" + words)) for name, words in
+            (("in_person", IN_PERSON_WORDS), ("online", ONLINE_WORDS), ("phone", PHONE_WORDS))}
+    virtual = _at_locations(Location.location_type == "virtual")
+    if kind == "online":
+        return or_(said["online"], virtual)
+    if kind == "phone":
+        return said["phone"]
+    unsaid = _schedules(or_(Schedule.attending_type.is_(None), Schedule.attending_type == ""))
+    nothing = and_(not_(said["in_person"]), not_(said["online"]), not_(said["phone"]), not_(virtual))
+    return or_(said["in_person"], nothing, and_(_at_locations(Location.location_type == "physical"), unsaid))
+
+
+def attending_kinds(texts: Sequence[str | None], location_types: Sequence[str]) -> list[str]:
+    """How people take part: in person, online, by phone (from the schedules' words and the venues)."""
+    kinds: list[str] = []
+    for text in texts:
+        lowered = (text or "").lower()
+        for kind, words in (("in_person", IN_PERSON_WORDS), ("online", ONLINE_WORDS), ("phone", PHONE_WORDS)):
+            if re.search(words, lowered) and kind not in kinds:
+                kinds.append(kind)
+    if "virtual" in location_types and "online" not in kinds:
+        kinds.append("online")
+    if "physical" in location_types and "in_person" not in kinds and (not kinds or any(not t for t in texts)):
+        kinds.insert(0, "in_person")
+    return kinds or ["in_person"]
+
+
+def is_free(amounts: Sequence[float], fees: str | None) -> bool | None:
+    """True free, False charges, None not known: the rule ``_free`` writes in SQL."""
+    if amounts:
+        return min(amounts) == 0
+    if fees:
+        return bool(re.search(FREE_WORDS, fees.lower()))
+    return None
+
+
+def _venue_conditions(f: Filter) -> list[ColumnElement[bool]]:
+    """What one venue must have (the same venue gives the distance and the step-free access)."""
+    conditions: list[ColumnElement[bool]] = [Location.geom.is_not(None)]
+    for feature in f.accessibility:
+        text = (func.coalesce(Accessibility.description, "") + " " + func.coalesce(Accessibility.details, "")
+                + " " + func.coalesce(Accessibility.accessibility, ""))
+        conditions.append(exists(select(Accessibility.id).where(
+            Accessibility.location_id == Location.id, text.icontains(feature, autoescape=True))))
+    return conditions
+
+
+def conditions(conn: Connection, f: Filter, vocabulary: taxonomy.Vocabulary) -> list[ColumnElement[bool]]:
+    """The filter as conditions on ``service``, except the distance (see :func:`find_services`)."""
+    where: list[ColumnElement[bool]] = []
+    if f.statuses is not None:
+        where.append(Service.status.in_(f.statuses))
+    if f.needs:
+        where.append(_tagged(terms_meeting(conn, vocabulary, f.needs)))
+    if f.term_ids:
+        where.append(_tagged(f.term_ids))
+    if f.taxonomy_id:
+        where.append(Service.id.in_(select(Attribute.link_id).join(
+            TaxonomyTerm, TaxonomyTerm.id == Attribute.taxonomy_term_id).where(
+            _service_links(), TaxonomyTerm.taxonomy_id == f.taxonomy_id)))
+    if f.organization_id:
+        where.append(Service.organization_id == f.organization_id)
+    if f.text:
+        where.append(or_(Service.name.icontains(f.text, autoescape=True),
+                         Service.description.icontains(f.text, autoescape=True),
+                         Service.organization_id.in_(select(Organization.id).where(
+                             Organization.name.icontains(f.text, autoescape=True)))))
+    if f.modified_since is not None:
+        where.append(Service.last_modified >= f.modified_since)
+    if f.age is not None:
+        where += [or_(Service.minimum_age.is_(None), Service.minimum_age <= f.age),
+                  or_(Service.maximum_age.is_(None), Service.maximum_age >= f.age)]
+    if f.minimum_age is not None:
+        where.append(Service.minimum_age >= f.minimum_age)
+    if f.maximum_age is not None:
+        where.append(Service.maximum_age <= f.maximum_age)
+    if f.day is not None or f.time is not None:
+        where.append(_open_at(f.day, f.time))
+    if f.starts_at_or_after is not None or f.ends_at_or_before is not None:
+        where.append(_session_between(f.day, f.starts_at_or_after, f.ends_at_or_before))
+    if f.free_only:
+        where.append(_free())
+    if f.attending:
+        where.append(_attends(f.attending))
+    if f.accessibility and f.near is None:
+        where.append(_at_locations(*_venue_conditions(f)))
+    return where
+
+
+def _within(conn: Connection, near: Near) -> Select[Any]:
+    from assetmap.db import backend
+    from assetmap.nearby import within_query
+
+    return within_query(backend(conn.engine), Location, near.longitude, near.latitude, near.metres)
+
+
+def _nearest_venue(conn: Connection, f: Filter) -> Select[Any]:
+    """service id -> metres to its nearest venue that fits, for venues within the distance."""
+    assert f.near is not None
+    within = _within(conn, f.near)
+    venues = within.where(*_venue_conditions(f)).subquery()
+    return (select(ServiceAtLocation.service_id, func.min(venues.c.metres).label("metres"))
+            .join(venues, venues.c.key == ServiceAtLocation.location_id)
+            .group_by(ServiceAtLocation.service_id))
+
+
+def venues(conn: Connection, f: Filter, vocabulary: taxonomy.Vocabulary | None = None) -> list[Any]:
+    """(service_id, location_id, longitude, latitude) of every placed venue of the services that match."""
+    vocabulary = vocabulary or taxonomy.load()
+    query = (select(ServiceAtLocation.service_id, Location.id.label("location_id"), Location.longitude,
+                    Location.latitude)
+             .join(Location, Location.id == ServiceAtLocation.location_id)
+             .join(Service, Service.id == ServiceAtLocation.service_id)
+             .where(*conditions(conn, f, vocabulary), *_venue_conditions(f))
+             .order_by(ServiceAtLocation.service_id, Location.id))
+    return list(conn.execute(query).all())
+
+
+@dataclass
+class Page:
+    """One page of the services that match, and how many match in all."""
+
+    ids: list[str]
+    total: int
+    metres: dict[str, float] = field(default_factory=dict)  # with ``near``: to the nearest venue
+
+
+def find_services(conn: Connection, f: Filter, vocabulary: taxonomy.Vocabulary | None = None,
+                  offset: int = 0, limit: int | None = None) -> Page:
+    """The services that match, nearest first with ``near`` and by name otherwise, paged in the database."""
+    vocabulary = vocabulary or taxonomy.load()
+    where = conditions(conn, f, vocabulary)
+    if f.near is not None:
+        nearest = _nearest_venue(conn, f).subquery()
+        query = (select(Service.id, nearest.c.metres).join(nearest, nearest.c.service_id == Service.id)
+                 .where(*where).order_by(nearest.c.metres, Service.name, Service.id))
+    else:
+        query = select(Service.id, Service.name).where(*where).order_by(Service.name, Service.id)
+    total = conn.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
+    rows = conn.execute(query.offset(offset).limit(limit)).all()
+    return Page([r[0] for r in rows], int(total), {r[0]: float(r[1]) for r in rows} if f.near is not None else {})
+
+
+def find_service_at_locations(conn: Connection, f: Filter, vocabulary: taxonomy.Vocabulary | None = None,
+                              offset: int = 0, limit: int | None = None) -> Page:
+    """The service-at-location records of matching services; with ``near``, only venues within reach."""
+    vocabulary = vocabulary or taxonomy.load()
+    where = conditions(conn, f, vocabulary)
+    query = select(ServiceAtLocation.id).join(Service, Service.id == ServiceAtLocation.service_id).where(*where)
+    metres = None
+    if f.near is not None:
+        within = _within(conn, f.near)
+        venues = within.where(*_venue_conditions(f)).subquery()
+        query = query.join(venues, venues.c.key == ServiceAtLocation.location_id).add_columns(venues.c.metres)
+        metres = venues.c.metres
+        query = query.order_by(metres, ServiceAtLocation.id)
+    else:
+        if f.accessibility:
+            query = query.join(Location, Location.id == ServiceAtLocation.location_id).where(*_venue_conditions(f))
+        query = query.order_by(ServiceAtLocation.id)
+    total = conn.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
+    rows = conn.execute(query.offset(offset).limit(limit)).all()
+    return Page([r[0] for r in rows], int(total), {r[0]: float(r[1]) for r in rows} if metres is not None else {})
+
+
+# --- areas with their deprivation -------------------------------------------------------------
+
+
+def latest_deprivation(conn: Connection, index: str | None = None) -> dict[str, tuple[int | None, int | None, str, int]]:
+    """area code -> (rank, decile, index name, year) of the latest edition held (of ``index`` if given)."""
+    found: dict[str, tuple[int | None, int | None, str, int]] = {}
+    for code, name, year, rank, decile in conn.execute(
+            select(Deprivation.area_code, Deprivation.index_name, Deprivation.index_year, Deprivation.rank,
+                   Deprivation.decile).order_by(Deprivation.index_year, Deprivation.index_name)):
+        if index is None or name.lower() == index.lower():
+            found[code] = (rank, decile, name, year)  # later editions overwrite earlier ones
+    return found
+
+
+def areas(conn: Connection, area_type: str = "datazone2011", codes: Sequence[str] | None = None,
+          index: str | None = None) -> list[dict[str, Any]]:
+    """Areas of a type with population, parents, WKB shapes and their latest deprivation."""
+    query = select(Area.code, Area.name, Area.population, Area.intermediate_zone, Area.council_area,
+                   func.ST_AsBinary(Area.boundary).label("boundary"),
+                   func.ST_AsBinary(Area.centroid).label("centroid")).where(Area.area_type == area_type)
+    if codes is not None:
+        query = query.where(Area.code.in_(list(codes)))
+    ranks = latest_deprivation(conn, index)
+    found = []
+    for row in conn.execute(query.order_by(Area.code)):
+        rank, decile, *_ = ranks.get(row.code, (None, None, None, None))
+        found.append({**row._asdict(), "deprivation_rank": rank, "deprivation_decile": decile})
+    return found
+
+
+__all__ = ["ACCESSIBILITY", "ATTENDING", "Filter", "Near", "Page", "areas", "attending_kinds", "conditions",
+           "find_service_at_locations", "find_services", "is_free", "latest_deprivation", "needs_met",
+           "needs_of_term", "term_needs", "terms_meeting", "venues"]

@@ -1,0 +1,164 @@
+"""Needs-matching search: a person's needs and postcode to the few resources that fit.
+
+The package is split by job: :mod:`.query` checks what was asked, :mod:`.index`
+holds the directory in memory, :mod:`.rank` finds and orders, :mod:`.present`
+words the answer, :mod:`.unmet` counts searches that found nothing (only when the
+web layer asks it to). How results are ranked is in :mod:`.rank`.
+
+``score`` in each result is the share of the asked-for needs it meets (0-1).
+Walking time is an estimate: the straight line times a detour factor of 1.3,
+at 4.8 km/h (80 m a minute); both are stated in every answer.
+
+Speed: the index keeps the directory in memory (numpy arrays and a k-d tree of
+unit vectors per need and activity type, from scipy), built from the directory
+layer and rebuilt whenever a change counter shows an import or edit; postcodes
+are kept in memory the same way. Candidates come from the trees; exact distances
+are then computed on the ellipsoid with pyproj for the few that remain.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine
+
+from assetmap import changes, taxonomy
+from assetmap.db import reading
+from assetmap.directory import ACCESSIBILITY, ATTENDING, Filter
+from assetmap.geography import PostcodeNotFound
+from assetmap.search import rank
+from assetmap.search.index import Index, Postcodes
+from assetmap.search.present import Answer, Result, UnmetSearch
+from assetmap.search.present import result as _result
+from assetmap.search.query import (
+    DEFAULT_MAX_METRES,
+    DETOUR_FACTOR,
+    MAX_LIMIT,
+    MAX_METRES,
+    MAX_NEEDS,
+    WALK_METRES_PER_MINUTE,
+    Query,
+    SearchError,
+    check,
+    check_day,
+    check_time,
+    echo,
+    where,
+)
+from assetmap.search.unmet import UNMET_RULE, area_of_point, record_unmet, record_unmet_search, unmet_needs
+
+
+class Searcher:
+    """The search engine for one database. Thread-safe; keep one per process and reuse it."""
+
+    def __init__(self, engine: Engine, vocabulary: taxonomy.Vocabulary | None = None) -> None:
+        self.engine = engine
+        self.vocabulary = vocabulary or taxonomy.load()
+        self._lock = threading.Lock()
+        self._generations: dict[str, int] | None = None
+        self._index: Index | None = None
+        self._postcodes: Postcodes | None = None
+
+    def _current(self, conn: Connection) -> tuple[Index, Postcodes]:
+        generations = changes.generations(conn)
+        with self._lock:
+            if self._index is None or self._generations is None or \
+                    generations.get(changes.DIRECTORY) != self._generations.get(changes.DIRECTORY):
+                self._index = Index(conn, self.vocabulary)
+            if self._postcodes is None or self._generations is None or \
+                    generations.get(changes.POSTCODES) != self._generations.get(changes.POSTCODES):
+                self._postcodes = Postcodes(conn)
+            self._generations = generations
+            return self._index, self._postcodes
+
+    def warm(self) -> None:
+        """Build the in-memory directory and postcodes now, so the first CLW does not wait for it."""
+        with self.engine.connect() as conn:
+            self._current(conn)
+
+    def index(self) -> Index:
+        """The in-memory directory as it is now (for the listing APIs and the tests)."""
+        with reading(self.engine) as conn:
+            return self._current(conn)[0]
+
+    def search(self, query: Query, now: dt.datetime | None = None, max_limit: int = MAX_LIMIT) -> Answer:
+        """``max_limit`` lets listing APIs page through more than a CLW's screenful.
+
+        Never writes: an answer that found nothing carries ``unmet`` (its needs and
+        the person's data zone), which the web layer may count with record_unmet_search.
+        """
+        checked = check(query, self.vocabulary, max_limit)
+        with reading(self.engine) as conn:
+            index, postcodes = self._current(conn)
+            place, latitude, longitude, area = where(conn, query, postcodes.points)
+            answer = rank.search(index, checked, latitude, longitude, now)
+            answer.place = place
+            if not answer.results and checked.terms:
+                if area is None:
+                    area = area_of_point(conn, latitude, longitude)
+                answer.unmet = UnmetSearch(tuple(t.slug for t in checked.terms), area)
+            answer.query = echo(query)
+        return answer
+
+    def places(self, west: float, south: float, east: float, north: float,
+               limit: int = 20_000, need: str | None = None) -> list[dict[str, Any]]:
+        """Every active service located in a box (the asset map's view), at most ``limit``;
+        with ``need``, only those that meet it (directly or through their activity type)."""
+        if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+            raise SearchError("bbox must be west,south,east,north in degrees, west < east and south < north")
+        with self.engine.connect() as conn:
+            d, _ = self._current(conn)
+        inside = np.nonzero((d.point_lon >= west) & (d.point_lon <= east) &
+                            (d.point_lat >= south) & (d.point_lat <= north))[0]
+        found = []
+        for point in inside:
+            i = int(d.point_service[point])
+            if d.active[i] and (need is None or need in d.covers[i]):
+                found.append({"id": d.ids[i], "name": d.services[i].name, "lat": float(d.point_lat[point]),
+                              "lon": float(d.point_lon[point]), "current": bool(d.current[i])})
+                if len(found) >= limit:
+                    break
+        return found
+
+    def services(self, service_ids: Sequence[str], now: dt.datetime | None = None) -> list[Result]:
+        """The services asked for, in that order, as results without a distance (a handout):
+        from the directory in memory, which is as current as the search itself."""
+        checked = check(Query(latitude=0.0, longitude=0.0), self.vocabulary)
+        with reading(self.engine) as conn:
+            index, _ = self._current(conn)
+        found = []
+        for service_id in dict.fromkeys(service_ids):
+            i = index.position.get(service_id)
+            if i is not None:
+                found.append(_result(index, i, checked, index.first_point.get(i), None, now))
+        return found
+
+    def running(self, service_ids: Sequence[str], day: str, time: str | None = None) -> list[str]:
+        """Those of ``service_ids`` that run on ``day`` (at ``time``), or whose times are not known."""
+        weekday, at = check_day(day), check_time(time)
+        with self.engine.connect() as conn:
+            index, _ = self._current(conn)
+        keep = []
+        for service_id in service_ids:
+            i = index.position.get(service_id)
+            if i is None or index.passes(i, dataclasses.replace(_EVERYTHING, day=weekday, time=at)):
+                keep.append(service_id)
+        return keep
+
+
+def search(engine: Engine, query: Query, searcher: Searcher | None = None) -> Answer:
+    """One search; pass a Searcher kept for the process to make repeated searches fast."""
+    return (searcher or Searcher(engine)).search(query)
+
+
+_EVERYTHING = Filter(statuses=None)
+
+__all__ = ["ACCESSIBILITY", "ATTENDING", "Answer", "DEFAULT_MAX_METRES", "DETOUR_FACTOR", "MAX_LIMIT",
+           "MAX_METRES", "MAX_NEEDS", "PostcodeNotFound", "Query", "Result", "SearchError", "Searcher",
+           "UNMET_RULE", "UnmetSearch", "WALK_METRES_PER_MINUTE", "record_unmet", "record_unmet_search",
+           "search", "unmet_needs"]

@@ -1,0 +1,274 @@
+"""The directory in memory, for answers in milliseconds: arrays and k-d trees built from the directory layer.
+
+What a service is (its needs, whether it is free, how people attend) comes from
+:mod:`assetmap.directory`, so the index and the database answer a
+:class:`~assetmap.directory.Filter` the same way; :meth:`Index.passes` is the
+filter in Python, checked against the SQL by the tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+from scipy.spatial import cKDTree
+from sqlalchemy import Connection, func, select
+
+from assetmap import directory, quality, schedules, taxonomy
+from assetmap.directory import Filter
+from assetmap.models import (
+    Accessibility,
+    Address,
+    Attribute,
+    Contact,
+    CostOption,
+    Location,
+    Organization,
+    Phone,
+    Postcode,
+    Schedule,
+    Service,
+    ServiceAtLocation,
+    TaxonomyTerm,
+)
+
+EARTH_RADIUS = 6_371_008.8
+
+
+def unit_vectors(longitudes: np.ndarray, latitudes: np.ndarray) -> np.ndarray:
+    lon, lat = np.radians(longitudes), np.radians(latitudes)
+    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+
+
+def chord(metres: float) -> float:
+    """Straight-line distance through the unit sphere for ``metres`` along it (1% margin for the ellipsoid)."""
+    return float(2 * np.sin(min(metres * 1.01 / EARTH_RADIUS, np.pi) / 2))
+
+
+def _hhmm(value: Any) -> str | None:
+    """A time as the directory's SQL compares it: two-digit ``HH:MM``, or not known."""
+    text = str(value or "")
+    if len(text) >= 5 and text[:2].isdigit() and text[2] == ":" and text[3:5].isdigit() and \
+            int(text[:2]) < 24 and int(text[3:5]) < 60:
+        return text[:5]
+    return None
+
+
+class Index:
+    """Every service, its places, needs, times and costs, in memory for fast search."""
+
+    def __init__(self, conn: Connection, vocabulary: taxonomy.Vocabulary) -> None:
+        self.vocabulary = vocabulary
+        services = conn.execute(
+            select(Service.id, Service.name, Service.description, Service.status, Service.assured_date,
+                   Service.minimum_age, Service.maximum_age, Service.url, Service.email,
+                   Service.fees_description, Service.fees, Service.organization_id, Service.last_modified,
+                   Organization.name.label("organization"),
+                   Organization.email.label("org_email"), Organization.website.label("org_website"))
+            .outerjoin(Organization, Organization.id == Service.organization_id)
+            .order_by(Service.id)
+        ).all()
+        self.ids = [s.id for s in services]
+        index = {service_id: i for i, service_id in enumerate(self.ids)}
+        n = len(services)
+        self.services = services
+        self.position = index
+        today = dt.date.today()
+        self.status = [s.status for s in services]
+        self.current = np.array([s.status == "active" and not quality.is_stale(s.assured_date, today)
+                                 for s in services], dtype=bool)
+        self.active = np.array([s.status == "active" for s in services], dtype=bool)
+        self.min_age = np.array([np.nan if s.minimum_age is None else s.minimum_age for s in services])
+        self.max_age = np.array([np.nan if s.maximum_age is None else s.maximum_age for s in services])
+        self.search_text = [f"{s.name} {s.description or ''} {s.organization or ''}".lower() for s in services]
+
+        met = directory.needs_met(conn, vocabulary)
+        self.covers: list[dict[str, str]] = [met.get(service_id, {}) for service_id in self.ids]
+        self.terms: list[set[str]] = [set() for _ in range(n)]
+        self.taxonomies: list[set[str]] = [set() for _ in range(n)]
+        for link_id, term_id, taxonomy_id in conn.execute(
+                select(Attribute.link_id, Attribute.taxonomy_term_id, TaxonomyTerm.taxonomy_id)
+                .join(TaxonomyTerm, TaxonomyTerm.id == Attribute.taxonomy_term_id)
+                .where((Attribute.link_entity == "service") | Attribute.link_entity.is_(None))):
+            i = index.get(link_id)
+            if i is not None:
+                self.terms[i].add(term_id)
+                if taxonomy_id:
+                    self.taxonomies[i].add(taxonomy_id)
+
+        self.schedules: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+        for row in conn.execute(select(Schedule.service_id, Schedule.freq, Schedule.byday, Schedule.bymonthday,
+                                       Schedule.interval, Schedule.dtstart, Schedule.valid_from,
+                                       Schedule.valid_to, Schedule.opens_at, Schedule.closes_at,
+                                       Schedule.attending_type, Schedule.description)):
+            i = index.get(row.service_id)
+            if i is not None:
+                self.schedules[i].append(row._asdict())
+        self.rules = [schedules.parse_all(found) for found in self.schedules]
+        # The same rules with the times as the SQL reads them (two-digit HH:MM).
+        self.sessions = [[(rule, _hhmm(s["opens_at"]), _hhmm(s["closes_at"]))
+                          for s in found for rule in [schedules.parse(s)] if rule]
+                         for found in self.schedules]
+
+        self.costs: list[list[tuple[float | None, str | None]]] = [[] for _ in range(n)]
+        for service_id, amount, option, description in conn.execute(
+                select(CostOption.service_id, CostOption.amount, CostOption.option, CostOption.amount_description)):
+            i = index.get(service_id)
+            if i is not None:  # an infinite or NaN amount a database may hold is no amount ("£inf")
+                self.costs[i].append((amount if amount is None or math.isfinite(amount) else None,
+                                      option or description))
+        self.free: list[bool | None] = [
+            directory.is_free([a for a, _ in self.costs[i] if a is not None], s.fees_description or s.fees)
+            for i, s in enumerate(services)]
+
+        self.phones: list[list[str]] = [[] for _ in range(n)]
+        for service_id, number in conn.execute(
+            select(func.coalesce(Phone.service_id, Contact.service_id), Phone.number)
+            .outerjoin(Contact, Contact.id == Phone.contact_id)
+        ):
+            i = index.get(service_id) if service_id else None
+            if i is not None and number not in self.phones[i]:
+                self.phones[i].append(number)
+
+        places = conn.execute(
+            select(ServiceAtLocation.service_id, Location.id, Location.name, Location.latitude,
+                   Location.longitude, Location.location_type, Location.geom.is_not(None).label("placed"))
+            .join(Location, Location.id == ServiceAtLocation.location_id)
+            .order_by(ServiceAtLocation.service_id, Location.id)
+        ).all()
+        addresses: dict[str, str] = {}
+        for location_id, line1, city, postcode in conn.execute(
+                select(Address.location_id, Address.address_1, Address.city, Address.postal_code)):
+            addresses.setdefault(location_id, ", ".join(p for p in (line1, city, postcode) if p))
+        access: dict[str, list[str]] = defaultdict(list)
+        for location_id, description, details, text in conn.execute(
+                select(Accessibility.location_id, Accessibility.description, Accessibility.details,
+                       Accessibility.accessibility)):
+            access[location_id].append(f"{description or ''} {details or ''} {text or ''}".lower())
+        location_types: list[list[str]] = [[] for _ in range(n)]
+        point_service, point_lon, point_lat, point_name, point_address = [], [], [], [], []
+        point_access: list[list[str]] = []
+        for p in places:
+            i = index.get(p.service_id)
+            if i is None:
+                continue
+            location_types[i].append(p.location_type)
+            if p.placed:
+                point_service.append(i)
+                point_lon.append(p.longitude)
+                point_lat.append(p.latitude)
+                point_name.append(p.name)
+                point_address.append(addresses.get(p.id))
+                point_access.append(access.get(p.id, []))
+        self.point_service = np.array(point_service, dtype=np.int64)
+        self.point_lon = np.array(point_lon, dtype=float)
+        self.point_lat = np.array(point_lat, dtype=float)
+        self.point_name, self.point_address, self.point_access = point_name, point_address, point_access
+        self.first_point: dict[int, int] = {}
+        for p, i in enumerate(point_service):
+            self.first_point.setdefault(i, p)
+        self.attending = [directory.attending_kinds([s.get("attending_type") for s in self.schedules[i]],
+                                                    location_types[i]) for i in range(n)]
+        placed_services = set(point_service)
+        self.remote = [i for i in range(n) if ("online" in self.attending[i] or "phone" in self.attending[i])]
+        self.unplaced_local = n - len(placed_services)
+
+        vectors = unit_vectors(self.point_lon, self.point_lat) if len(point_service) else np.zeros((0, 3))
+        self.trees: dict[str, tuple[cKDTree, np.ndarray]] = {}
+        members: dict[str, list[int]] = defaultdict(list)
+        for p, i in enumerate(point_service):
+            for slug in self.covers[i]:
+                members[slug].append(p)
+        for slug, points in members.items():
+            chosen = np.array(points, dtype=np.int64)
+            self.trees[slug] = (cKDTree(vectors[chosen]), chosen)
+        everything = np.arange(len(point_service), dtype=np.int64)
+        self.all_tree = (cKDTree(vectors) if len(point_service) else None, everything)
+
+    # --- the filter, in Python ------------------------------------------------------------
+
+    def passes(self, i: int, f: Filter, point: int | None = None) -> bool:
+        """Does service ``i`` (at venue ``point``, when the filter needs one) match ``f``, as the SQL says."""
+        if f.statuses is not None and self.status[i] not in f.statuses:
+            return False
+        if f.needs and not any(slug in self.covers[i] for slug in f.needs):
+            return False
+        if f.term_ids and not self.terms[i] & set(f.term_ids):
+            return False
+        if f.taxonomy_id and f.taxonomy_id not in self.taxonomies[i]:
+            return False
+        s = self.services[i]
+        if f.organization_id and s.organization_id != f.organization_id:
+            return False
+        if f.text and f.text.lower() not in self.search_text[i]:
+            return False
+        if f.modified_since is not None and (s.last_modified is None or _aware(s.last_modified) < _aware(f.modified_since)):
+            return False
+        if f.age is not None and not (np.isnan(self.min_age[i]) or f.age >= self.min_age[i]) or \
+                f.age is not None and not (np.isnan(self.max_age[i]) or f.age <= self.max_age[i]):
+            return False
+        if f.minimum_age is not None and not (s.minimum_age is not None and s.minimum_age >= f.minimum_age):
+            return False
+        if f.maximum_age is not None and not (s.maximum_age is not None and s.maximum_age <= f.maximum_age):
+            return False
+        if (f.day is not None or f.time is not None) and not self._open_at(i, f.day, f.time):
+            return False
+        if (f.starts_at_or_after is not None or f.ends_at_or_before is not None) and not self._session_between(
+                i, f.day, f.starts_at_or_after, f.ends_at_or_before):
+            return False
+        if f.free_only and self.free[i] is False:
+            return False
+        if f.attending and f.attending not in self.attending[i]:
+            return False
+        if f.accessibility:
+            venues = [point] if point is not None else [p for p in range(len(self.point_service))
+                                                          if self.point_service[p] == i]
+            if not any(self.accessible(p, f.accessibility) for p in venues):
+                return False
+        return True
+
+    def accessible(self, point: int, features: tuple[str, ...]) -> bool:
+        return all(any(feature in text for text in self.point_access[point]) for feature in features)
+
+    def _open_at(self, i: int, day: int | None, at: dt.time | None) -> bool:
+        sessions = self.sessions[i]
+        if not sessions:
+            return True  # times not known: kept
+        text = at.strftime("%H:%M") if at else None
+        for rule, opens, closes in sessions:
+            if day is not None and not _on_day(rule, day):
+                continue
+            if text is None or opens is None or closes is None or opens <= text < closes:
+                return True
+        return False
+
+    def _session_between(self, i: int, day: int | None, start: dt.time | None, end: dt.time | None) -> bool:
+        for rule, opens, closes in self.sessions[i]:
+            if day is not None and not _on_day(rule, day):
+                continue
+            if start is not None and (opens is None or opens < start.strftime("%H:%M")):
+                continue
+            if end is not None and (closes is None or closes > end.strftime("%H:%M")):
+                continue
+            return True
+        return False
+
+
+def _on_day(rule: schedules.Rule, day: int) -> bool:
+    return (rule.freq == "MONTHLY" and bool(rule.monthdays)) or any(w == day for _, w in rule.days)
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+class Postcodes:
+    """Live postcode units in memory: position and area, for answers in microseconds."""
+
+    def __init__(self, conn: Connection) -> None:
+        rows = conn.execute(select(Postcode.postcode, Postcode.latitude, Postcode.longitude, Postcode.area_code)
+                            .where(Postcode.terminated.is_(None), Postcode.latitude.is_not(None)))
+        self.points: dict[str, tuple[float, float, str | None]] = {pc: (lat, lon, area) for pc, lat, lon, area in rows}

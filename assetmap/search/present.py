@@ -1,0 +1,126 @@
+"""How a result reads to a CLW and the person: why it fits, the next session, the cost, the walk."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from assetmap import schedules
+from assetmap.search.index import Index
+from assetmap.search.query import DETOUR_FACTOR, WALK_METRES_PER_MINUTE, Checked
+
+
+@dataclass
+class Result:
+    service_id: str
+    name: str
+    description: str | None
+    organization: str | None
+    location: str | None
+    address: str | None
+    latitude: float | None
+    longitude: float | None
+    distance_metres: float | None
+    walk_minutes: float | None
+    attending: list[str]
+    remote: bool
+    matched_needs: list[str]
+    why: list[str]
+    score: float
+    next_session: str | None
+    schedule: list[str]
+    cost: str | None
+    free: bool | None
+    phones: list[str]
+    email: str | None
+    url: str | None
+    last_verified: str | None
+    current: bool
+    status: str
+    minimum_age: float | None
+    maximum_age: float | None
+
+
+@dataclass(frozen=True)
+class UnmetSearch:
+    """A search that found nothing within reach: its needs and the person's data zone, for the count."""
+
+    needs: tuple[str, ...]
+    area_code: str | None
+
+
+@dataclass
+class Answer:
+    query: dict[str, Any]
+    place: dict[str, Any] | None
+    needs: list[dict[str, str]]
+    max_metres: float
+    results: list[Result]
+    remote: list[Result]
+    beyond: list[Result] = field(default_factory=list)
+    message: str = ""
+    walking_estimate: str = (f"estimated walking time: straight-line distance x {DETOUR_FACTOR} detour "
+                             f"at {WALK_METRES_PER_MINUTE * 60 / 1000:.1f} km/h")
+    ranking: str = ("current records first, then the share of the person's needs met, then distance")
+    # Not part of the answer shown: what the web layer may count (see search.unmet.record_unmet_search).
+    unmet: UnmetSearch | None = field(default=None, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        shown = asdict(self)
+        shown.pop("unmet")
+        return shown
+
+
+def cost_text(index: Index, i: int) -> str | None:
+    s = index.services[i]
+    if index.free[i]:
+        return "Free"
+    if index.costs[i]:
+        return "; ".join(f"£{a:g}" + (f" ({o})" if o else "") if a is not None else (o or "")
+                         for a, o in index.costs[i])
+    return s.fees_description or s.fees or None
+
+
+def result(index: Index, i: int, c: Checked, point: int | None, metres: float | None,
+           now: dt.datetime | None) -> Result:
+    s = index.services[i]
+    covers = index.covers[i]
+    matched = [t.slug for t in c.terms if t.slug in covers]
+    why = [f"{index.vocabulary.term(slug).label if index.vocabulary.term(slug) else slug}: {covers[slug]}"
+           for slug in matched]
+    if c.filter.text:
+        why.append(f"mentions {c.filter.text!r}")
+    upcoming = schedules.next_session_of(index.rules[i], now)
+    return Result(
+        service_id=s.id, name=s.name, description=s.description, organization=s.organization,
+        location=index.point_name[point] if point is not None else None,
+        address=index.point_address[point] if point is not None else None,
+        latitude=float(index.point_lat[point]) if point is not None else None,
+        longitude=float(index.point_lon[point]) if point is not None else None,
+        distance_metres=round(metres, 1) if metres is not None else None,
+        walk_minutes=round(metres * DETOUR_FACTOR / WALK_METRES_PER_MINUTE) if metres is not None else None,
+        attending=index.attending[i], remote=point is None,
+        matched_needs=matched, why=why, score=round(len(matched) / len(c.terms), 3) if c.terms else 1.0,
+        next_session=upcoming.isoformat() if upcoming else None,
+        schedule=[sch["description"] for sch in index.schedules[i] if sch.get("description")],
+        cost=cost_text(index, i), free=index.free[i], phones=index.phones[i], email=s.email or s.org_email,
+        url=s.url or s.org_website, last_verified=s.assured_date.isoformat() if s.assured_date else None,
+        current=bool(index.current[i]), status=index.status[i], minimum_age=s.minimum_age,
+        maximum_age=s.maximum_age,
+    )
+
+
+def message(c: Checked, local: list[Result], beyond: list[Result], remote: list[Result]) -> str:
+    asked = " and ".join(t.label.lower() for t in c.terms) or "anything"
+    limit = f"{c.max_metres / 1000:.1f} km" if c.max_metres >= 1000 else f"{c.max_metres:.0f} m"
+    if local:
+        return f"{len(local)} in-person result{'s' if len(local) != 1 else ''} for {asked} within {limit}"
+    if c.attending in ("online", "phone"):
+        return f"{len(remote)} {c.attending} result{'s' if len(remote) != 1 else ''} for {asked}"
+    text = f"Nothing for {asked} within {limit} fits what was asked."
+    if beyond and beyond[0].distance_metres is not None:
+        text += f" The nearest is {beyond[0].name}, {beyond[0].distance_metres / 1000:.1f} km away."
+    if remote:
+        text += f" {len(remote)} online or phone option{'s' if len(remote) != 1 else ''} below."
+    return text
