@@ -401,14 +401,23 @@ def find_service_at_locations(conn: Connection, f: Filter, vocabulary: taxonomy.
 # --- areas with their deprivation -------------------------------------------------------------
 
 
+def latest_edition(editions: Iterable[Any], index: str | None = None) -> Any:
+    """Of an area's deprivation rows, the latest edition (of ``index``, e.g. "SIMD", if given); None if none."""
+    held = [e for e in editions if e.index_name and (index is None or e.index_name.lower() == index.lower())]
+    return max(held, key=lambda e: (e.index_year, e.index_name)) if held else None
+
+
 def latest_deprivation(conn: Connection, index: str | None = None) -> dict[str, tuple[int | None, int | None, str, int]]:
     """area code -> (rank, decile, index name, year) of the latest edition held (of ``index`` if given)."""
-    found: dict[str, tuple[int | None, int | None, str, int]] = {}
-    for code, name, year, rank, decile in conn.execute(
-            select(Deprivation.area_code, Deprivation.index_name, Deprivation.index_year, Deprivation.rank,
-                   Deprivation.decile).order_by(Deprivation.index_year, Deprivation.index_name)):
-        if index is None or name.lower() == index.lower():
-            found[code] = (rank, decile, name, year)  # later editions overwrite earlier ones
+    by_area: dict[str, list[Any]] = {}
+    for row in conn.execute(select(Deprivation.area_code, Deprivation.index_name, Deprivation.index_year,
+                                   Deprivation.rank, Deprivation.decile)):
+        by_area.setdefault(row.area_code, []).append(row)
+    found = {}
+    for code, editions in by_area.items():
+        best = latest_edition(editions, index)
+        if best is not None:
+            found[code] = (best.rank, best.decile, best.index_name, best.index_year)
     return found
 
 
@@ -429,5 +438,5 @@ def areas(conn: Connection, area_type: str = "datazone2011", codes: Sequence[str
 
 
 __all__ = ["ACCESSIBILITY", "ATTENDING", "Filter", "Near", "Page", "areas", "attending_kinds", "conditions",
-           "find_service_at_locations", "find_services", "is_free", "latest_deprivation", "needs_met",
+           "find_service_at_locations", "find_services", "is_free", "latest_deprivation", "latest_edition", "needs_met",
            "needs_of_term", "term_needs", "terms_meeting", "venues"]

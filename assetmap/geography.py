@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, bindparam, desc, func, select, update
 
 from assetmap.db import backend
 from assetmap.errors import AssetmapError
+from assetmap.directory import latest_edition
 from assetmap.models import Area, Deprivation, Postcode
 from assetmap.nearby import within_query
 from assetmap.postcodes import Postcode as ParsedPostcode
@@ -116,10 +117,9 @@ def _area_columns() -> list[Any]:
 
 
 def _pick_deprivation(rows: Sequence[Any], index: str | None) -> AreaDeprivation | None:
-    held = [r for r in rows if r.index_name and (index is None or r.index_name.lower() == index.lower())]
-    if not held:
+    best = latest_edition(rows, index)
+    if best is None:
         return None
-    best = max(held, key=lambda r: r.index_year)
     return AreaDeprivation(best.index_name, best.index_year, best.rank, best.decile, best.quintile)
 
 
