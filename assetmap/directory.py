@@ -329,7 +329,7 @@ def _within(conn: Connection, near: Near) -> Select[Any]:
     return within_query(backend(conn.engine), Location, near.longitude, near.latitude, near.metres)
 
 
-def _nearest_venue(conn: Connection, f: Filter) -> Select[Any]:
+def _nearest_venue(conn: Connection, f: Filter) -> Select:  # type: ignore[type-arg]
     """service id -> metres to its nearest venue that fits, for venues within the distance."""
     assert f.near is not None
     within = _within(conn, f.near)
@@ -381,7 +381,8 @@ def find_service_at_locations(conn: Connection, f: Filter, vocabulary: taxonomy.
     """The service-at-location records of matching services; with ``near``, only venues within reach."""
     vocabulary = vocabulary or taxonomy.load()
     where = conditions(conn, f, vocabulary)
-    query = select(ServiceAtLocation.id).join(Service, Service.id == ServiceAtLocation.service_id).where(*where)
+    query: Select[Any] = select(ServiceAtLocation.id).join(
+        Service, Service.id == ServiceAtLocation.service_id).where(*where)
     metres = None
     if f.near is not None:
         within = _within(conn, f.near)

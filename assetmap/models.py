@@ -12,7 +12,7 @@ The geography tables (postcode, area, deprivation) are assetmap's own.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import (
@@ -26,6 +26,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     event,
 )
@@ -37,7 +38,9 @@ LOCATION_TYPES = ("physical", "postal", "virtual")
 
 
 class Base(DeclarativeBase):
-    pass
+    # Every model here maps one Table (DeclarativeBase types it as any FromClause), so
+    # ``Model.__table__`` has Table's insert() and columns for the type checker too.
+    __table__: ClassVar[Table]  # type: ignore[misc]
 
 
 def _parent(target: str, **kw: Any) -> Any:

@@ -94,14 +94,14 @@ def check_records(conn: Connection, rows: dict[str, dict[str, dict[str, Any]]],
             else:
                 flag("locations outside the UK", location.get("name") or location["id"])
     points = []
-    location_of = {}
+    location_of: dict[str | None, str | None] = {}
     for sal in rows.get("service_at_location", {}).values():
         location_of.setdefault(sal.get("service_id"), sal.get("location_id"))
     for service_id, service in services.items():
-        location = locations.get(location_of.get(service_id) or "")
-        if location and location.get("latitude") is not None and location.get("longitude") is not None \
-                and -90 <= location["latitude"] <= 90:
-            points.append((service_id, service.get("name") or "", location["longitude"], location["latitude"]))
+        venue = locations.get(location_of.get(service_id) or "")
+        if venue and venue.get("latitude") is not None and venue.get("longitude") is not None \
+                and -90 <= venue["latitude"] <= 90:
+            points.append((service_id, service.get("name") or "", venue["longitude"], venue["latitude"]))
     if not points:
         return
     names = {normalised_name(p[1]) for p in points}

@@ -117,7 +117,7 @@ def over_http(url: str, people: list) -> list[float]:  # type: ignore[type-arg]
     server = subprocess.Popen([sys.executable, "-m", "assetmap.cli", "serve", "--port", str(port), "--threads", "4"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     try:
-        for _ in range(300):
+        for _ in range(1200):  # two minutes: the server builds its index before it listens
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break

@@ -80,12 +80,13 @@ def too_large(exc: Exception):  # type: ignore[no-untyped-def]
     if request.method != "POST" or account is None or not account.can_edit or request.endpoint not in (
             "editing.add", "editing.edit"):
         return _error(413, too_large_message())
-    form: Form | None = Form({"status": "active", "attending": ["in_person"]})
+    form = Form({"status": "active", "attending": ["in_person"]})
     if service_id:
         with engine().connect() as conn:
-            form = editing.service_form(conn, service_id)
-        if form is None:
+            saved = editing.service_form(conn, service_id)
+        if saved is None:
             abort(404, description="There is no service with that id.")
+        form = saved
     message = (f"{too_large_message()} The form below shows the service as it is saved. A description takes up "
                f"to {fields.TEXT_LENGTH:,} characters and a name {fields.NAME_LENGTH}: shorten the long text "
                f"and save again.")

@@ -356,7 +356,7 @@ def _coordinates_ok(row: dict[str, Any], records: Records, record_id: str) -> bo
     lat, lon = row.get("latitude"), row.get("longitude")
     if lat is None and lon is None:
         return True
-    if (lat is None) != (lon is None):
+    if lat is None or lon is None:
         records.error(f"location {record_id}: has {'latitude' if lat is not None else 'longitude'} "
                       f"but not {'longitude' if lat is not None else 'latitude'}")
         return False

@@ -139,30 +139,34 @@ class Index:
             .join(Location, Location.id == ServiceAtLocation.location_id)
             .order_by(ServiceAtLocation.service_id, Location.id)
         ).all()
-        addresses: dict[str, str] = {}
+        addresses: dict[str | None, str] = {}
         for location_id, line1, city, postcode in conn.execute(
                 select(Address.location_id, Address.address_1, Address.city, Address.postal_code)):
-            addresses.setdefault(location_id, ", ".join(p for p in (line1, city, postcode) if p))
-        access: dict[str, list[str]] = defaultdict(list)
+            addresses.setdefault(location_id, ", ".join(part for part in (line1, city, postcode) if part))
+        access: dict[str | None, list[str]] = defaultdict(list)
         for location_id, description, details, text in conn.execute(
                 select(Accessibility.location_id, Accessibility.description, Accessibility.details,
                        Accessibility.accessibility)):
             access[location_id].append(f"{description or ''} {details or ''} {text or ''}".lower())
         location_types: list[list[str]] = [[] for _ in range(n)]
-        point_service, point_lon, point_lat, point_name, point_address = [], [], [], [], []
+        point_service: list[int] = []
+        point_lon: list[float] = []
+        point_lat: list[float] = []
+        point_name: list[str | None] = []
+        point_address: list[str | None] = []
         point_access: list[list[str]] = []
-        for p in places:
-            i = index.get(p.service_id)
+        for venue in places:
+            i = index.get(venue.service_id)
             if i is None:
                 continue
-            location_types[i].append(p.location_type)
-            if p.placed:
+            location_types[i].append(venue.location_type)
+            if venue.placed and venue.longitude is not None and venue.latitude is not None:
                 point_service.append(i)
-                point_lon.append(p.longitude)
-                point_lat.append(p.latitude)
-                point_name.append(p.name)
-                point_address.append(addresses.get(p.id))
-                point_access.append(access.get(p.id, []))
+                point_lon.append(venue.longitude)
+                point_lat.append(venue.latitude)
+                point_name.append(venue.name)
+                point_address.append(addresses.get(venue.id))
+                point_access.append(access.get(venue.id, []))
         self.point_service = np.array(point_service, dtype=np.int64)
         self.point_lon = np.array(point_lon, dtype=float)
         self.point_lat = np.array(point_lat, dtype=float)
@@ -271,4 +275,5 @@ class Postcodes:
     def __init__(self, conn: Connection) -> None:
         rows = conn.execute(select(Postcode.postcode, Postcode.latitude, Postcode.longitude, Postcode.area_code)
                             .where(Postcode.terminated.is_(None), Postcode.latitude.is_not(None)))
-        self.points: dict[str, tuple[float, float, str | None]] = {pc: (lat, lon, area) for pc, lat, lon, area in rows}
+        self.points: dict[str, tuple[float, float, str | None]] = {
+            pc: (lat, lon, area) for pc, lat, lon, area in rows if lat is not None and lon is not None}

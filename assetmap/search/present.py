@@ -87,8 +87,7 @@ def result(index: Index, i: int, c: Checked, point: int | None, metres: float | 
     s = index.services[i]
     covers = index.covers[i]
     matched = [t.slug for t in c.terms if t.slug in covers]
-    why = [f"{index.vocabulary.term(slug).label if index.vocabulary.term(slug) else slug}: {covers[slug]}"
-           for slug in matched]
+    why = [f"{t.label}: {covers[t.slug]}" for t in c.terms if t.slug in covers]
     if c.filter.text:
         why.append(f"mentions {c.filter.text!r}")
     upcoming = schedules.next_session_of(index.rules[i], now)

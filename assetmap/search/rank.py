@@ -33,7 +33,7 @@ def candidates(d: Index, c: Checked, here: np.ndarray, bound: float | None, want
     one further away; a service meeting several needs is found through each of them.
     """
     trees = [d.trees[t.slug] for t in c.terms if t.slug in d.trees] if c.terms else \
-        ([d.all_tree] if d.all_tree[0] is not None else [])
+        ([(d.all_tree[0], d.all_tree[1])] if d.all_tree[0] is not None else [])
     f = c.filter
     found: dict[int, tuple[float, int]] = {}
     for tree, members in trees:
