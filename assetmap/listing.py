@@ -124,7 +124,7 @@ def list_filter(engine: Engine, asked: Asked, vocabulary: taxonomy.Vocabulary) -
     term = asked.one("taxonomy_term_id")
     base = _term(term, vocabulary) if term else Filter(statuses=None)
     text = asked.one("text") or asked.one("search")
-    if text is not None and len(text) > 200:
+    if text is not None and len(text) > 100:
         raise BadRequest("text is too long: a few words are enough")
     minimum_age, maximum_age = asked.number("minimum_age"), asked.number("maximum_age")
     modified = asked.one("modified_after")

@@ -52,18 +52,21 @@ def _get(summary: str, parameters: list[dict[str, Any]], ok: dict[str, Any], *, 
 
 
 SERVICE_FILTERS = [
-    _param("text", description="words in the name or description", maxLength=100),
+    _param("text", description="words in the name, description or organisation's name", maxLength=100),
     _param("search", description="the same as text (the ORUK name)", maxLength=100),
-    _param("taxonomy_term_id", description="a taxonomy term id, or a need or activity slug such as loneliness"),
+    _param("taxonomy_term_id", description="a taxonomy term id, or a need or activity slug such as loneliness: "
+                                           "assetmap's needs match every service that meets them, however tagged"),
     _param("taxonomy_id", description="services with any term of this taxonomy"),
-    _param("postcode", description="list services by distance from this postcode"),
+    _param("organization_id", description="services of this organisation"),
+    _param("modified_after", description="services changed since this date or date-time (ISO 8601)"),
+    _param("postcode", description="services with a venue near this postcode, nearest first"),
     _param("proximity", "number", "with postcode: within this many metres (default 5000)", minimum=0, exclusiveMinimum=True,
            maximum=MAX_METRES),
     _param("minimum_age", "number", "services whose minimum age is at least this"),
     _param("maximum_age", "number", "services whose maximum age is at most this"),
-    _param("day", description="services that run on this day (monday ... sunday)"),
-    _param("start_time", description="with day: running at this time, HH:MM"),
-    _param("end_time", description="accepted for ORUK compatibility"),
+    _param("day", description="services that run on this day (monday ... sunday), or whose times are not known"),
+    _param("start_time", description="services with a session (on day, if given) starting at or after HH:MM"),
+    _param("end_time", description="services with a session (on day, if given) ending at or before HH:MM"),
 ]
 
 
