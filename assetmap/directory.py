@@ -25,6 +25,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, exists, func, not_, or_, select
@@ -100,28 +101,31 @@ class Filter:
     attending: str | None = None  # "in_person", "online" or "phone"
     near: Near | None = None  # at a venue within the distance
 
-    @property
-    def needs_venue(self) -> bool:
-        return bool(self.accessibility) or self.near is not None
-
 
 # --- which needs a service meets ----------------------------------------------------------
 
 
 def needs_of_term(vocabulary: taxonomy.Vocabulary, code: str | None, name: str | None) -> dict[str, str]:
     """The needs and activity types a taxonomy term stands for, each with why (the CLW reads it)."""
+    return dict(_needs_of_term(vocabulary, code, name))
+
+
+@lru_cache(maxsize=65_536)
+def _needs_of_term(vocabulary: taxonomy.Vocabulary, code: str | None, name: str | None) -> tuple[tuple[str, str], ...]:
+    # Matching a name can try every phrase of the vocabulary for typos; a directory has a few
+    # hundred terms, asked about on every request, so each is worked out once.
     term = vocabulary.term(code) if code else None
     if term is None:
         matched = vocabulary.match(name or "")
         term = matched[0] if matched else None
     if term is None:
-        return {}
+        return ()
     met = {term.slug: f"listed for {term.label.lower()}"}
     for need in term.needs:
         need_term = vocabulary.term(need)
         if need_term:
             met.setdefault(need, f"{term.label.lower()} helps with {need_term.label.lower()}")
-    return met
+    return tuple(met.items())
 
 
 def _service_links() -> ColumnElement[bool]:
