@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from assetmap.errors import AssetmapError
 
@@ -358,25 +359,77 @@ def cmd_user_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from webapp.server import run
+# Sub-commands from other distributions (the web app's `serve`): entry points in this group name a
+# function ``add_command(commands)`` that adds its parser, with ``set_defaults(handler=...)``, to the
+# sub-parsers of `assetmap`. The library never imports them itself (tests/test_layout.py).
+COMMANDS_GROUP = "assetmap.commands"
+# What each known add-on is part of, for the one-line message when it is missing.
+ADD_ONS = {"serve": "the web app (webapp)"}
 
-    # The access log: method, path, status and time; never the query string (see webapp.hardening).
-    run(args.host, args.port, workers=args.workers, threads=args.threads, database_url=args.database_url)
-    return 0
+
+def _add_ons() -> dict[str, Any]:
+    """Entry points of COMMANDS_GROUP by name (the first of a name wins)."""
+    from importlib.metadata import entry_points
+
+    found: dict[str, Any] = {}
+    for point in entry_points(group=COMMANDS_GROUP):
+        found.setdefault(point.name, point)
+    return found
 
 
-def _positive(text: str) -> int:
+def _missing(name: str, why: str) -> Callable[[argparse._SubParsersAction], None]:  # type: ignore[type-arg]
+    """A stand-in sub-command that says, in one line, why the real one cannot run."""
+    def add(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+        # Takes whatever follows (--help and options included) as plain words, so it always
+        # reaches the handler and its one line.
+        stub = commands.add_parser(name, help=f"(not available: {why})", add_help=False, prefix_chars="\0")
+        stub.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
+
+        def handler(_args: argparse.Namespace) -> int:
+            raise AssetmapError(f"`assetmap {name}` is not available: {why}")
+
+        stub.set_defaults(handler=handler)
+    return add
+
+
+def _add_on_adder(name: str, point: Any) -> Callable[[argparse._SubParsersAction], None]:  # type: ignore[type-arg]
+    part = ADD_ONS.get(name, point.value)
     try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
-    return value
+        return point.load()
+    except ImportError as exc:
+        return _missing(name, f"{part} is not installed ({exc})")
+    except Exception as exc:  # noqa: BLE001 - a broken add-on must not break every other command
+        return _missing(name, f"{part} failed to load ({type(exc).__name__}: {exc})")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_add_ons(commands: argparse._SubParsersAction, wanted: str | None) -> None:  # type: ignore[type-arg]
+    """Register the add-on sub-commands: only ``wanted`` when it names one (importing an add-on
+    such as the web app takes a while), else all of them (for help and unknown commands)."""
+    found = _add_ons()
+    names = [wanted] if wanted in found or wanted in ADD_ONS else sorted(set(found) | set(ADD_ONS))
+    for name in names:
+        if name in found:
+            adder = _add_on_adder(name, found[name])
+        else:
+            adder = _missing(name, f"{ADD_ONS[name]} is not installed, or was installed before it declared "
+                                   f"its `{COMMANDS_GROUP}` entry point (in a checkout: pip install --no-deps -e .)")
+        adder(commands)
+
+
+def _wanted_command(argv: Sequence[str]) -> str | None:
+    """The sub-command named in ``argv`` (None for none, or for top-level help)."""
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("--database-url")
+    peek.add_argument("command", nargs="?")
+    try:
+        known, _rest = peek.parse_known_args(list(argv))
+    except SystemExit:  # e.g. --database-url without its value: the full parser says so
+        return None
+    return known.command
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``command`` a built-in sub-command, no add-on is loaded."""
     parser = argparse.ArgumentParser(
         prog="assetmap",
         description="Community asset mapping: local services matched to needs, and gaps in provision.",
@@ -608,22 +661,14 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("--yes", action="store_true", help="really remove it")
     remove.set_defaults(handler=cmd_user_remove)
 
-    serve = commands.add_parser(
-        "serve", help="run the web app with a production server",
-        description="Serve the web app on the configured database with gunicorn: a process per core "
-        "(each keeps the directory in memory for fast search), each with a few threads.",
-    )
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=5000, help="port to listen on (default: %(default)s)")
-    serve.add_argument("--workers", type=_positive, default=None,
-                       help="server processes (default: one per core this machine lets assetmap use)")
-    serve.add_argument("--threads", type=_positive, default=4, help="threads per process (default: %(default)s)")
-    serve.set_defaults(handler=cmd_serve)
+    if command not in commands.choices:
+        _add_add_ons(commands, command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_wanted_command(argv))
     args = parser.parse_args(argv)
     handler: Handler = args.handler
     try:

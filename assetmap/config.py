@@ -66,11 +66,41 @@ def settings(environ: os._Environ[str] | dict[str, str] | None = None) -> Settin
 
 
 def _default_instance() -> Path:
-    """``instance/`` beside a checkout (ignored by git), else under the Python environment's prefix."""
+    """``instance/`` beside a checkout (ignored by git); for an installed package, a per-user folder.
+
+    An installed wheel has no checkout: its module sits in site-packages, which may not be
+    writable (a system install), so the key goes under the user's data folder
+    (``$XDG_DATA_HOME/assetmap/instance``, ``~/.local/share/assetmap/instance``; on Windows
+    under ``%LOCALAPPDATA%``). An install that already keeps its key under the environment's
+    prefix, where earlier versions put it, goes on using it, so its sessions stay valid.
+    """
     checkout = Path(__file__).resolve().parent.parent
-    if (checkout / "pyproject.toml").exists():
+    if _is_checkout(checkout):
         return checkout / "instance"
-    return Path(sys.prefix) / "var" / "assetmap-instance"
+    earlier = Path(sys.prefix) / "var" / "assetmap-instance"
+    if (earlier / "secret_key").exists():
+        return earlier
+    return _user_data_dir() / "instance"
+
+
+def _is_checkout(folder: Path) -> bool:
+    """A clone of assetmap: its pyproject.toml names this project (not some other project's file
+    that happens to sit in site-packages)."""
+    try:
+        text = (folder / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return (folder / "assetmap" / "config.py").exists() and 'name = "assetmap"' in text
+
+
+def _user_data_dir() -> Path:
+    if os.name == "nt":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+    else:
+        base = os.environ.get("XDG_DATA_HOME", "")
+        if not os.path.isabs(base):  # unset, or relative: the XDG spec says to ignore it
+            base = str(Path.home() / ".local" / "share")
+    return Path(base) / "assetmap"
 
 
 def _count(env: os._Environ[str] | dict[str, str], name: str) -> int:

@@ -1,6 +1,7 @@
 """Needs and activity types: the vocabulary that links a person's difficulties to help.
 
-The readable source is ``data/taxonomy.toml``; ``install`` puts it into the
+The readable source is ``assetmap/data/taxonomy.toml``, shipped inside the package
+(so an installed wheel has it; ASSETMAP_TAXONOMY names another file); ``install`` puts it into the
 Open Referral taxonomy tables (one taxonomy for needs, one for activity types,
 activity -> need links as attributes) and the synonyms table. ``match`` turns
 what a CLW types, typos included, into terms.
@@ -29,7 +30,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 NAMESPACE = uuid.UUID("6f1c2d0e-4b7a-5c1e-9a43-2f6d8e1b7c55")
-DEFAULT_FILE = Path(__file__).resolve().parent.parent / "data" / "taxonomy.toml"
+# Package data, next to this module: present in a checkout, an editable install and a wheel alike.
+DEFAULT_FILE = Path(__file__).resolve().parent / "data" / "taxonomy.toml"
 NEEDS_TAXONOMY = "assetmap-needs"
 ACTIVITIES_TAXONOMY = "assetmap-activity-types"
 # How alike a typed word must be to a term or synonym to count as a typo of it.
@@ -110,7 +112,7 @@ def _normalise(text: str) -> str:
 
 
 def load(path: Path | str | None = None) -> Vocabulary:
-    """Read the taxonomy file (ASSETMAP_TAXONOMY, or data/taxonomy.toml)."""
+    """Read the taxonomy file (ASSETMAP_TAXONOMY, or the package's assetmap/data/taxonomy.toml)."""
     source = Path(path or os.environ.get("ASSETMAP_TAXONOMY") or DEFAULT_FILE)
     return _load(source)
 

@@ -141,3 +141,33 @@ def test_a_second_server_on_a_port_in_use_is_refused_in_one_line(db_url: str) ->
     finally:
         first.terminate()
         first.wait(timeout=30)
+
+
+def test_serve_comes_from_the_web_apps_entry_point() -> None:
+    """The library does not import the web app: `serve` is registered through pyproject's
+    `assetmap.commands` entry point (an environment installed before it existed needs
+    `pip install --no-deps -e .` again)."""
+    from importlib.metadata import entry_points
+
+    names = {e.name: e.value for e in entry_points(group="assetmap.commands")}
+    assert names.get("serve") == "webapp.server:add_command"
+    assert ["serve"] in subcommands()
+
+
+def test_a_built_in_command_does_not_load_the_web_app() -> None:
+    code = ("import sys\nfrom assetmap.cli import build_parser, _wanted_command\n"
+            "build_parser(_wanted_command(['--database-url', 'sqlite:///x', 'search', '--postcode', 'G31']))\n"
+            "assert not [m for m in sys.modules if m.split('.')[0] in ('webapp', 'flask')]\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("extra", [[], ["--help"], ["--port", "5001"]])
+def test_serve_without_the_web_app_says_so_in_one_line(extra: list[str]) -> None:
+    code = ("import sys\nsys.modules['webapp'] = None  # as if the web app were not installed\n"
+            "from assetmap.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    result = subprocess.run([sys.executable, "-c", code, "serve", *extra], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("assetmap: error: `assetmap serve` is not available: the web app (webapp) "
+                                    "is not installed") and result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr

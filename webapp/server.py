@@ -9,10 +9,15 @@ its directory current through the database's change counters.
 
 gunicorn's own access log stays off: it would write query strings, where
 postcodes travel. ``webapp.hardening`` logs method, path, status and time.
+
+``add_command`` is the `assetmap serve` sub-command, which the library's command line finds
+through the ``assetmap.commands`` entry point (pyproject.toml): the library never imports
+the web app.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import socket
@@ -98,3 +103,34 @@ def run(host: str, port: int, workers: int | None = None, threads: int = 4, data
         "limit_request_line": 8190,
         "when_ready": lambda _server: print(banner, flush=True),
     }).run()
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    # The access log: method, path, status and time; never the query string (see webapp.hardening).
+    run(args.host, args.port, workers=args.workers, threads=args.threads, database_url=args.database_url)
+    return 0
+
+
+def add_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`assetmap serve`: its parser and handler, added to the `assetmap` sub-commands."""
+    serve = commands.add_parser(
+        "serve", help="run the web app with a production server",
+        description="Serve the web app on the configured database with gunicorn: a process per core "
+        "(each keeps the directory in memory for fast search), each with a few threads.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=5000, help="port to listen on (default: %(default)s)")
+    serve.add_argument("--workers", type=_positive, default=None,
+                       help="server processes (default: one per core this machine lets assetmap use)")
+    serve.add_argument("--threads", type=_positive, default=4, help="threads per process (default: %(default)s)")
+    serve.set_defaults(handler=cmd_serve)

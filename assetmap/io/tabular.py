@@ -329,7 +329,7 @@ def read(path: Path, conn: Connection, report: ImportReport, mapping: Mapping, g
     for need in mapping.needs:
         matched = vocabulary.match(need)
         if not matched:
-            raise ImportFileError(f"--need {need!r} is not a need or activity type; see data/taxonomy.toml")
+            raise ImportFileError(f"--need {need!r} is not a need or activity type; see assetmap/data/taxonomy.toml")
         fixed_terms.extend(matched[:1])
     records = Records()
     # Rows by id (or name and postcode): an identical copy is merged, a different one refused.

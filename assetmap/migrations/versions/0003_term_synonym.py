@@ -1,7 +1,7 @@
 """Synonyms of taxonomy terms, for search.
 
 The words a CLW types ("lonely", "benefits") for the needs and activity types of
-the taxonomy; filled from data/taxonomy.toml by `assetmap init`.
+the taxonomy; filled from assetmap/data/taxonomy.toml by `assetmap init`.
 
 Revision ID: 0003
 Revises: 0002
