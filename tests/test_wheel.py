@@ -71,7 +71,10 @@ def _dependency_folders(venv: Path) -> list[str]:
         path = Path(entry).resolve() if entry else None
         if path is None or not path.is_dir() or path.name not in ("site-packages", "dist-packages"):
             continue
-        if path.is_relative_to(ROOT) or path.is_relative_to(venv) or str(path) in folders:
+        # The running venv may live inside the checkout (scripts/setup.sh makes .venv there):
+        # its site-packages is dependencies, anything else under the checkout is the checkout.
+        inside_checkout = path.is_relative_to(ROOT) and not path.is_relative_to(Path(sys.prefix).resolve())
+        if inside_checkout or path.is_relative_to(venv) or str(path) in folders:
             continue
         folders.append(str(path))
     return folders
