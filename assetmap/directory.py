@@ -333,7 +333,7 @@ def _within(conn: Connection, near: Near) -> Select[Any]:
     return within_query(backend(conn.engine), Location, near.longitude, near.latitude, near.metres)
 
 
-def _nearest_venue(conn: Connection, f: Filter) -> Select:  # type: ignore[type-arg]
+def _nearest_venue(conn: Connection, f: Filter) -> Select:
     """service id -> metres to its nearest venue that fits, for venues within the distance."""
     assert f.near is not None
     within = _within(conn, f.near)

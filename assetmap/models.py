@@ -40,7 +40,7 @@ LOCATION_TYPES = ("physical", "postal", "virtual")
 class Base(DeclarativeBase):
     # Every model here maps one Table (DeclarativeBase types it as any FromClause), so
     # ``Model.__table__`` has Table's insert() and columns for the type checker too.
-    __table__: ClassVar[Table]  # type: ignore[misc]
+    __table__: ClassVar[Table]
 
 
 def _parent(target: str, **kw: Any) -> Any:

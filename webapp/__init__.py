@@ -54,23 +54,23 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                 "tiles_url": app.config["TILES_URL"], "tiles_attribution": app.config["TILES_ATTRIBUTION"]}
 
     @app.get("/vendor/leaflet/<path:name>")
-    def leaflet(name: str):  # type: ignore[no-untyped-def]
+    def leaflet(name: str):
         """Leaflet, served from its PyPI package: the pages need no CDN."""
         from xstatic.pkg import leaflet as package
 
         return send_from_directory(package.BASE_DIR, name, max_age=86400)
 
     @app.errorhandler(DatabaseUnavailable)
-    def _unavailable(exc: DatabaseUnavailable):  # type: ignore[no-untyped-def]
+    def _unavailable(exc: DatabaseUnavailable):
         body, code = _error(503, str(exc))
         return body, code, {"Retry-After": "30" if isinstance(exc, Busy) else "5"}
 
     @app.errorhandler(AssetmapError)
-    def _bad_request(exc: AssetmapError):  # type: ignore[no-untyped-def]
+    def _bad_request(exc: AssetmapError):
         return _error(400, str(exc))
 
     @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
+    def _http(exc: HTTPException):
         if exc.code == 404 and request.path.startswith("/api/") and exc.description == NotFound.description:
             return _error(404, f"no such endpoint {request.path}: see /api/openapi.json")
         if exc.code == 405:
@@ -80,7 +80,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
-def _error(code: int, message: str):  # type: ignore[no-untyped-def]
+def _error(code: int, message: str):
     if request.path.startswith("/api/") or request.path == "/health" or request.accept_mimetypes.best == "application/json":
         return jsonify(error=message), code
     return render_template("error.html", code=code, message=message), code

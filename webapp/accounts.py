@@ -21,20 +21,20 @@ def _me() -> accounts.Account:
     return me
 
 
-def _list(error: str | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+def _list(error: str | None = None, status: int = 200):
     return render_template("accounts.html", accounts=accounts.list_accounts(engine()), roles=ROLES,
                            error=error, me=_me()), status
 
 
 @bp.get("/accounts")
 @require("admin")
-def index():  # type: ignore[no-untyped-def]
+def index():
     return _list()
 
 
 @bp.post("/accounts")
 @require("admin")
-def create():  # type: ignore[no-untyped-def]
+def create():
     password = accounts.new_password()
     try:
         made = accounts.create_user(engine(), request.form.get("email", ""), request.form.get("name", ""),
@@ -46,7 +46,7 @@ def create():  # type: ignore[no-untyped-def]
 
 @bp.post("/accounts/<account_id>/<action>")
 @require("admin")
-def change(account_id: str, action: str):  # type: ignore[no-untyped-def]
+def change(account_id: str, action: str):
     me = _me()
     try:
         target = accounts.find_account(engine(), accounts.account_number(account_id))
@@ -75,13 +75,13 @@ def change(account_id: str, action: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/account")
 @require("signed-in")
-def mine():  # type: ignore[no-untyped-def]
+def mine():
     return render_template("account.html", me=_me(), error=None)
 
 
 @bp.post("/account/password")
 @require("signed-in")
-def password():  # type: ignore[no-untyped-def]
+def password():
     me = _me()
     new = request.form.get("new", "")
     try:

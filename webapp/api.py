@@ -38,7 +38,7 @@ def _staff_only() -> None:
 
 
 @bp.get("/search")
-def search():  # type: ignore[no-untyped-def]
+def search():
     _staff_only()
     asked = _asked(SEARCH_PARAMETERS)
     limit = asked.number("limit", whole=True)
@@ -58,7 +58,7 @@ def search():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/places")
-def places():  # type: ignore[no-untyped-def]
+def places():
     """Every active service in the map's view, for the asset map layer."""
     asked = _asked({"bbox", "limit"})
     text = asked.one("bbox") or ""
@@ -72,7 +72,7 @@ def places():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/gaps")
-def gaps():  # type: ignore[no-untyped-def]
+def gaps():
     """Gap analysis per area and need, as GeoJSON (default) or CSV."""
     import io
 
@@ -99,23 +99,23 @@ def gaps():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/")
-def base():  # type: ignore[no-untyped-def]
+def base():
     return jsonify(version="3.0", profile="https://openreferraluk.org/",
                    openapi_url=url_for("api.openapi", _external=True))
 
 
 @bp.get("/openapi.json")
-def openapi():  # type: ignore[no-untyped-def]
+def openapi():
     return jsonify(document())
 
 
 @bp.get("/services")
-def services():  # type: ignore[no-untyped-def]
+def services():
     return jsonify(listing.services(engine(), request.args.to_dict(flat=False)))
 
 
 @bp.get("/services/<service_id>")
-def service(service_id: str):  # type: ignore[no-untyped-def]
+def service(service_id: str):
     record = listing.service(engine(), service_id, request.args.to_dict(flat=False))
     if record is None:
         return jsonify(error=f"no service has the id {service_id!r}"), 404
@@ -123,15 +123,15 @@ def service(service_id: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/taxonomies")
-def taxonomies():  # type: ignore[no-untyped-def]
+def taxonomies():
     return jsonify(listing.table(engine(), "taxonomy", request.args.to_dict(flat=False)))
 
 
 @bp.get("/taxonomy_terms")
-def taxonomy_terms():  # type: ignore[no-untyped-def]
+def taxonomy_terms():
     return jsonify(listing.table(engine(), "taxonomy_term", request.args.to_dict(flat=False)))
 
 
 @bp.get("/service_at_locations")
-def service_at_locations():  # type: ignore[no-untyped-def]
+def service_at_locations():
     return jsonify(listing.service_at_locations(engine(), request.args.to_dict(flat=False)))

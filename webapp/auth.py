@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.wrappers import Response as BaseResponse
 
 from assetmap.accounts import authenticate, normal_email, sign_out_everywhere
 from assetmap.keys import derived
@@ -33,7 +34,7 @@ def _trusted(email: str) -> bool:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():  # type: ignore[no-untyped-def]
+def login():
     error = None
     if request.method == "POST":
         email, address = request.form.get("email", "")[:MAX_EMAIL], request.remote_addr or "unknown"
@@ -54,7 +55,7 @@ def login():  # type: ignore[no-untyped-def]
     return render_template("login.html", error=error), 401 if error else 200
 
 
-def _remember_device(response: Response, email: str) -> None:
+def _remember_device(response: BaseResponse, email: str) -> None:
     """A signed list of the accounts this browser signed in to (at most five), for 90 days."""
     try:
         known = _devices().loads(request.cookies.get(DEVICE_COOKIE, ""), max_age=DEVICE_DAYS * 86400)
@@ -66,7 +67,7 @@ def _remember_device(response: Response, email: str) -> None:
 
 
 @bp.post("/logout")
-def logout():  # type: ignore[no-untyped-def]
+def logout():
     """Ends this account's sessions everywhere, not just this cookie: a copy of it is refused too."""
     account = current_account()
     if account is not None:

@@ -24,7 +24,7 @@ def _submitted() -> dict[str, Any]:
 
 def _page(form: Form, service_id: str | None, problems: dict[str, str] | None = None,
           theirs: dict[str, Any] | None = None, status: int = 200,
-          too_large: str | None = None):  # type: ignore[no-untyped-def]
+          too_large: str | None = None):
     return render_template("edit.html", form=form, service_id=service_id, problems=problems or {},
                            theirs=theirs, vocabulary=taxonomy.load(), days=DAYS, attending=ATTENDING,
                            statuses=STATUSES, account=current_account(), lengths=fields.FORM_LENGTHS,
@@ -33,7 +33,7 @@ def _page(form: Form, service_id: str | None, problems: dict[str, str] | None = 
 
 @bp.route("/services/new", methods=["GET", "POST"])
 @require("editor")
-def add():  # type: ignore[no-untyped-def]
+def add():
     if request.method == "GET":
         return _page(Form({"status": "active", "attending": ["in_person"]}), None)
     values = _submitted()
@@ -47,7 +47,7 @@ def add():  # type: ignore[no-untyped-def]
 
 @bp.route("/services/<service_id>/edit", methods=["GET", "POST"])
 @require("editor")
-def edit(service_id: str):  # type: ignore[no-untyped-def]
+def edit(service_id: str):
     if request.method == "GET":
         with engine().connect() as conn:
             form = editing.service_form(conn, service_id)
@@ -68,7 +68,7 @@ def edit(service_id: str):  # type: ignore[no-untyped-def]
 
 
 @bp.errorhandler(413)
-def too_large(exc: Exception):  # type: ignore[no-untyped-def]
+def too_large(exc: Exception):
     """A form over the size limit is never read, so what was typed cannot be shown again. The
     editor gets the form back as saved, told which limit was hit and what to shorten, and that
     their text is still a Back away in the browser: not a bare error page."""
@@ -95,7 +95,7 @@ def too_large(exc: Exception):  # type: ignore[no-untyped-def]
 
 @bp.post("/services/<service_id>/verify")
 @require("editor")
-def verify(service_id: str):  # type: ignore[no-untyped-def]
+def verify(service_id: str):
     editing.verify(engine(), service_id, current_account().email)  # type: ignore[union-attr]
     flash("Marked as verified today.")
     back = request.form.get("back")
@@ -104,7 +104,7 @@ def verify(service_id: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/services/<service_id>/status")
 @require("editor")
-def status(service_id: str):  # type: ignore[no-untyped-def]
+def status(service_id: str):
     editing.set_status(engine(), service_id, request.form.get("status", ""), current_account().email)  # type: ignore[union-attr]
     flash("The status is changed.")
     return redirect(url_for("pages.service", service_id=service_id))
@@ -112,11 +112,11 @@ def status(service_id: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/review")
 @require("editor")
-def review():  # type: ignore[no-untyped-def]
+def review():
     return render_template("review.html", services=editing.review_queue(engine()), account=current_account())
 
 
 @bp.get("/audit")
 @require("editor")
-def audit():  # type: ignore[no-untyped-def]
+def audit():
     return render_template("audit.html", entries=editing.audit_log(engine(), limit=300), account=current_account())

@@ -23,7 +23,7 @@ COLUMNS = ["area_code", "area_name", "population", "deprivation_decile", "depriv
 
 @bp.get("/gaps")
 @require("viewer")
-def gap_map():  # type: ignore[no-untyped-def]
+def gap_map():
     vocabulary = taxonomy.load()
     need = request.args.get("need") or "food"
     aggregate = request.args.get("aggregate") or "datazone"

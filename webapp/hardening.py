@@ -78,14 +78,14 @@ def install(app: Flask) -> None:
         return response
 
     @app.errorhandler(413)
-    def _too_large(_exc: Any):  # type: ignore[no-untyped-def]
+    def _too_large(_exc: Any):
         from webapp import _error
 
         return _error(413, too_large_message())
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
-    def _database_gone(exc: Any):  # type: ignore[no-untyped-def]
+    def _database_gone(exc: Any):
         from webapp import _error
 
         app.logger.warning("database error: %s", type(exc).__name__)

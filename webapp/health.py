@@ -11,6 +11,6 @@ bp = Blueprint("health", __name__)
 
 
 @bp.get("/health")
-def health():  # type: ignore[no-untyped-def]
+def health():
     status = database_status(engine())
     return jsonify(status), 200 if status["ok"] else 503

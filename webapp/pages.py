@@ -56,12 +56,12 @@ def web_link(url: Any) -> str | None:
 
 @bp.get("/")
 @require("viewer")
-def search():  # type: ignore[no-untyped-def]
+def search():
     vocabulary = taxonomy.load()
     args = request.args
     typed = [w.strip() for w in args.get("more_needs", "").split(",") if w.strip()]
     needs = args.getlist("need") + typed
-    form = {"postcode": args.get("postcode", ""), "needs": args.getlist("need"), "more_needs": args.get("more_needs", ""),
+    form: dict[str, Any] = {"postcode": args.get("postcode", ""), "needs": args.getlist("need"), "more_needs": args.get("more_needs", ""),
             "walk": args.get("walk", "30"), "day": args.get("day", ""), "free": bool(args.get("free")),
             "age": args.get("age", ""), "access": args.getlist("access"), "attending": args.get("attending", ""),
             "lat": args.get("lat", ""), "lon": args.get("lon", ""), "all": bool(args.get("all"))}
@@ -91,7 +91,7 @@ def search():  # type: ignore[no-untyped-def]
 
 @bp.get("/handout")
 @require("viewer")
-def handout():  # type: ignore[no-untyped-def]
+def handout():
     ticked = request.args.getlist("id")
     ids = ticked[:HANDOUT_MAX]
     if not ids:
@@ -108,7 +108,7 @@ def handout():  # type: ignore[no-untyped-def]
 
 @bp.get("/services/<service_id>")
 @require("viewer")
-def service(service_id: str):  # type: ignore[no-untyped-def]
+def service(service_id: str):
     with engine().connect() as conn:
         records = oruk.service_records(conn, [service_id])
     if not records:
@@ -119,6 +119,6 @@ def service(service_id: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/status")
-def status():  # type: ignore[no-untyped-def]
+def status():
     state = database_status(engine())
     return render_template("health.html", status=state), 200 if state["ok"] else 503

@@ -52,7 +52,7 @@ def current_account() -> Account | None:
                 g.account = account
         if g.account is None and user_id is not None:
             session.clear()  # an ended session: the browser is told to forget it
-    return g.account  # type: ignore[no-any-return]
+    return g.account
 
 
 def searcher_token() -> str:

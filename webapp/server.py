@@ -53,7 +53,7 @@ def _warm(app: Flask) -> None:
                 engine.dispose()
 
 
-class _Server(BaseApplication):  # type: ignore[misc]
+class _Server(BaseApplication):
     def __init__(self, app: Flask, options: dict[str, Any]) -> None:
         self.app, self.options = app, options
         super().__init__()
@@ -121,7 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_command(commands: argparse._SubParsersAction) -> None:
     """`assetmap serve`: its parser and handler, added to the `assetmap` sub-commands."""
     serve = commands.add_parser(
         "serve", help="run the web app with a production server",

@@ -32,7 +32,7 @@ def detect_format(path: Path) -> Format:
         raise ImportFileError(f"{path.name} is empty: expected a postcode directory CSV")
     for name in ("onspd", "codepoint", "nrs-spd"):
         if FORMATS[name].looks_like(first):
-            return name  # type: ignore[return-value]
+            return name
     raise ImportFileError(
         f"{path.name} is not a postcode directory assetmap knows (Code-Point Open, NRS Scottish "
         f"Postcode Directory, ONS Postcode Directory): its first row is {','.join(first[:4])},..."
