@@ -31,6 +31,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from assetmap import backends, changes
 from assetmap.config import settings
@@ -215,5 +216,11 @@ def _refuse_foreign(tables: set[str], where: str, own: re.Pattern[str]) -> None:
 
 
 
-# The PostgreSQL tool finder, where its tests have always found it.
-from assetmap.backends.postgis_backup import _find_tool  # noqa: E402, F401
+def __getattr__(name: str) -> Any:
+    """``_find_tool`` where its tests have always found it; looked up late, because
+    postgis_backup imports this module."""
+    if name == "_find_tool":
+        from assetmap.backends.postgis_backup import _find_tool
+
+        return _find_tool
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,7 +19,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from assetmap import backends
 from assetmap.backends.base import URL_HELP, BackendName
-from assetmap.backends.spatialite import (  # noqa: F401 - where the rest of assetmap finds them
+from assetmap.backends.spatialite import (  # re-exported: where the rest of assetmap finds them
     READ_WAIT_MS,
     SPATIALITE_HELP,
     WRITE_WAIT_MS,
@@ -30,9 +30,25 @@ from assetmap.errors import ConfigError, DatabaseUnavailable
 
 Backend = BackendName  # the name, as before; the interface is assetmap.backends.Backend
 
-__all__ = ["URL_HELP", "Backend", "READ_WAIT_MS", "WRITE_WAIT_MS", "SPATIALITE_HELP", "sqlite_module", "backend",
-           "parse_database_url", "connect", "writing", "reading", "ensure_postgis", "head_revision",
-           "current_revision", "init_database", "require_current_schema", "MIGRATIONS"]
+__all__ = [
+    "MIGRATIONS",
+    "READ_WAIT_MS",
+    "SPATIALITE_HELP",
+    "URL_HELP",
+    "WRITE_WAIT_MS",
+    "Backend",
+    "backend",
+    "connect",
+    "current_revision",
+    "ensure_postgis",
+    "head_revision",
+    "init_database",
+    "parse_database_url",
+    "reading",
+    "require_current_schema",
+    "sqlite_module",
+    "writing",
+]
 
 
 def backend(engine: Engine) -> Backend:

@@ -22,7 +22,19 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, Table, and_, column, create_engine, event, func, literal_column, select, table
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    column,
+    create_engine,
+    event,
+    func,
+    literal_column,
+    select,
+    table,
+)
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import URL

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.engine import URL
 
+from assetmap.backends.spatialite import sqlite_module
 from assetmap.backup import (
     COUNTERS,
     BackupError,
@@ -28,7 +29,6 @@ from assetmap.backup import (
     _temporary_beside,
     check_backup,
 )
-from assetmap.backends.spatialite import sqlite_module
 from assetmap.db import connect
 
 SQLITE_MAGIC = b"SQLite format 3\x00"

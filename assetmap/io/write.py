@@ -16,10 +16,13 @@ from tqdm import tqdm
 
 from assetmap import backends
 from assetmap.backends.base import CHUNK, Batch
-from assetmap.backends.spatialite import publish, stage  # noqa: F401 - SQLite-only, kept importable here
+from assetmap.backends.spatialite import (  # SQLite-only; re-exported where they were
+    publish,
+    stage,
+)
 from assetmap.models import WGS84
 
-__all__ = ["CHUNK", "point_expression", "upsert", "write_batches", "stage", "publish"]
+__all__ = ["CHUNK", "point_expression", "publish", "stage", "upsert", "write_batches"]
 
 
 def point_expression(conn: Connection, longitude: Any, latitude: Any) -> ColumnElement[Any]:
