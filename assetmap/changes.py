@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import Connection, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from assetmap import backends
 from assetmap.models import ChangeCounter
 
 DIRECTORY = "directory"
@@ -21,8 +20,7 @@ def bump(conn: Connection, name: str) -> None:
         .values(generation=ChangeCounter.generation + 1)
     )
     if updated.rowcount == 0:
-        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        conn.execute(insert(ChangeCounter).values(name=name, generation=1).on_conflict_do_update(
+        conn.execute(backends.of(conn).insert(ChangeCounter).values(name=name, generation=1).on_conflict_do_update(
             index_elements=["name"], set_={"generation": ChangeCounter.generation + 1}))
 
 

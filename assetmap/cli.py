@@ -106,10 +106,11 @@ def cmd_export_oruk(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
+    from assetmap import backends
     from assetmap.backup import backup, describe_size
 
     info = backup(args.out, args.database_url)
-    kind = "SpatiaLite file" if info.backend == "spatialite" else "pg_dump custom-format file"
+    kind = backends.named(info.backend).backup_format
     print(f"wrote {info.path}: {describe_size(info.size)}, {info.services:,} services, schema {info.revision} "
           f"({kind}; restore it with `assetmap restore {args.out}`)")
     return 0

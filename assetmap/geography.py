@@ -17,11 +17,10 @@ import numpy as np
 import shapely
 from sqlalchemy import Connection, Engine, bindparam, desc, func, select, update
 
-from assetmap.db import backend
+from assetmap import backends
 from assetmap.errors import AssetmapError
 from assetmap.directory import latest_edition
 from assetmap.models import Area, Deprivation, Postcode
-from assetmap.nearby import within_query
 from assetmap.postcodes import Postcode as ParsedPostcode
 from assetmap.postcodes import parse
 from assetmap.projection import BNG, WGS84
@@ -161,7 +160,7 @@ def _not_found_message(conn: Connection, postcode: str) -> str:
 def _nearest_live(conn: Connection, postcode: str, longitude: float, latitude: float,
                   linked: str | None) -> tuple[str | None, float | None]:
     query = (
-        within_query(backend(conn.engine), Postcode, longitude, latitude, NEAREST_LIVE_METRES)
+        backends.of(conn).within(Postcode, longitude, latitude, NEAREST_LIVE_METRES)
         .where(Postcode.terminated.is_(None), Postcode.postcode != postcode)
     )
     if linked:

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from assetmap import models
-from assetmap.db import backend, current_revision, head_revision
+from assetmap import backends
+from assetmap.db import current_revision, head_revision
 
 COUNTED = {
     "services": models.Service,
@@ -22,7 +23,7 @@ def database_status(engine: Engine) -> dict[str, Any]:
     revision, head = current_revision(engine), head_revision()
     status: dict[str, Any] = {
         "ok": revision == head,
-        "backend": backend(engine),
+        **backends.of(engine).health(engine),
         "schema": revision,
         "expected_schema": head,
     }

@@ -40,15 +40,15 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.exc import IntegrityError
-from tqdm import tqdm
 
-from assetmap import changes, fields, models
-from assetmap.db import backend, reading, writing
+from assetmap import backends, changes, fields, models
+from assetmap.backends.base import Batch
+from assetmap.db import reading
 from assetmap.errors import check_output_folder
 from assetmap.io.csvfile import detect_encoding
 from assetmap.io.report import DroppedControls, ImportFileError, ImportReport
 from assetmap.io.safecsv import unprotect, write_rows
-from assetmap.io.write import publish, stage, upsert
+from assetmap.io.write import write_batches
 from assetmap.models import placeable
 
 # Tables in the order they can be written (parents before children).
@@ -551,51 +551,19 @@ def _complete(table: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return complete
 
 
+def batches(records: Records) -> list[Batch]:
+    """The records as the backend writes them: one batch per table, in the order of ORDER."""
+    found = []
+    for table in ORDER:
+        rows = list(records.rows.get(table, {}).values())
+        if rows:
+            found.append(Batch(TABLES[table], _complete(table, rows),
+                               point=("_lon", "_lat") if table == "location" else None))
+    return found
+
+
 def write(conn: Connection, records: Records, progress: str | None = None) -> int:
-    written = 0
-    bar = tqdm(total=records.count(), desc=progress, unit=" records", disable=None if progress else True,
-               leave=False)
-    with bar:
-        for table in ORDER:
-            rows = list(records.rows.get(table, {}).values())
-            if not rows:
-                continue
-            complete = _complete(table, rows)
-            if table == "location":
-                upsert(conn, TABLES[table], complete, point=("_lon", "_lat"), exclude=("_lat", "_lon"))
-            else:
-                upsert(conn, TABLES[table], complete)
-            written += len(rows)
-            bar.update(len(rows))
-    return written
-
-
-def _write_staged(engine: Engine, records: Records, source: str) -> int:
-    """SpatiaLite: stage every table in TEMP tables first, then take the write lock to copy them
-    in (see write.stage); a kill before the commit leaves the file as it was."""
-    staged: list[tuple[str, str]] = []
-    with engine.connect() as conn:
-        try:
-            with conn.begin(), tqdm(total=records.count(), desc=f"{source} (staging)", unit=" records",
-                                    disable=None, leave=False) as bar:
-                for table in ORDER:
-                    rows = list(records.rows.get(table, {}).values())
-                    if rows:
-                        staged.append((table, stage(conn, TABLES[table], _complete(table, rows), bar)))
-            conn.execution_options(write=True)
-            with conn.begin():
-                for table, name in staged:
-                    publish(conn, TABLES[table], name, point=("_lon", "_lat") if table == "location" else None)
-                changes.bump(conn, changes.DIRECTORY)
-        finally:
-            conn.execution_options(write=False)
-            if conn.in_transaction():
-                conn.rollback()
-            for _table, name in staged:  # a pooled connection keeps its TEMP tables
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{name}")
-            if conn.in_transaction():
-                conn.commit()
-    return records.count()
+    return write_batches(conn, batches(records), progress)
 
 
 def check(conn: Connection, records: Records, source: str) -> None:
@@ -619,10 +587,10 @@ def import_checked(engine: Engine, records: Records, source: str) -> int:
     A record they refer to can only have gone since the check if someone deleted it in
     between; the database's foreign keys then refuse the write, which says so."""
     try:
-        if backend(engine) == "spatialite":
-            return _write_staged(engine, records, source)
-        with writing(engine) as conn:  # PostgreSQL writers do not lock each other out
-            return write_checked(conn, records, source)
+        # SpatiaLite stages the rows before it takes the file's write lock; PostgreSQL
+        # writers do not lock each other out, so it writes them in one transaction.
+        return backends.of(engine).write_import(
+            engine, batches(records), lambda conn: changes.bump(conn, changes.DIRECTORY), progress=source)
     except IntegrityError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         raise ImportFileError(f"{source}: a record it refers to was deleted while it was being imported "

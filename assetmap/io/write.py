@@ -1,32 +1,33 @@
 """Bulk upserts that work the same on SpatiaLite and PostGIS.
 
 Rows are written by primary key (INSERT ... ON CONFLICT DO UPDATE), so a second
-import of the same file finds every row already there and changes nothing.
+import of the same file finds every row already there and changes nothing. The
+INSERT, the point and any faster way through the driver come from the backend.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, func
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 from tqdm import tqdm
 
+from assetmap import backends
+from assetmap.backends.base import CHUNK, Batch
+from assetmap.backends.spatialite import (  # SQLite-only; re-exported where they were
+    publish,
+    stage,
+)
 from assetmap.models import WGS84
 
-CHUNK = 5000
+__all__ = ["CHUNK", "point_expression", "publish", "stage", "upsert", "write_batches"]
 
 
 def point_expression(conn: Connection, longitude: Any, latitude: Any) -> ColumnElement[Any]:
     """A WGS84 point from two SQL values; NULL if either is NULL."""
-    if conn.dialect.name == "postgresql":
-        return func.ST_SetSRID(func.ST_MakePoint(longitude, latitude), WGS84)
-    return func.MakePoint(longitude, latitude, WGS84)
+    return backends.of(conn).point(longitude, latitude)
 
 
 def upsert(
@@ -51,13 +52,13 @@ def upsert(
     """
     if not rows:
         return 0
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    backend = backends.of(conn)
     values: dict[str, Any] = {name: bindparam(name) for name in rows[0] if name not in exclude}
     for name in wkb_columns:
         values[name] = func.ST_GeomFromWKB(bindparam(name), WGS84)
     if point:
-        values[point_column] = point_expression(conn, bindparam(point[0]), bindparam(point[1]))
-    statement = insert(table).values(values)
+        values[point_column] = backend.point(bindparam(point[0]), bindparam(point[1]))
+    statement = backend.insert(table).values(values)
     key = [c.name for c in table.primary_key.columns]
     changes = {
         name: func.coalesce(statement.excluded[name], table.c[name])
@@ -65,7 +66,7 @@ def upsert(
         for name in values if name not in key
     }
     statement = statement.on_conflict_do_update(index_elements=key, set_=changes)
-    run = _sqlite_executemany(conn, statement) if conn.dialect.name == "sqlite" else None
+    run = backend.executemany(conn, statement)
     with tqdm(total=len(rows), desc=progress, unit=" rows", disable=None if progress else True,
               leave=False) as bar:
         for start in range(0, len(rows), CHUNK):
@@ -78,74 +79,14 @@ def upsert(
     return len(rows)
 
 
-def _sqlite_value(value: Any) -> Any:
-    """What SQLAlchemy's SQLite types would store for ``value``."""
-    if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    if isinstance(value, bool):
-        return int(value)
-    return value
-
-
-def _sqlite_executemany(conn: Connection, statement: Any) -> Callable[[Sequence[dict[str, Any]]], None]:
-    """Run the compiled statement straight through the driver.
-
-    Large imports spend a sixth of their time in SQLAlchemy's per-row parameter
-    processing; for SQLite the values above are all it does, so they are done here.
-    """
-    compiled = statement.compile(dialect=conn.dialect)
-    sql, names, defaults = str(compiled), compiled.positiontup or [], compiled.params
-
-    def run(chunk: Sequence[dict[str, Any]]) -> None:
-        conn.exec_driver_sql(sql, [tuple(_sqlite_value(row[n] if n in row else defaults[n]) for n in names)
-                                   for row in chunk])
-    return run
-
-
-def stage(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], progress: Any = None) -> str:
-    """Copy rows (all with the same keys) into a TEMP table on this SQLite connection; its name.
-
-    A connection's temporary tables live in its own private database, so filling
-    them takes no lock on the main file: editors keep saving meanwhile.
-    """
-    names = list(rows[0])
-    staged = f"stage_{table.name}"
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{staged}")
-    conn.exec_driver_sql(f"CREATE TEMP TABLE {staged} ({', '.join(_quote(n) for n in names)})")
-    sql = f"INSERT INTO temp.{staged} VALUES ({', '.join('?' for _ in names)})"
-    for start in range(0, len(rows), CHUNK):
-        conn.exec_driver_sql(sql, [tuple(_sqlite_value(row[n]) for n in names) for row in rows[start:start + CHUNK]])
-        if progress is not None:
-            progress.update(len(rows[start:start + CHUNK]))
-    return staged
-
-
-def publish(conn: Connection, table: Table, staged: str, point: tuple[str, str] | None = None,
-            point_column: str = "geom") -> None:
-    """Upsert a staged TEMP table into ``table`` in one statement, rows in key order.
-
-    SQLite inserting from a table it already holds, in primary-key order, is several times
-    faster than executemany, so the write lock is held that much less.
-    """
-    names = [r[1] for r in conn.exec_driver_sql(f"PRAGMA temp.table_info({staged})")]
-    columns = [n for n in names if not point or n not in point]
-    chosen = [_quote(n) for n in columns]
-    if point:
-        columns.append(point_column)
-        chosen.append(f"MakePoint({_quote(point[0])}, {_quote(point[1])}, {WGS84})")
-    key = [c.name for c in table.primary_key.columns]
-    updates = ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in columns if c not in key)
-    conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
-    conn.exec_driver_sql(
-        f"INSERT INTO main.{_quote(table.name)} ({', '.join(_quote(c) for c in columns)}) "
-        f"SELECT {', '.join(chosen)} FROM temp.{staged} WHERE true ORDER BY {', '.join(_quote(k) for k in key)} "
-        f"ON CONFLICT ({', '.join(_quote(k) for k in key)}) {conflict}")
-    conn.exec_driver_sql(f"DROP TABLE temp.{staged}")
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def write_batches(conn: Connection, batches: Sequence[Batch], progress: str | None = None) -> int:
+    """Upsert each batch in turn on ``conn``; the rows written."""
+    written = 0
+    bar = tqdm(total=sum(len(b.rows) for b in batches), desc=progress, unit=" records",
+               disable=None if progress else True, leave=False)
+    with bar:
+        for batch in batches:
+            upsert(conn, batch.table, batch.rows, point=batch.point, exclude=batch.point or ())
+            written += len(batch.rows)
+            bar.update(len(batch.rows))
+    return written

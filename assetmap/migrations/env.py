@@ -3,6 +3,10 @@
 ``assetmap.db.init_database`` opens the connection (with SpatiaLite loaded or
 PostGIS checked) and passes it in ``config.attributes``, so migrations never open
 their own and never need an alembic.ini.
+
+The migrations keep their own dialect checks rather than asking
+:mod:`assetmap.backends`: they are frozen history, and must build the same schema
+they always did whatever the backends become (tests/test_backends.py exempts them).
 """
 
 from alembic import context

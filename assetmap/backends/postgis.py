@@ -1,0 +1,195 @@
+"""PostGIS: PostgreSQL with the PostGIS extension, through psycopg 3.
+
+What it does its own way: a plain ``postgresql://`` URL means psycopg, resting
+connections are tried before use, reads run in autocommit, distances are
+``geography`` through the ``geom::geography`` expression index, the extension
+is created if missing, and backups are pg_dump custom-format files.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    func,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, DisconnectionError, NoSuchModuleError
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import ColumnElement
+
+from assetmap.backends.base import Backend, primary_key
+from assetmap.errors import ConfigError, DatabaseUnavailable, DiskFull
+from assetmap.models import WGS84, Base
+
+if TYPE_CHECKING:
+    from assetmap.backup import BackupInfo, Restored
+
+PG_DISK_FULL = "53100"
+IDLE_BEFORE_PING = 1.0  # seconds a PostgreSQL connection may rest before it is tried on checkout
+
+
+def _where(url: URL) -> str:
+    return f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+
+
+class PostGIS(Backend):
+    name = "postgis"
+    backup_kind = "a PostGIS backup (pg_dump)"
+    backup_format = "pg_dump custom-format file"
+
+    # --- connecting -------------------------------------------------------------------
+
+    def normalise_url(self, url: URL) -> URL:
+        if url.drivername == "postgresql":
+            # A plain postgresql:// URL would pick psycopg2, which assetmap does not install.
+            return url.set(drivername="postgresql+psycopg")
+        return url
+
+    def make_engine(self, url: URL, create: bool) -> Engine:
+        # psycopg logs a warning when it abandons a pipeline after a failed statement; the
+        # failure itself reaches the user as one line, so the warning must not reach stderr too.
+        logging.getLogger("psycopg").addHandler(logging.NullHandler())
+        try:
+            engine = create_engine(url, connect_args={"connect_timeout": 5})
+        except (NoSuchModuleError, ImportError) as exc:
+            raise ConfigError(
+                f"cannot use the driver in {url.drivername!r} ({exc}): use postgresql+psycopg:// URLs"
+            ) from None
+
+        @event.listens_for(engine, "checkin")
+        def _returned(_dbapi_conn, record):  # type: ignore[no-untyped-def]
+            record.info["returned"] = time.monotonic()
+
+        @event.listens_for(engine, "checkout")
+        def _still_there(dbapi_conn, record, _proxy):  # type: ignore[no-untyped-def]
+            # A connection that has rested may have been cut (the server restarted): try it, and on
+            # failure let the pool open a fresh one, so nobody sees the restart once it is over.
+            # One just used needs no round trip: SQLAlchemy's pool_pre_ping would add one to every
+            # checkout, two per search.
+            if time.monotonic() - record.info.get("returned", 0.0) < IDLE_BEFORE_PING:
+                return
+            try:
+                with dbapi_conn.cursor() as cursor:
+                    cursor.execute("SELECT 1")
+                dbapi_conn.rollback()
+            except Exception as exc:  # noqa: BLE001 - any failure means this connection is gone
+                raise DisconnectionError(str(exc)) from exc
+
+        return engine
+
+    def explain(self, exc: BaseException, url: URL, connecting: bool = False) -> DatabaseUnavailable | None:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        where = _where(url)
+        if getattr(exc, "sqlstate", None) == PG_DISK_FULL or "No space left on device" in reason:
+            return DiskFull(f"the disk under the PostgreSQL database {where} is full ({reason}): nothing was "
+                            f"changed; free space on the server's disk or move the database to a bigger one, "
+                            f"then try again")
+        if connecting:
+            return DatabaseUnavailable(f"cannot reach the PostgreSQL server at {where} ({reason}): try again "
+                                       f"in a moment; if it lasts, start the server or correct ASSETMAP_DATABASE_URL")
+        return None
+
+    def unreachable(self, url: URL, reason: str) -> DatabaseUnavailable:
+        return DatabaseUnavailable(
+            f"cannot reach the PostgreSQL server at {_where(url)} ({reason}): start it, "
+            f"or correct ASSETMAP_DATABASE_URL"
+        )
+
+    def ensure_ready(self, engine: Engine) -> None:
+        """Create the PostGIS extension if the server has it but the database lacks it."""
+        with engine.begin() as conn:
+            have = conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first()
+            if have:
+                return
+            try:
+                conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+            except DBAPIError as exc:
+                reason = str(exc.orig).strip().splitlines()[0]
+                raise DatabaseUnavailable(
+                    f"the database has no PostGIS ({reason}): install it on the server "
+                    f"(Debian: apt-get install postgresql-15-postgis-3) and run as a user "
+                    f"allowed to CREATE EXTENSION postgis"
+                ) from None
+
+    @contextmanager
+    def reading(self, engine: Engine) -> Iterator[Connection]:
+        """In autocommit, which saves the BEGIN and ROLLBACK round trips every search would
+        otherwise make; each statement still reads one consistent snapshot."""
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+
+    # --- SQL --------------------------------------------------------------------------
+
+    def point(self, longitude: Any, latitude: Any) -> ColumnElement[Any]:
+        return func.ST_SetSRID(func.ST_MakePoint(longitude, latitude), WGS84)
+
+    def _geography(self, model: type[Base], longitude: float,
+                   latitude: float) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+        # Cast exactly as the ix_*_geog expression index does, so it is used.
+        geog: ColumnElement[Any] = literal_column(f"{model.__tablename__}.geom::geography")
+        here = self.point(longitude, latitude).op("::")(literal_column("geography"))
+        return geog, here
+
+    def within(self, model: type[Base], longitude: float, latitude: float,
+               metres: float) -> Select[Any]:
+        geog, here = self._geography(model, longitude, latitude)
+        distance = func.ST_Distance(geog, here).label("metres")
+        key = primary_key(model)
+        return (
+            select(key.label("key"), distance)
+            .where(func.ST_DWithin(geog, here, metres))
+            .order_by(distance, key)
+        )
+
+    def nearest(self, model: type[Base], longitude: float, latitude: float, k: int) -> Select[Any]:
+        # The index's <-> ranks by distance on the sphere; the k it finds are then ranked by
+        # the ellipsoid's metres, as SpatiaLite ranks them.
+        geog, here = self._geography(model, longitude, latitude)
+        key = primary_key(model)
+        found = (
+            select(key.label("key"), func.ST_Distance(geog, here).label("metres"))
+            .where(model.geom.is_not(None))  # type: ignore[attr-defined]
+            .order_by(geog.op("<->")(here), key)
+            .limit(k)
+            .subquery("nearest")
+        )
+        return select(found.c.key, found.c.metres).order_by(found.c.metres, found.c.key)
+
+    def insert(self, table: Any) -> Any:
+        return pg_insert(table)
+
+    # --- backups ----------------------------------------------------------------------
+
+    def recognises(self, start: bytes) -> bool:
+        from assetmap.backends.postgis_backup import PGDUMP_MAGIC
+
+        return start.startswith(PGDUMP_MAGIC)
+
+    def backup(self, url: URL, target: Path) -> BackupInfo:
+        from assetmap.backends import postgis_backup as dumps
+
+        return dumps._postgis_backup(url, target)
+
+    def check_backup(self, path: Path) -> BackupInfo:
+        from assetmap.backends import postgis_backup as dumps
+
+        return dumps._check_pgdump(path)
+
+    def restore(self, source: Path, url: URL) -> Restored:
+        from assetmap.backends import postgis_backup as dumps
+
+        return dumps._postgis_restore(source, url)
