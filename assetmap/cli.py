@@ -18,7 +18,7 @@ from assetmap.errors import AssetmapError
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _engine(args: argparse.Namespace, schema: bool = True):  # type: ignore[no-untyped-def]
+def _engine(args: argparse.Namespace, schema: bool = True):
     """The configured database; unless ``schema`` is False, checked to be at the current schema
     (and refused if its SpatiaLite file is missing: only `init` creates one)."""
     from assetmap.db import connect, require_current_schema
@@ -44,7 +44,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_reports(reports: list, as_json: bool) -> None:  # type: ignore[type-arg]
+def _print_reports(reports: list, as_json: bool) -> None:
     if as_json:
         print(json.dumps([r.as_dict() for r in reports], indent=2))
         return
@@ -279,7 +279,7 @@ def _actor() -> str:
     return f"{COMMAND_LINE} ({os.environ.get('USER') or os.environ.get('LOGNAME') or 'unknown user'})"
 
 
-def _brake(engine):  # type: ignore[no-untyped-def]
+def _brake(engine):
     """The web app's sign-in brake, under the same deployment key, so a reset here clears it there."""
     from assetmap.accounts import SignInBrake
     from assetmap.config import settings
@@ -378,9 +378,9 @@ def _add_ons() -> dict[str, Any]:
     return found
 
 
-def _missing(name: str, why: str) -> Callable[[argparse._SubParsersAction], None]:  # type: ignore[type-arg]
+def _missing(name: str, why: str) -> Callable[[argparse._SubParsersAction], None]:
     """A stand-in sub-command that says, in one line, why the real one cannot run."""
-    def add(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    def add(commands: argparse._SubParsersAction) -> None:
         # Takes whatever follows (--help and options included) as plain words, so it always
         # reaches the handler and its one line.
         stub = commands.add_parser(name, help=f"(not available: {why})", add_help=False, prefix_chars="\0")
@@ -393,7 +393,7 @@ def _missing(name: str, why: str) -> Callable[[argparse._SubParsersAction], None
     return add
 
 
-def _add_on_adder(name: str, point: Any) -> Callable[[argparse._SubParsersAction], None]:  # type: ignore[type-arg]
+def _add_on_adder(name: str, point: Any) -> Callable[[argparse._SubParsersAction], None]:
     part = ADD_ONS.get(name, point.value)
     try:
         return point.load()
@@ -403,7 +403,7 @@ def _add_on_adder(name: str, point: Any) -> Callable[[argparse._SubParsersAction
         return _missing(name, f"{part} failed to load ({type(exc).__name__}: {exc})")
 
 
-def _add_add_ons(commands: argparse._SubParsersAction, wanted: str | None) -> None:  # type: ignore[type-arg]
+def _add_add_ons(commands: argparse._SubParsersAction, wanted: str | None) -> None:
     """Register the add-on sub-commands: only ``wanted`` when it names one (importing an add-on
     such as the web app takes a while), else all of them (for help and unknown commands)."""
     found = _add_ons()

@@ -140,7 +140,7 @@ def ensure_postgis(engine: Engine) -> None:
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _alembic_config():  # type: ignore[no-untyped-def]
+def _alembic_config():
     from alembic.config import Config
 
     config = Config()

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, exists, func, not_, or_, select
 from sqlalchemy.sql import Select
 
-from assetmap import taxonomy
+from assetmap import backends, taxonomy
 from assetmap.models import (
     Accessibility,
     Area,
@@ -327,10 +327,7 @@ def conditions(conn: Connection, f: Filter, vocabulary: taxonomy.Vocabulary) -> 
 
 
 def _within(conn: Connection, near: Near) -> Select[Any]:
-    from assetmap.db import backend
-    from assetmap.nearby import within_query
-
-    return within_query(backend(conn.engine), Location, near.longitude, near.latitude, near.metres)
+    return backends.of(conn).within(Location, near.longitude, near.latitude, near.metres)
 
 
 def _nearest_venue(conn: Connection, f: Filter) -> Select:

@@ -192,7 +192,7 @@ def placeable(latitude: float | None, longitude: float | None) -> bool:
 @event.listens_for(Location, "before_update")
 def _location_point_follows_coordinates(_mapper: Any, _conn: Any, location: Location) -> None:
     if placeable(location.latitude, location.longitude):
-        location.geom = point_wkt(location.longitude, location.latitude)  # type: ignore[arg-type,assignment]
+        location.geom = point_wkt(location.longitude, location.latitude)  # type: ignore[arg-type,assignment]  # placeable() checked both; GeoAlchemy2 takes WKT
     else:
         location.geom = None
 

@@ -33,7 +33,7 @@ def locations_within(
 
 def within_query(
     backend_name: str, model: type[Base], longitude: float, latitude: float, metres: float
-) -> Select:  # type: ignore[type-arg]
+) -> Select:
     """(key, metres) of the rows of ``model`` whose ``geom`` is within ``metres``, nearest first.
 
     ``model`` needs a single-column primary key and a spatially indexed ``geom``

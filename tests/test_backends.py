@@ -32,15 +32,8 @@ ALLOWED_FOLDERS = ("backends", "migrations")  # migrations: frozen Alembic histo
 FORBIDDEN_IMPORTS = ("sqlalchemy.dialects.postgresql", "sqlalchemy.dialects.sqlite")
 BACKEND_WORDS = {"postgresql", "postgis", "spatialite", "sqlite"}
 
-# (module, what it does) -> why it may, for now. Shrink this; never grow it without a reason.
-EXCEPTIONS = {
-    # Being rewritten by another engineer, who will switch record_unmet to
-    # backends.of(conn).insert(...) after merging the backends seam.
-    ("search.py", "imports sqlalchemy.dialects.postgresql"): "record_unmet, until its rewrite lands",
-    ("search.py", "imports sqlalchemy.dialects.sqlite"): "record_unmet, until its rewrite lands",
-    ("search.py", "reads dialect.name"): "record_unmet, until its rewrite lands",
-    ("search.py", "compares with 'postgresql'"): "record_unmet, until its rewrite lands",
-}
+# (module, what it does) -> why it may. Shrink this; never grow it without a reason.
+EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 def _findings(path: Path) -> set[str]:
@@ -129,7 +122,7 @@ def test_a_third_backend_is_one_registration() -> None:
 
 
 def test_insert_upserts_on_either_backend(engine: Engine) -> None:
-    """``backends.of(conn).insert`` is what search.record_unmet will use."""
+    """``backends.of(conn).insert`` is what the unmet-need counts and the change counters use."""
     with writing(engine) as conn:
         insert = backends.of(conn).insert(ChangeCounter)
         for _ in range(2):

@@ -38,7 +38,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if app.config["PROXIES"]:
         # Only as many X-Forwarded-For entries as there are proxies are believed, counted from the
         # right: what a client writes there itself is to their left and is ignored.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXIES"]))  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXIES"]))  # type: ignore[method-assign]  # Werkzeug's documented way to trust a proxy
 
     from webapp import accounts, api, auth, editing, gapmap, hardening, health, pages, security
 

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from assetmap import editing, fields, taxonomy
 from assetmap.editing import ATTENDING, DAYS, FIELDS, ConflictError, EditError, Form
 from webapp.db import engine
-from webapp.security import current_account, require, safe_next
+from webapp.security import current_account, require, safe_next, signed_in_email
 
 bp = Blueprint("editing", __name__)
 STATUSES = ("active", "temporarily closed", "inactive", "defunct")
@@ -38,7 +38,7 @@ def add():
         return _page(Form({"status": "active", "attending": ["in_person"]}), None)
     values = _submitted()
     try:
-        service_id = editing.save_service(engine(), values, current_account().email)  # type: ignore[union-attr]
+        service_id = editing.save_service(engine(), values, signed_in_email())
     except EditError as exc:
         return _page(Form(values), None, exc.problems, status=400)
     flash("The service is saved and can be found by search.")
@@ -57,7 +57,7 @@ def edit(service_id: str):
     values = _submitted()
     version = request.form.get("version", "")
     try:
-        editing.save_service(engine(), values, current_account().email, service_id, version)  # type: ignore[union-attr]
+        editing.save_service(engine(), values, signed_in_email(), service_id, version)
     except EditError as exc:
         return _page(Form(values, version), service_id, exc.problems, status=400)
     except ConflictError as exc:
@@ -96,7 +96,7 @@ def too_large(exc: Exception):
 @bp.post("/services/<service_id>/verify")
 @require("editor")
 def verify(service_id: str):
-    editing.verify(engine(), service_id, current_account().email)  # type: ignore[union-attr]
+    editing.verify(engine(), service_id, signed_in_email())
     flash("Marked as verified today.")
     back = request.form.get("back")
     return redirect(safe_next(back) if back else url_for("pages.service", service_id=service_id))
@@ -105,7 +105,7 @@ def verify(service_id: str):
 @bp.post("/services/<service_id>/status")
 @require("editor")
 def status(service_id: str):
-    editing.set_status(engine(), service_id, request.form.get("status", ""), current_account().email)  # type: ignore[union-attr]
+    editing.set_status(engine(), service_id, request.form.get("status", ""), signed_in_email())
     flash("The status is changed.")
     return redirect(url_for("pages.service", service_id=service_id))
 

@@ -97,6 +97,14 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+def signed_in_email() -> str:
+    """The email of the account a ``require("editor")`` view runs for (never None there)."""
+    account = current_account()
+    if account is None:
+        abort(401, description="sign in to assetmap first")
+    return account.email
+
+
 def require(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Views for signed-in viewers, editors or admins; others go to sign in, or get a 403.
 

@@ -47,8 +47,8 @@ class Batch:
 
 def primary_key(model: type[Base]) -> Column[Any]:
     """The single-column primary key that ``within`` and ``nearest`` return as ``key``."""
-    (key,) = model.__table__.primary_key.columns  # type: ignore[attr-defined]
-    return key  # type: ignore[no-any-return]
+    (key,) = model.__table__.primary_key.columns
+    return key
 
 
 class Backend(abc.ABC):

@@ -71,11 +71,11 @@ class PostGIS(Backend):
             ) from None
 
         @event.listens_for(engine, "checkin")
-        def _returned(_dbapi_conn, record):  # type: ignore[no-untyped-def]
+        def _returned(_dbapi_conn, record):
             record.info["returned"] = time.monotonic()
 
         @event.listens_for(engine, "checkout")
-        def _still_there(dbapi_conn, record, _proxy):  # type: ignore[no-untyped-def]
+        def _still_there(dbapi_conn, record, _proxy):
             # A connection that has rested may have been cut (the server restarted): try it, and on
             # failure let the pool open a fresh one, so nobody sees the restart once it is over.
             # One just used needs no round trip: SQLAlchemy's pool_pre_ping would add one to every
@@ -162,7 +162,7 @@ class PostGIS(Backend):
         key = primary_key(model)
         found = (
             select(key.label("key"), func.ST_Distance(geog, here).label("metres"))
-            .where(model.geom.is_not(None))  # type: ignore[attr-defined]
+            .where(model.geom.is_not(None))  # type: ignore[attr-defined]  # models given here have geom; Base does not
             .order_by(geog.op("<->")(here), key)
             .limit(k)
             .subquery("nearest")

@@ -74,13 +74,13 @@ def sqlite_module() -> ModuleType:
     if hasattr(sqlite3.Connection, "enable_load_extension"):
         return sqlite3
     try:
-        from pysqlite3 import dbapi2  # type: ignore[import-not-found]
+        from pysqlite3 import dbapi2  # type: ignore[import-not-found]  # optional: only where sqlite3 cannot load extensions
     except ImportError:
         raise DatabaseUnavailable(
             "this Python's sqlite3 cannot load SpatiaLite: use a Python built with extension "
             "loading (Debian's /usr/bin/python3) or run: pip install --no-binary pysqlite3 pysqlite3"
         ) from None
-    return dbapi2  # type: ignore[no-any-return]
+    return dbapi2
 
 
 def _load_geo_libraries_first() -> None:
@@ -186,13 +186,13 @@ class SpatiaLite(Backend):
 
         if path:
             @event.listens_for(engine, "do_connect")
-            def _open_existing(_dialect, _record, cargs, cparams):  # type: ignore[no-untyped-def]
+            def _open_existing(_dialect, _record, cargs, cparams):
                 # mode=rw: open the file that is there, never create one (see ``connect``).
                 cargs[0] = f"file:{quote(path)}?mode=rw"
                 cparams["uri"] = True
 
             @event.listens_for(engine, "checkout")
-            def _same_file(_dbapi_conn, record, _proxy):  # type: ignore[no-untyped-def]
+            def _same_file(_dbapi_conn, record, _proxy):
                 # Moved, deleted or replaced since this connection opened it: writes through
                 # it would go to a file nobody reads. Drop every such connection and reopen by
                 # name, which fails (a 503 with the reason) until the file is back.
@@ -200,7 +200,7 @@ class SpatiaLite(Backend):
                     raise InvalidatePoolError(f"the SpatiaLite file {path} was moved or replaced")
 
         @event.listens_for(engine, "connect")
-        def _prepare(dbapi_conn, record):  # type: ignore[no-untyped-def]
+        def _prepare(dbapi_conn, record):
             # Let SQLAlchemy's BEGIN below start every transaction, DDL included, so
             # that an import or migration is all-or-nothing.
             dbapi_conn.isolation_level = None
@@ -237,7 +237,7 @@ class SpatiaLite(Backend):
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _begin(conn):  # type: ignore[no-untyped-def]
+        def _begin(conn):
             # Writers take the write lock up front (see ``writing``); readers never block anyone.
             write = bool(conn.get_execution_options().get("write"))
             wait = WRITE_WAIT_MS if write else READ_WAIT_MS
@@ -278,7 +278,7 @@ class SpatiaLite(Backend):
     def within(self, model: type[Base], longitude: float, latitude: float,
                metres: float) -> Select[Any]:
         table_name = model.__tablename__
-        distance = func.ST_Distance(model.geom, self.point(longitude, latitude), 1).label("metres")  # type: ignore[attr-defined]
+        distance = func.ST_Distance(model.geom, self.point(longitude, latitude), 1).label("metres")  # type: ignore[attr-defined]  # models given here have geom; Base does not
         d_lat = metres / METRES_PER_DEGREE
         d_lon = d_lat / max(math.cos(math.radians(min(abs(latitude) + d_lat, 89.9))), 1e-6)
         spatial_index = table(
@@ -304,11 +304,11 @@ class SpatiaLite(Backend):
     def nearest(self, model: type[Base], longitude: float, latitude: float, k: int) -> Select[Any]:
         # SpatiaLite's KNN2 table ranks in degrees, not metres on the ellipsoid, so it could
         # disagree with PostGIS about which is nearer; an exact ranking reads every row.
-        distance = func.ST_Distance(model.geom, self.point(longitude, latitude), 1).label("metres")  # type: ignore[attr-defined]
+        distance = func.ST_Distance(model.geom, self.point(longitude, latitude), 1).label("metres")  # type: ignore[attr-defined]  # models given here have geom; Base does not
         key = primary_key(model)
         return (
             select(key.label("key"), distance)
-            .where(model.geom.is_not(None))  # type: ignore[attr-defined]
+            .where(model.geom.is_not(None))  # type: ignore[attr-defined]  # as above
             .order_by(distance, key)
             .limit(k)
         )

@@ -37,9 +37,12 @@ class Prepared:
     report: ImportReport
 
 
-def import_assets(engine: Engine, path: Path | str, **options: object) -> ImportReport:
+def import_assets(engine: Engine, path: Path | str, *, mapping: list[str] | None = None,
+                  mapping_file: str | None = None, need: list[str] | None = None, source: str | None = None,
+                  keep_bad_coordinates: bool = False, verified: str | None = None) -> ImportReport:
     """Import one file of community assets, all or nothing, flagging what needs a look."""
-    return import_files(engine, [path], **options)[0]  # type: ignore[arg-type]
+    return import_files(engine, [path], mapping=mapping, mapping_file=mapping_file, need=need, source=source,
+                        keep_bad_coordinates=keep_bad_coordinates, verified=verified)[0]
 
 
 def import_files(engine: Engine, paths: Sequence[Path | str], *, mapping: list[str] | None = None,

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select
 
-from assetmap import changes
+from assetmap import backends, changes
 from assetmap.db import writing
 from assetmap.errors import DatabaseUnavailable
 from assetmap.models import Area, Postcode, UnmetNeed, UnmetSearchSeen
@@ -25,13 +25,6 @@ log = logging.getLogger(__name__)
 UNMET_RULE = ("a search that finds nothing within reach adds one to each of its needs in the person's data zone, "
               "at most once per searcher (account, or address when search is public), need, area and day; "
               "searches from the command line and searches refused as invalid are not counted")
-
-
-def _insert(conn: Connection, table: Any) -> Any:
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
 def record_unmet(conn: Connection, needs: list[str], area: str | None, searcher: str | None,
@@ -47,11 +40,11 @@ def record_unmet(conn: Connection, needs: list[str], area: str | None, searcher:
     for need in needs:
         mark = hashlib.sha256(f"{searcher or 'unattributed'}\n{today}\n{area}\n{need}".encode()).hexdigest()
         # RETURNING, not rowcount: psycopg's pipeline does not report rowcount for this.
-        first = conn.execute(_insert(conn, UnmetSearchSeen).values(key=mark, day=today).on_conflict_do_nothing()
+        first = conn.execute(backends.of(conn).insert(UnmetSearchSeen).values(key=mark, day=today).on_conflict_do_nothing()
                              .returning(UnmetSearchSeen.key)).first()
         if first is None:
             continue
-        statement = _insert(conn, UnmetNeed).values(need=need, area_code=area or "unknown", day=today, searches=1)
+        statement = backends.of(conn).insert(UnmetNeed).values(need=need, area_code=area or "unknown", day=today, searches=1)
         conn.execute(statement.on_conflict_do_update(
             index_elements=["need", "area_code", "day"], set_={"searches": UnmetNeed.searches + 1}))
         counted += 1
@@ -77,10 +70,7 @@ def record_unmet_search(engine: Engine, answer: Answer, searcher: str | None) ->
 
 def area_of_point(conn: Connection, latitude: float, longitude: float) -> str | None:
     """The area of the nearest postcode within 1 km (the person gave coordinates)."""
-    from assetmap.db import backend
-    from assetmap.nearby import within_query
-
-    row = conn.execute(within_query(backend(conn.engine), Postcode, longitude, latitude, 1000)
+    row = conn.execute(backends.of(conn).within(Postcode, longitude, latitude, 1000)
                        .where(Postcode.area_code.is_not(None)).limit(1)).first()
     if row is None:
         return None
