@@ -169,7 +169,7 @@ def init_database(engine: Engine, revision: str = "head") -> tuple[str | None, s
 
     Safe to run on every start: a database already at ``revision`` is left as it is.
     The whole upgrade runs in one transaction on both backends. At head, the needs
-    taxonomy of data/taxonomy.toml is (re)installed too.
+    taxonomy of assetmap/data/taxonomy.toml is (re)installed too.
     """
     from alembic import command
 
