@@ -143,17 +143,33 @@ def term_needs(conn: Connection, vocabulary: taxonomy.Vocabulary) -> dict[str, d
     return found
 
 
-def needs_met(conn: Connection, vocabulary: taxonomy.Vocabulary,
-              service_ids: Sequence[str] | None = None) -> dict[str, dict[str, str]]:
-    """service id -> {need or activity slug: why}, for every service that meets any."""
-    by_term = term_needs(conn, vocabulary)
-    query = select(Attribute.link_id, Attribute.taxonomy_term_id).where(_service_links())
+def service_links(conn: Connection, service_ids: Sequence[str] | None = None) -> list[Any]:
+    """(service_id, taxonomy_term_id, taxonomy_id) of every term a service is tagged with."""
+    query = (select(Attribute.link_id, Attribute.taxonomy_term_id, TaxonomyTerm.taxonomy_id)
+             .join(TaxonomyTerm, TaxonomyTerm.id == Attribute.taxonomy_term_id).where(_service_links()))
     if service_ids is not None:
         query = query.where(Attribute.link_id.in_(list(service_ids)))
+    return list(conn.execute(query).all())
+
+
+def needs_met(conn: Connection, vocabulary: taxonomy.Vocabulary, service_ids: Sequence[str] | None = None,
+              links: Sequence[Any] | None = None) -> dict[str, dict[str, str]]:
+    """service id -> {need or activity slug: why}, for every service that meets any.
+
+    ``links`` are :func:`service_links` already read (the search index reads them once for
+    this and for the term filters). Being listed for a need is the reason given before
+    meeting it through an activity type, whatever order the tags were stored in.
+    """
+    by_term = term_needs(conn, vocabulary)
     met: dict[str, dict[str, str]] = {}
-    for service_id, term_id in conn.execute(query.order_by(Attribute.link_id, Attribute.id)):
-        for slug, why in by_term.get(term_id, {}).items():
-            met.setdefault(service_id, {}).setdefault(slug, why)
+    for service_id, term_id, *_ in (service_links(conn, service_ids) if links is None else links):
+        found = by_term.get(term_id)
+        if not found:
+            continue
+        mine = met.setdefault(service_id, {})
+        for slug, why in found.items():
+            if slug not in mine or why.startswith("listed for "):
+                mine[slug] = why
     return met
 
 
@@ -254,14 +270,18 @@ def attending_kinds(texts: Sequence[str | None], location_types: Sequence[str]) 
     kinds: list[str] = []
     for text in texts:
         lowered = (text or "").lower()
-        for kind, words in (("in_person", IN_PERSON_WORDS), ("online", ONLINE_WORDS), ("phone", PHONE_WORDS)):
-            if re.search(words, lowered) and kind not in kinds:
+        for kind, words in _ATTENDING_WORDS:
+            if kind not in kinds and words.search(lowered):
                 kinds.append(kind)
     if "virtual" in location_types and "online" not in kinds:
         kinds.append("online")
     if "physical" in location_types and "in_person" not in kinds and (not kinds or any(not t for t in texts)):
         kinds.insert(0, "in_person")
     return kinds or ["in_person"]
+
+
+_ATTENDING_WORDS = tuple((kind, re.compile(words)) for kind, words in
+                         (("in_person", IN_PERSON_WORDS), ("online", ONLINE_WORDS), ("phone", PHONE_WORDS)))
 
 
 def is_free(amounts: Sequence[float], fees: str | None) -> bool | None:
@@ -441,4 +461,4 @@ def areas(conn: Connection, area_type: str = "datazone2011", codes: Sequence[str
 
 __all__ = ["ACCESSIBILITY", "ATTENDING", "Filter", "Near", "Page", "areas", "attending_kinds", "conditions",
            "find_service_at_locations", "find_services", "is_free", "latest_deprivation", "latest_edition", "needs_met",
-           "needs_of_term", "term_needs", "terms_meeting", "venues"]
+           "needs_of_term", "service_links", "term_needs", "terms_meeting", "venues"]

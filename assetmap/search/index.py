@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,6 @@ from assetmap.directory import Filter
 from assetmap.models import (
     Accessibility,
     Address,
-    Attribute,
     Contact,
     CostOption,
     Location,
@@ -32,7 +33,6 @@ from assetmap.models import (
     Schedule,
     Service,
     ServiceAtLocation,
-    TaxonomyTerm,
 )
 
 EARTH_RADIUS = 6_371_008.8
@@ -48,6 +48,7 @@ def chord(metres: float) -> float:
     return float(2 * np.sin(min(metres * 1.01 / EARTH_RADIUS, np.pi) / 2))
 
 
+@lru_cache(maxsize=4096)  # a directory uses a few dozen different times, 100,000 times over
 def _hhmm(value: Any) -> str | None:
     """A time as the directory's SQL compares it: two-digit ``HH:MM``, or not known."""
     text = str(value or "")
@@ -85,14 +86,12 @@ class Index:
         self.max_age = np.array([np.nan if s.maximum_age is None else s.maximum_age for s in services])
         self.search_text = [f"{s.name} {s.description or ''} {s.organization or ''}".lower() for s in services]
 
-        met = directory.needs_met(conn, vocabulary)
+        links = directory.service_links(conn)
+        met = directory.needs_met(conn, vocabulary, links=links)
         self.covers: list[dict[str, str]] = [met.get(service_id, {}) for service_id in self.ids]
         self.terms: list[set[str]] = [set() for _ in range(n)]
         self.taxonomies: list[set[str]] = [set() for _ in range(n)]
-        for link_id, term_id, taxonomy_id in conn.execute(
-                select(Attribute.link_id, Attribute.taxonomy_term_id, TaxonomyTerm.taxonomy_id)
-                .join(TaxonomyTerm, TaxonomyTerm.id == Attribute.taxonomy_term_id)
-                .where((Attribute.link_entity == "service") | Attribute.link_entity.is_(None))):
+        for link_id, term_id, taxonomy_id in links:
             i = index.get(link_id)
             if i is not None:
                 self.terms[i].add(term_id)
@@ -107,11 +106,11 @@ class Index:
             i = index.get(row.service_id)
             if i is not None:
                 self.schedules[i].append(row._asdict())
-        self.rules = [schedules.parse_all(found) for found in self.schedules]
-        # The same rules with the times as the SQL reads them (two-digit HH:MM).
+        # Each schedule parsed once: its rule, and its times as the SQL reads them (two-digit HH:MM).
         self.sessions = [[(rule, _hhmm(s["opens_at"]), _hhmm(s["closes_at"]))
                           for s in found for rule in [schedules.parse(s)] if rule]
                          for found in self.schedules]
+        self.rules = [[rule for rule, _, _ in sessions] for sessions in self.sessions]
 
         self.costs: list[list[tuple[float | None, str | None]]] = [[] for _ in range(n)]
         for service_id, amount, option, description in conn.execute(
@@ -196,69 +195,105 @@ class Index:
 
     def passes(self, i: int, f: Filter, point: int | None = None) -> bool:
         """Does service ``i`` (at venue ``point``, when the filter needs one) match ``f``, as the SQL says."""
-        if f.statuses is not None and self.status[i] not in f.statuses:
-            return False
-        if f.needs and not any(slug in self.covers[i] for slug in f.needs):
-            return False
-        if f.term_ids and not self.terms[i] & set(f.term_ids):
-            return False
-        if f.taxonomy_id and f.taxonomy_id not in self.taxonomies[i]:
-            return False
-        s = self.services[i]
-        if f.organization_id and s.organization_id != f.organization_id:
-            return False
-        if f.text and f.text.lower() not in self.search_text[i]:
-            return False
-        if f.modified_since is not None and (s.last_modified is None or _aware(s.last_modified) < _aware(f.modified_since)):
-            return False
-        if f.age is not None and not (np.isnan(self.min_age[i]) or f.age >= self.min_age[i]) or \
-                f.age is not None and not (np.isnan(self.max_age[i]) or f.age <= self.max_age[i]):
-            return False
-        if f.minimum_age is not None and not (s.minimum_age is not None and s.minimum_age >= f.minimum_age):
-            return False
-        if f.maximum_age is not None and not (s.maximum_age is not None and s.maximum_age <= f.maximum_age):
-            return False
-        if (f.day is not None or f.time is not None) and not self._open_at(i, f.day, f.time):
-            return False
-        if (f.starts_at_or_after is not None or f.ends_at_or_before is not None) and not self._session_between(
-                i, f.day, f.starts_at_or_after, f.ends_at_or_before):
-            return False
-        if f.free_only and self.free[i] is False:
-            return False
-        if f.attending and f.attending not in self.attending[i]:
-            return False
+        return self.matcher(f)(i, point)
+
+    def matcher(self, f: Filter) -> Callable[[int, int | None], bool]:
+        """``f`` made into only the checks it asks for, once per search: a search tries it on
+        hundreds of candidates, most filters ask for two or three things."""
+        checks: list[Callable[[int, int | None], bool]] = []
+        if f.statuses == ("active",):
+            active = self.active
+            checks.append(lambda i, _: bool(active[i]))
+        elif f.statuses is not None:
+            statuses, status = set(f.statuses), self.status
+            checks.append(lambda i, _: status[i] in statuses)
+        if f.needs:
+            needs, covers = f.needs, self.covers
+            checks.append(lambda i, _: any(slug in covers[i] for slug in needs))
+        if f.term_ids:
+            term_ids, terms = set(f.term_ids), self.terms
+            checks.append(lambda i, _: bool(terms[i] & term_ids))
+        if f.taxonomy_id:
+            taxonomy_id, taxonomies = f.taxonomy_id, self.taxonomies
+            checks.append(lambda i, _: taxonomy_id in taxonomies[i])
+        services = self.services
+        if f.organization_id:
+            organization = f.organization_id
+            checks.append(lambda i, _: services[i].organization_id == organization)
+        if f.text:
+            text, search_text = f.text.lower(), self.search_text
+            checks.append(lambda i, _: text in search_text[i])
+        if f.modified_since is not None:
+            since = _aware(f.modified_since)
+            checks.append(lambda i, _: services[i].last_modified is not None and
+                          _aware(services[i].last_modified) >= since)
+        if f.age is not None:
+            age, low, high = f.age, self.min_age, self.max_age
+            checks.append(lambda i, _: (np.isnan(low[i]) or age >= low[i]) and (np.isnan(high[i]) or age <= high[i]))
+        if f.minimum_age is not None:
+            minimum = f.minimum_age
+            checks.append(lambda i, _: services[i].minimum_age is not None and services[i].minimum_age >= minimum)
+        if f.maximum_age is not None:
+            maximum = f.maximum_age
+            checks.append(lambda i, _: services[i].maximum_age is not None and services[i].maximum_age <= maximum)
+        if f.day is not None or f.time is not None:
+            day, at = f.day, (f.time.strftime("%H:%M") if f.time else None)
+            checks.append(lambda i, _: self._open_at(i, day, at))
+        if f.starts_at_or_after is not None or f.ends_at_or_before is not None:
+            day = f.day
+            start = f.starts_at_or_after.strftime("%H:%M") if f.starts_at_or_after else None
+            end = f.ends_at_or_before.strftime("%H:%M") if f.ends_at_or_before else None
+            checks.append(lambda i, _: self._session_between(i, day, start, end))
+        if f.free_only:
+            free = self.free
+            checks.append(lambda i, _: free[i] is not False)
+        if f.attending:
+            attending, kinds = f.attending, self.attending
+            checks.append(lambda i, _: attending in kinds[i])
         if f.accessibility:
-            venues = [point] if point is not None else [p for p in range(len(self.point_service))
-                                                          if self.point_service[p] == i]
-            if not any(self.accessible(p, f.accessibility) for p in venues):
-                return False
-        return True
+            features = f.accessibility
+            checks.append(lambda i, point: self._accessible_venue(i, point, features))
+        if not checks:
+            return lambda i, point: True
+        matcher = checks[0]
+        for check in checks[1:]:  # chained ``and``s: no generator per candidate
+            matcher = _both(matcher, check)
+        return matcher
+
+    def _accessible_venue(self, i: int, point: int | None, features: tuple[str, ...]) -> bool:
+        if point is not None:
+            return self.accessible(point, features)
+        return any(self.accessible(int(p), features) for p in np.nonzero(self.point_service == i)[0])
 
     def accessible(self, point: int, features: tuple[str, ...]) -> bool:
         return all(any(feature in text for text in self.point_access[point]) for feature in features)
 
-    def _open_at(self, i: int, day: int | None, at: dt.time | None) -> bool:
+    def _open_at(self, i: int, day: int | None, at: str | None) -> bool:
         sessions = self.sessions[i]
         if not sessions:
             return True  # times not known: kept
-        text = at.strftime("%H:%M") if at else None
         for rule, opens, closes in sessions:
             if day is not None and not _on_day(rule, day):
                 continue
-            if text is None or opens is None or closes is None or opens <= text < closes:
+            if at is None or opens is None or closes is None or opens <= at < closes:
                 return True
         return False
 
-    def _session_between(self, i: int, day: int | None, start: dt.time | None, end: dt.time | None) -> bool:
+    def _session_between(self, i: int, day: int | None, start: str | None, end: str | None) -> bool:
         for rule, opens, closes in self.sessions[i]:
             if day is not None and not _on_day(rule, day):
                 continue
-            if start is not None and (opens is None or opens < start.strftime("%H:%M")):
+            if start is not None and (opens is None or opens < start):
                 continue
-            if end is not None and (closes is None or closes > end.strftime("%H:%M")):
+            if end is not None and (closes is None or closes > end):
                 continue
             return True
         return False
+
+
+def _both(first: Callable[[int, int | None], bool],
+          second: Callable[[int, int | None], bool]) -> Callable[[int, int | None], bool]:
+    return lambda i, point: first(i, point) and second(i, point)
 
 
 def _on_day(rule: schedules.Rule, day: int) -> bool:

@@ -35,6 +35,8 @@ def candidates(d: Index, c: Checked, here: np.ndarray, bound: float | None, want
     trees = [d.trees[t.slug] for t in c.terms if t.slug in d.trees] if c.terms else \
         ([(d.all_tree[0], d.all_tree[1])] if d.all_tree[0] is not None else [])
     f = c.filter
+    # A tree holds only services that meet its term: the needs need no second look.
+    passes = d.matcher(dataclasses.replace(f, needs=()) if c.terms else f)
     found: dict[int, tuple[float, int]] = {}
     for tree, members in trees:
         size = len(members)
@@ -53,7 +55,7 @@ def candidates(d: Index, c: Checked, here: np.ndarray, bound: float | None, want
                     if found[service][0] > distance and (not f.accessibility or d.accessible(point, f.accessibility)):
                         found[service] = (float(distance), point)
                     continue
-                if d.passes(service, f, point):
+                if passes(service, point):
                     found[service] = (float(distance), point)
                     current += d.current[service]
             exhausted = k >= size or positions[-1] >= size
@@ -103,7 +105,8 @@ def search(d: Index, c: Checked, latitude: float, longitude: float, now: dt.date
         kinds = {c.attending} if c.attending else {"online", "phone"}
         # Online and phone services have no venue: a venue's features are not asked of them.
         anywhere = dataclasses.replace(c.filter, accessibility=(), attending=None)
-        matches = [i for i in d.remote if kinds & set(d.attending[i]) and d.passes(i, anywhere)]
+        fits = d.matcher(anywhere)
+        matches = [i for i in d.remote if kinds & set(d.attending[i]) and fits(i, None)]
         matches.sort(key=lambda i: (tier(d, i), -sum(t.slug in d.covers[i] for t in c.terms), d.services[i].name))
         remote = [result(d, i, c, None, None, now) for i in matches[: min(c.limit, 5)]]
     answer = Answer(query={}, place=None,
