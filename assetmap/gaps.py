@@ -47,7 +47,8 @@ from assetmap.models import (
     UnmetNeed,
 )
 from assetmap.projection import wgs84_to_bng
-from assetmap.search import DETOUR_FACTOR, WALK_METRES_PER_MINUTE
+from assetmap.search import DETOUR_FACTOR, WALK_METRES_PER_MINUTE, SearchError
+from assetmap.search.query import resolve_needs
 
 E2SFCA_WEIGHTS = (1.0, 0.68, 0.22)
 AGGREGATES = ("datazone", "intermediate_zone", "council_area")
@@ -264,14 +265,10 @@ def gap_analysis(engine: Engine, needs: Sequence[str] | None = None, *, area_typ
 def _terms(needs: Sequence[str] | None, vocabulary: taxonomy.Vocabulary) -> list[taxonomy.Term]:
     if not needs:
         return list(vocabulary.needs)
-    found = []
-    for typed in needs:
-        matched = vocabulary.match(typed)
-        if not matched:
-            raise GapError(f"unknown need {typed!r}: use a need or activity type of the taxonomy (assetmap needs)")
-        if matched[0] not in found:
-            found.append(matched[0])
-    return found
+    try:
+        return resolve_needs(list(needs), vocabulary)  # typed words mean the same here as in a search
+    except SearchError as exc:
+        raise GapError(str(exc)) from None
 
 
 def _locations(offer: Supply, term: taxonomy.Term) -> tuple[np.ndarray, np.ndarray]:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from assetmap import directory, taxonomy
 from assetmap.db import reading
@@ -159,25 +159,23 @@ def list_filter(engine: Engine, asked: Asked, vocabulary: taxonomy.Vocabulary) -
 
 def services(engine: Engine, parameters: Parameters) -> dict[str, Any]:
     """GET /services: a page of full service records, nearest first with a postcode, by name otherwise."""
-    asked = Asked(parameters, LIST_PARAMETERS)
-    number, size = asked.page()
-    vocabulary = taxonomy.load()
-    found = list_filter(engine, asked, vocabulary)
-    with reading(engine) as conn:
-        chosen = directory.find_services(conn, found, vocabulary, (number - 1) * size, size)
-        contents = oruk.service_records(conn, chosen.ids)
-    return oruk.page(contents, number, size, chosen.total)
+    return _page_of(engine, parameters, directory.find_services, oruk.service_records)
 
 
 def service_at_locations(engine: Engine, parameters: Parameters) -> dict[str, Any]:
     """GET /service_at_locations: with a postcode, only the venues within the proximity."""
+    return _page_of(engine, parameters, directory.find_service_at_locations, oruk.service_at_location_records)
+
+
+def _page_of(engine: Engine, parameters: Parameters, find: Callable[..., directory.Page],
+             records: Callable[[Connection, list[str]], list[dict[str, Any]]]) -> dict[str, Any]:
     asked = Asked(parameters, LIST_PARAMETERS)
     number, size = asked.page()
     vocabulary = taxonomy.load()
     found = list_filter(engine, asked, vocabulary)
     with reading(engine) as conn:
-        chosen = directory.find_service_at_locations(conn, found, vocabulary, (number - 1) * size, size)
-        contents = oruk.service_at_location_records(conn, chosen.ids)
+        chosen = find(conn, found, vocabulary, (number - 1) * size, size)
+        contents = records(conn, chosen.ids)
     return oruk.page(contents, number, size, chosen.total)
 
 
