@@ -169,8 +169,8 @@ def _random_filters(index: Any, rng: random.Random, count: int) -> list[Filter]:
     vocabulary = taxonomy.load()
     words = sorted({w for s in index.services for w in s.name.lower().split() if len(w) > 3})
     organisations = sorted({s.organization_id for s in index.services if s.organization_id})
-    taxonomies = sorted({t for found in index.taxonomies for t in found})
-    term_ids = sorted({t for found in index.terms for t in found})
+    taxonomies = sorted(index.with_taxonomy)
+    term_ids = sorted(index.with_term)
     choices: dict[str, Any] = {
         "needs": lambda: tuple(rng.sample([t.slug for t in vocabulary.terms], rng.choice([1, 2]))),
         "term_ids": lambda: (rng.choice(term_ids),),

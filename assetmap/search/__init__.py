@@ -19,9 +19,10 @@ are then computed on the ellipsoid with pyproj for the few that remain.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import datetime as dt
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -69,7 +70,7 @@ class Searcher:
         with self._lock:
             if self._index is None or self._generations is None or \
                     generations.get(changes.DIRECTORY) != self._generations.get(changes.DIRECTORY):
-                self._index = Index(conn, self.vocabulary)
+                self._index = _built(Index, conn, self.vocabulary)
             if self._postcodes is None or self._generations is None or \
                     generations.get(changes.POSTCODES) != self._generations.get(changes.POSTCODES):
                 self._postcodes = Postcodes(conn)
@@ -149,6 +150,18 @@ class Searcher:
             if i is None or index.passes(i, dataclasses.replace(_EVERYTHING, day=weekday, time=at)):
                 keep.append(service_id)
         return keep
+
+
+def _built(kind: Callable[..., Any], *args: Any) -> Any:
+    """Build a large, long-lived structure with the garbage collector paused: it would otherwise
+    walk the growing structure again and again while it is built (a sixth of the build time)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return kind(*args)
+    finally:
+        if paused:
+            gc.enable()
 
 
 def search(engine: Engine, query: Query, searcher: Searcher | None = None) -> Answer:

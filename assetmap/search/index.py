@@ -89,14 +89,16 @@ class Index:
         links = directory.service_links(conn)
         met = directory.needs_met(conn, vocabulary, links=links)
         self.covers: list[dict[str, str]] = [met.get(service_id, {}) for service_id in self.ids]
-        self.terms: list[set[str]] = [set() for _ in range(n)]
-        self.taxonomies: list[set[str]] = [set() for _ in range(n)]
+        # Which services carry each term and each taxonomy: a few hundred sets, not two per
+        # service (a hundred thousand small sets slow the garbage collector for every search).
+        self.with_term: dict[str, set[int]] = defaultdict(set)
+        self.with_taxonomy: dict[str, set[int]] = defaultdict(set)
         for link_id, term_id, taxonomy_id in links:
             i = index.get(link_id)
             if i is not None:
-                self.terms[i].add(term_id)
+                self.with_term[term_id].add(i)
                 if taxonomy_id:
-                    self.taxonomies[i].add(taxonomy_id)
+                    self.with_taxonomy[taxonomy_id].add(i)
 
         self.schedules: list[list[dict[str, Any]]] = [[] for _ in range(n)]
         for row in conn.execute(select(Schedule.service_id, Schedule.freq, Schedule.byday, Schedule.bymonthday,
@@ -107,10 +109,10 @@ class Index:
             if i is not None:
                 self.schedules[i].append(row._asdict())
         # Each schedule parsed once: its rule, and its times as the SQL reads them (two-digit HH:MM).
-        self.sessions = [[(rule, _hhmm(s["opens_at"]), _hhmm(s["closes_at"]))
-                          for s in found for rule in [schedules.parse(s)] if rule]
+        # Tuples: the garbage collector stops tracking tuples of plain values.
+        self.sessions = [tuple((rule, _hhmm(s["opens_at"]), _hhmm(s["closes_at"]))
+                               for s in found for rule in [schedules.parse(s)] if rule)
                          for found in self.schedules]
-        self.rules = [[rule for rule, _, _ in sessions] for sessions in self.sessions]
 
         self.costs: list[list[tuple[float | None, str | None]]] = [[] for _ in range(n)]
         for service_id, amount, option, description in conn.execute(
@@ -153,7 +155,7 @@ class Index:
         point_lat: list[float] = []
         point_name: list[str | None] = []
         point_address: list[str | None] = []
-        point_access: list[list[str]] = []
+        point_access: list[tuple[str, ...]] = []
         for venue in places:
             i = index.get(venue.service_id)
             if i is None:
@@ -165,7 +167,7 @@ class Index:
                 point_lat.append(venue.latitude)
                 point_name.append(venue.name)
                 point_address.append(addresses.get(venue.id))
-                point_access.append(access.get(venue.id, []))
+                point_access.append(tuple(access.get(venue.id, ())))
         self.point_service = np.array(point_service, dtype=np.int64)
         self.point_lon = np.array(point_lon, dtype=float)
         self.point_lat = np.array(point_lat, dtype=float)
@@ -211,11 +213,11 @@ class Index:
             needs, covers = f.needs, self.covers
             checks.append(lambda i, _: any(slug in covers[i] for slug in needs))
         if f.term_ids:
-            term_ids, terms = set(f.term_ids), self.terms
-            checks.append(lambda i, _: bool(terms[i] & term_ids))
+            tagged = set().union(*(self.with_term.get(t, set()) for t in f.term_ids))
+            checks.append(lambda i, _: i in tagged)
         if f.taxonomy_id:
-            taxonomy_id, taxonomies = f.taxonomy_id, self.taxonomies
-            checks.append(lambda i, _: taxonomy_id in taxonomies[i])
+            in_taxonomy = self.with_taxonomy.get(f.taxonomy_id, set())
+            checks.append(lambda i, _: i in in_taxonomy)
         services = self.services
         if f.organization_id:
             organization = f.organization_id

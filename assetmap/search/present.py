@@ -90,7 +90,7 @@ def result(index: Index, i: int, c: Checked, point: int | None, metres: float | 
     why = [f"{t.label}: {covers[t.slug]}" for t in c.terms if t.slug in covers]
     if c.filter.text:
         why.append(f"mentions {c.filter.text!r}")
-    upcoming = schedules.next_session_of(index.rules[i], now)
+    upcoming = schedules.next_session_of([rule for rule, _, _ in index.sessions[i]], now)
     return Result(
         service_id=s.id, name=s.name, description=s.description, organization=s.organization,
         location=index.point_name[point] if point is not None else None,
