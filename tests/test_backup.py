@@ -31,7 +31,7 @@ from assetmap.editing import save_service, service_form
 from assetmap.io.oruk import ORDER
 from assetmap.io.postcodes import import_postcodes
 from assetmap.models import Base, ChangeCounter, Service, UnmetNeed
-from assetmap.search import Query, Searcher
+from assetmap.search import Query, Searcher, record_unmet_search
 from tests.cli import run_assetmap
 from tests.conftest import fresh_database
 from tests.disks import database_on, small_disk
@@ -76,6 +76,7 @@ def realistic(db_url: str, opendata: Path) -> Engine:
     edit(engine, a_demo_service(engine), "Tuesdays after the lunch club", "editor@example.org")
     nothing = Searcher(engine).search(Query(postcode="G31 4EB", needs=("asylum",), max_metres=5))
     assert not nothing.results
+    assert record_unmet_search(engine, nothing, "a CLW") == 1  # as the web layer counts it
     with engine.connect() as conn:
         assert conn.execute(select(UnmetNeed.searches).where(UnmetNeed.need == "asylum")).scalar() == 1
     return engine
