@@ -51,7 +51,7 @@ from assetmap.search.query import (
     echo,
     where,
 )
-from assetmap.search.unmet import UNMET_RULE, area_of_point, record_unmet, record_unmet_search, unmet_needs
+from assetmap.search.unmet import UNMET_RULE, record_unmet, record_unmet_search, unmet_needs
 
 
 class Searcher:
@@ -100,9 +100,7 @@ class Searcher:
             answer = rank.search(index, checked, latitude, longitude, now)
             answer.place = place
             if not answer.results and checked.terms:
-                if area is None:
-                    area = area_of_point(conn, latitude, longitude)
-                answer.unmet = UnmetSearch(tuple(t.slug for t in checked.terms), area)
+                answer.unmet = UnmetSearch(tuple(t.slug for t in checked.terms), area, latitude, longitude)
             answer.query = echo(query)
         return answer
 

@@ -44,10 +44,16 @@ class Result:
 
 @dataclass(frozen=True)
 class UnmetSearch:
-    """A search that found nothing within reach: its needs and the person's data zone, for the count."""
+    """A search that found nothing within reach: its needs and where, for the count.
+
+    The data zone is looked up only if the search is counted (a point given as coordinates
+    needs a query for its nearest postcode); the point itself is never stored.
+    """
 
     needs: tuple[str, ...]
     area_code: str | None
+    latitude: float = field(repr=False, default=0.0)
+    longitude: float = field(repr=False, default=0.0)
 
 
 @dataclass

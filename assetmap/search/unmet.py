@@ -58,11 +58,13 @@ def record_unmet_search(engine: Engine, answer: Answer, searcher: str | None) ->
 
     A full disk or a long lock costs one count for the gap analysis, never the person's answer.
     """
-    if answer.unmet is None:
+    unmet = answer.unmet
+    if unmet is None:
         return 0
     try:
         with writing(engine) as conn:
-            return record_unmet(conn, list(answer.unmet.needs), answer.unmet.area_code, searcher)
+            area = unmet.area_code or area_of_point(conn, unmet.latitude, unmet.longitude)
+            return record_unmet(conn, list(unmet.needs), area, searcher)
     except DatabaseUnavailable as exc:
         log.warning("an unmet need was not counted: %s", exc)
         return 0
