@@ -15,7 +15,7 @@ from geoalchemy2 import alembic_helpers
 from assetmap.models import Base
 
 
-def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
+def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]  # Alembic's hook; migrations are not type-checked
     """Manage only assetmap's own tables, never SpatiaLite's or PostGIS's system tables."""
     if type_ == "table" and reflected and compare_to is None:
         return False
