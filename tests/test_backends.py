@@ -25,6 +25,8 @@ from assetmap.db import backend, connect, writing
 from assetmap.errors import ConfigError
 from assetmap.models import ChangeCounter, Location, Organization
 from tests.conftest import BACKENDS, fresh_database
+from tests.test_nearby import GEORGE_SQUARE
+from tests.test_nearby import PLACES as NEARBY_PLACES
 
 PACKAGE = Path(__file__).resolve().parent.parent / "assetmap"
 # Only these may know which database they are on.
@@ -136,13 +138,8 @@ def test_insert_upserts_on_either_backend(engine: Engine) -> None:
 
 # --- the same answers on both ----------------------------------------------------------
 
-GEORGE_SQUARE = (-4.2502, 55.8612)
-PLACES = {
-    "central-station": ("Glasgow Central Station", -4.2581, 55.8591),
-    "gallery-modern-art": ("Gallery of Modern Art", -4.2524, 55.8601),
-    "glasgow-green": ("Glasgow Green (People's Palace)", -4.2371, 55.8515),
-    "kelvingrove": ("Kelvingrove Art Gallery", -4.2906, 55.8686),
-    "queens-park": ("Queen's Park", -4.2694, 55.8337),
+PLACES = {  # the Glasgow places of test_nearby, one far away and one with no point
+    **NEARBY_PLACES,
     "edinburgh-castle": ("Edinburgh Castle", -3.2008, 55.9486),
     "no-point": ("Somewhere unknown", None, None),
 }
