@@ -322,6 +322,9 @@ class ServiceArea(Base):
     geom: Mapped[WKBElement | None] = mapped_column(
         Geometry("MULTIPOLYGON", srid=WGS84, spatial_index=True)
     )
+    # assetmap's own: today's GSS code of the council area, health board or country the
+    # service is delivered across, resolved from the record's words (see assetmap.service_areas).
+    area_code: Mapped[str | None] = mapped_column(String(12), index=True)
 
 
 class Language(Base):
@@ -597,3 +600,86 @@ class FailedSignIn(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(64))
     at: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch
+
+
+# --- Provenance: where each record came from, and what its sources said ------------
+
+
+class DataSource(Base):
+    """A directory assetmap takes records from: ALISS, Give Food, a named spreadsheet, an editor.
+
+    ``attribution`` holds the lines a licence asks to be shown with the data (CC BY for
+    ALISS), shown on every page and export that carries the records.
+    """
+
+    __tablename__ = "data_source"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)  # "aliss", "givefood", "sheet:gp-list"
+    label: Mapped[str] = mapped_column(Text)  # "ALISS", "Give Food", "gp-list.csv"
+    kind: Mapped[str] = mapped_column(String(20))  # aliss, givefood, spreadsheet, open-referral, editor
+    url: Mapped[str | None] = mapped_column(Text)
+    licence: Mapped[str | None] = mapped_column(Text)
+    attribution: Mapped[list[str] | None] = mapped_column(JSON)
+    last_synced: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RecordSource(Base):
+    """One record as one source gave it: its id there, its date there, and its values then.
+
+    ``synced`` is the row as last imported from this source. A re-sync compares the
+    stored row with it to tell a local edit (stored differs from synced) from a change at
+    the source (new differs from synced), so an editor's change is never overwritten.
+    """
+
+    __tablename__ = "record_source"
+    __table_args__ = (Index("ix_record_source_source", "source_key", "record_type"),)
+
+    record_type: Mapped[str] = mapped_column(String(40), primary_key=True)  # a table: service, phone, ...
+    record_id: Mapped[str] = mapped_column(String, primary_key=True)
+    source_key: Mapped[str] = mapped_column(
+        ForeignKey("data_source.key", ondelete="CASCADE"), primary_key=True)
+    source_record_id: Mapped[str | None] = mapped_column(Text)
+    # The source's own "last updated" or "last reviewed": what "last verified" means here.
+    source_updated: Mapped[dt.date | None] = mapped_column(Date)
+    last_synced: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # False once a complete export of the source no longer holds it: kept, for review.
+    listed: Mapped[bool] = mapped_column(default=True)
+    synced: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class SyncConflict(Base):
+    """A field an editor changed locally that its source has changed too: an editor settles it."""
+
+    __tablename__ = "sync_conflict"
+
+    record_type: Mapped[str] = mapped_column(String(40), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String, primary_key=True)
+    field: Mapped[str] = mapped_column(String(60), primary_key=True)
+    source_key: Mapped[str] = mapped_column(
+        ForeignKey("data_source.key", ondelete="CASCADE"), primary_key=True)
+    service_id: Mapped[str | None] = mapped_column(String, index=True)  # whose page shows it
+    local_value: Mapped[str | None] = mapped_column(Text)
+    source_value: Mapped[str | None] = mapped_column(Text)
+    found: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Duplicate(Base):
+    """Two services that look like one (same name, same place) from different sources.
+
+    While ``status`` is "suspected" search shows ``service_id`` only; an editor decides
+    "merged" (``other_id`` stays hidden, its source still syncs) or "distinct" (both shown).
+    """
+
+    __tablename__ = "duplicate"
+    __table_args__ = (
+        CheckConstraint("status IN ('suspected', 'merged', 'distinct')", name="duplicate_status_known"),
+    )
+
+    service_id: Mapped[str] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"), primary_key=True)
+    other_id: Mapped[str] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"), primary_key=True,
+                                          index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="suspected")
+    found: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -50,6 +50,7 @@ from assetmap.io.report import DroppedControls, ImportFileError, ImportReport
 from assetmap.io.safecsv import unprotect, write_rows
 from assetmap.io.write import write_batches
 from assetmap.models import placeable
+from assetmap.provenance import Provenance
 
 # Tables in the order they can be written (parents before children).
 ORDER = ["taxonomy", "taxonomy_term", "organization", "program", "organization_identifier", "service",
@@ -57,7 +58,7 @@ ORDER = ["taxonomy", "taxonomy_term", "organization", "program", "organization_i
          "accessibility", "service_area", "language", "funding", "required_document", "attribute",
          "metadata", "meta_table_description"]
 TABLES: dict[str, Table] = {name: models.Base.metadata.tables[name] for name in ORDER}
-INTERNAL = {"geom"}  # assetmap's own columns, never read from or written to files
+INTERNAL = {"geom", "area_code"}  # assetmap's own columns, never read from or written to files
 
 # Arrays nested in a record: key -> (child table, the child's field that points back).
 _COMMON = {"attributes": ("attribute", "link_id"), "metadata": ("metadata", "resource_id")}
@@ -93,7 +94,7 @@ SINGLES: dict[str, dict[str, tuple[str, str]]] = {
 }
 # Precomputed per table, as every record of a large file passes through _flatten.
 KINDS: dict[str, dict[str, type]] = {
-    table: {c.name: type(c.type) for c in TABLES[table].columns if c.name not in {"geom"}} for table in ORDER
+    table: {c.name: type(c.type) for c in TABLES[table].columns if c.name not in INTERNAL} for table in ORDER
 }
 NESTED: dict[str, dict[str, tuple[str, str]]] = {
     table: {**CHILDREN.get(table, {}), **_COMMON} for table in ORDER
@@ -130,6 +131,8 @@ class Records:
     # Where each record was first read (table, id) -> "service 12" or a file name, to say
     # where both copies of an id came from when they disagree.
     origin: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Where the records come from, and each one's id and date there (see assetmap.provenance).
+    provenance: Provenance = field(default_factory=Provenance)
 
     def error(self, message: str) -> None:
         if len(self.errors) < 8:
