@@ -244,9 +244,10 @@ def _organisation(conn: Connection, name: str) -> str:
 
 
 def _write_children(conn: Connection, service_id: str, org_id: str, values: dict[str, Any]) -> None:
-    """Where, when, phone, cost and needs: replaced as a whole from the form."""
+    """Where, when, phone, cost and needs, as the form says: rows kept by id where they exist, so a
+    record from a source stays that record and the next sync can tell what the editor changed."""
     location_ids = list(conn.execute(select(ServiceAtLocation.location_id).where(
-        ServiceAtLocation.service_id == service_id)).scalars())
+        ServiceAtLocation.service_id == service_id).order_by(ServiceAtLocation.location_id)).scalars())
     location_id = location_ids[0] if location_ids else None
     placed = values["latitude"] is not None
     if placed or values["address"] or values["postcode"]:
@@ -262,34 +263,53 @@ def _write_children(conn: Connection, service_id: str, org_id: str, values: dict
                 id=str(uuid.uuid4()), service_id=service_id, location_id=location_id))
         else:
             conn.execute(update(Location).where(Location.id == location_id).values(geom=geom, **row))
-        conn.execute(delete(Address).where(Address.location_id == location_id))
-        if values["address"] or values["postcode"]:
-            conn.execute(Address.__table__.insert().values(
-                id=str(uuid.uuid4()), location_id=location_id, address_1=values["address"],
-                postal_code=values["postcode"], country="GB", address_type="physical"))
-    conn.execute(delete(Schedule).where(Schedule.service_id == service_id))
-    if values["days"] or values["when"] or values["attending"]:
-        conn.execute(Schedule.__table__.insert().values(
-            id=str(uuid.uuid4()), service_id=service_id, freq="WEEKLY" if values["days"] else None,
-            byday=",".join(values["days"]) or None, opens_at=values["opens_at"], closes_at=values["closes_at"],
-            description=values["when"], attending_type=",".join(values["attending"]) or None))
-    conn.execute(delete(Phone).where(Phone.service_id == service_id))
-    if values["phone"]:
-        conn.execute(Phone.__table__.insert().values(id=str(uuid.uuid4()), service_id=service_id,
-                                                     number=values["phone"]))
-    conn.execute(delete(CostOption).where(CostOption.service_id == service_id))
-    if isinstance(values["cost"], float):
-        conn.execute(CostOption.__table__.insert().values(
-            id=str(uuid.uuid4()), service_id=service_id, amount=values["cost"], currency="GBP",
-            option="Free" if values["cost"] == 0 else None))
+        _keep_one(conn, Address, Address.location_id == location_id,
+                  {"address_1": values["address"], "postal_code": values["postcode"]} if values["address"]
+                  or values["postcode"] else None,
+                  {"location_id": location_id, "country": "GB", "address_type": "physical"})
+    _keep_one(conn, Schedule, Schedule.service_id == service_id, {
+        "freq": "WEEKLY" if values["days"] else None, "byday": ",".join(values["days"]) or None,
+        "opens_at": values["opens_at"], "closes_at": values["closes_at"], "description": values["when"],
+        "attending_type": ",".join(values["attending"]) or None,
+    } if values["days"] or values["when"] or values["attending"] else None, {"service_id": service_id})
+    _keep_one(conn, Phone, Phone.service_id == service_id,
+              {"number": values["phone"]} if values["phone"] else None, {"service_id": service_id})
+    cost = values["cost"]
+    _keep_one(conn, CostOption, CostOption.service_id == service_id, {
+        "amount": cost, "currency": "GBP", "option": "Free" if cost == 0 else None,
+    } if isinstance(cost, float) else None, {"service_id": service_id})
     vocabulary = taxonomy.load()
-    conn.execute(delete(Attribute).where(Attribute.link_id == service_id))
-    for slug in values["needs"]:
-        term = vocabulary.term(slug)
-        assert term is not None
-        conn.execute(Attribute.__table__.insert().values(
-            id=str(uuid.uuid4()), link_id=service_id, link_entity="service", link_type=term.kind,
-            taxonomy_term_id=term.id))
+    wanted = {vocabulary.term(slug).id: vocabulary.term(slug) for slug in values["needs"]}  # type: ignore[union-attr]  # _check kept known slugs only
+    had = dict(conn.execute(select(Attribute.taxonomy_term_id, Attribute.id).where(
+        Attribute.link_id == service_id, Attribute.taxonomy_term_id.in_([t.id for t in vocabulary.terms]))).all())
+    gone = [attribute for term, attribute in had.items() if term not in wanted]
+    if gone:
+        conn.execute(delete(Attribute).where(Attribute.id.in_(gone)))
+    for term_id, term in wanted.items():
+        if term_id not in had:
+            conn.execute(Attribute.__table__.insert().values(
+                id=str(uuid.uuid4()), link_id=service_id, link_entity="service", link_type=term.kind,
+                taxonomy_term_id=term_id))
+
+
+def _keep_one(conn: Connection, model: Any, where: Any, values: dict[str, Any] | None,
+              new: dict[str, Any]) -> None:
+    """The form holds one of these (one phone, one schedule): update the first row, drop the
+    rest; add one if there was none; with ``values`` None, drop them all."""
+    ids = list(conn.execute(select(model.id).where(where).order_by(model.id)).scalars())
+    keep = ids[0] if ids and values is not None else None
+    extra = [i for i in ids if i != keep]
+    if extra:
+        conn.execute(delete(model).where(model.id.in_(extra)))
+    if values is None:
+        return
+    if keep is None:
+        conn.execute(model.__table__.insert().values(id=str(uuid.uuid4()), **new, **values))
+    else:
+        changed = {k: v for k, v in values.items()}
+        current = conn.execute(select(*[model.__table__.c[k] for k in changed]).where(model.id == keep)).one()
+        if tuple(current) != tuple(changed.values()):
+            conn.execute(update(model).where(model.id == keep).values(**changed))
 
 
 def _audit(conn: Connection, at: dt.datetime, user: str, action: str, service_id: str,

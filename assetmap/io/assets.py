@@ -18,8 +18,9 @@ from sqlalchemy import Engine
 from assetmap import quality
 from assetmap.config import settings
 from assetmap.db import reading
-from assetmap.io import oruk, tabular
+from assetmap.io import oruk, sync, tabular
 from assetmap.io.report import ImportFileError, ImportReport
+from assetmap.provenance import Source
 
 SPREADSHEETS = {".csv", ".txt", ".xlsx", ".xlsm", ".xls", ".geojson", ".gpkg", ".shp", ".kml", ".fgb"}
 
@@ -35,6 +36,24 @@ class Prepared:
     path: Path
     records: oruk.Records
     report: ImportReport
+    source: Source
+
+
+GIVE_FOOD = Source(key="givefood", label="Give Food", kind="givefood", url="https://www.givefood.org.uk",
+                   licence="Unlicense (public domain)",
+                   attribution=("Food bank data from Give Food (www.givefood.org.uk)",))
+
+
+def source_of(path: Path, records: oruk.Records, sheet: str | None = None) -> Source:
+    """Where one file's records come from: what its reader said, else the file (or --source) itself."""
+    if records.provenance.source:
+        return records.provenance.source
+    if sheet == "givefood":
+        return GIVE_FOOD
+    if sheet is not None:
+        return Source(key=f"sheet:{sheet}"[:80], label=path.name, kind="spreadsheet")
+    return Source(key=f"oruk:{path.stem if path.name != 'datapackage.json' else path.parent.name}"[:80],
+                  label=path.name if path.name != "datapackage.json" else path.parent.name, kind="open-referral")
 
 
 def import_assets(engine: Engine, path: Path | str, *, mapping: list[str] | None = None,
@@ -55,19 +74,30 @@ def import_files(engine: Engine, paths: Sequence[Path | str], *, mapping: list[s
             on_date = dt.date.fromisoformat(verified)
         except ValueError:
             raise ImportFileError(f"--verified {verified!r} must be a date, YYYY-MM-DD") from None
-    prepared = [_prepare(engine, Path(p), mapping, mapping_file, need, source, keep_bad_coordinates, on_date)
-                for p in paths]
-    names = " and ".join(item.path.name for item in prepared)
-    records = prepared[0].records
-    if len(prepared) > 1:  # one file may refer to records in another, or repeat them
-        records = oruk.Records()
-        for item in prepared:
-            records.merge(item.records, item.path.name)
-    with reading(engine) as conn:
-        oruk.check(conn, records, names)
-    oruk.import_checked(engine, records, names)
-    for item in prepared:
+    for attempt in range(3):
+        prepared = [_prepare(engine, Path(p), mapping, mapping_file, need, source, keep_bad_coordinates, on_date)
+                    for p in paths]
+        names = " and ".join(item.path.name for item in prepared)
+        with reading(engine) as conn:
+            # Before merging: each file is its own source, and keeps what editors changed here.
+            plans = [sync.plan(conn, item.records, item.source) for item in prepared]
+        records = prepared[0].records
+        if len(prepared) > 1:  # one file may refer to records in another, or repeat them
+            records = oruk.Records()
+            for item in prepared:
+                records.merge(item.records, item.path.name)
+        with reading(engine) as conn:
+            oruk.check(conn, records, names)
+        try:
+            oruk.import_checked(engine, records, names, also=lambda conn: [sync.apply(conn, p) for p in plans])
+            break
+        except sync.Stale:  # an editor saved meanwhile: plan again, so as not to overwrite it
+            if attempt == 2:
+                raise ImportFileError(f"{names}: the directory kept changing while it was being imported; "
+                                      f"nothing was imported: import it again") from None
+    for item, plan in zip(prepared, plans):
         _describe(item)
+        item.report.notes.extend(plan.notes())
     return [item.report for item in prepared]
 
 
@@ -80,9 +110,10 @@ def _prepare(engine: Engine, path: Path, mapping: list[str] | None, mapping_file
     if is_open_referral(path):
         report = ImportReport(source=path.name, what="records")
         records = oruk.read(path, keep_bad_coordinates)
+        sync.stamp_verified(records)
         with reading(engine) as conn:
             quality.check_records(conn, records.rows, report.flag)
-        return Prepared(path, records, report)
+        return Prepared(path, records, report, source_of(path, records))
     if path.suffix.lower() not in SPREADSHEETS:
         raise ImportFileError(f"{path.name}: assetmap reads Open Referral JSON or CSV folders, and "
                               f"spreadsheets ({', '.join(sorted(SPREADSHEETS))})")
@@ -97,8 +128,9 @@ def _prepare(engine: Engine, path: Path, mapping: list[str] | None, mapping_file
         geocode = geocoder(config)
     with reading(engine) as conn:
         records = tabular.read(path, conn, report, columns, geocode, on_date)
+        sync.stamp_verified(records)
         quality.check_records(conn, records.rows, report.flag)
-    return Prepared(path, records, report)
+    return Prepared(path, records, report, source_of(path, records, columns.source))
 
 
 def _describe(item: Prepared) -> None:

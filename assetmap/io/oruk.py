@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain
@@ -584,7 +584,8 @@ def write_checked(conn: Connection, records: Records, source: str) -> int:
     return written
 
 
-def import_checked(engine: Engine, records: Records, source: str) -> int:
+def import_checked(engine: Engine, records: Records, source: str,
+                   also: Callable[[Connection], object] | None = None) -> int:
     """Write checked records in one transaction that holds the write lock as briefly as it can.
 
     A record they refer to can only have gone since the check if someone deleted it in
@@ -592,8 +593,12 @@ def import_checked(engine: Engine, records: Records, source: str) -> int:
     try:
         # SpatiaLite stages the rows before it takes the file's write lock; PostgreSQL
         # writers do not lock each other out, so it writes them in one transaction.
-        return backends.of(engine).write_import(
-            engine, batches(records), lambda conn: changes.bump(conn, changes.DIRECTORY), progress=source)
+        def finish(conn: Connection) -> None:
+            if also:  # e.g. the sources' provenance (assetmap.io.sync.apply), in the same transaction
+                also(conn)
+            changes.bump(conn, changes.DIRECTORY)
+
+        return backends.of(engine).write_import(engine, batches(records), finish, progress=source)
     except IntegrityError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         raise ImportFileError(f"{source}: a record it refers to was deleted while it was being imported "
@@ -638,7 +643,8 @@ def describe(report: ImportReport, records: Records) -> None:
 # --- export -------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A stored value as files and JSON carry it (dates as ISO text, whole floats as ints)."""
     if isinstance(value, dt.datetime):
         if value.tzinfo:
             value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -665,8 +671,8 @@ REQUIRED_ON_EXPORT = {
 
 def _clean(row: Any, table: str) -> dict[str, Any]:
     # None is left out, and so is a non-finite number (which JSON cannot carry) already stored.
-    plain = {c.name: _plain(getattr(row, c.name)) for c in TABLES[table].columns if c.name not in INTERNAL}
-    record = {k: v for k, v in plain.items() if v is not None}
+    values = {c.name: plain(getattr(row, c.name)) for c in TABLES[table].columns if c.name not in INTERNAL}
+    record = {k: v for k, v in values.items() if v is not None}
     for name in REQUIRED_ON_EXPORT.get(table, ()):
         record.setdefault(name, "")
     return record
@@ -868,7 +874,7 @@ def _export_csv_package(conn: Connection, folder: Path) -> int:
         with open(folder / name, "w", newline="", encoding="utf-8") as handle:
             rows = conn.execute(select(*columns).order_by(TABLES[table].c.id))
             write_rows(handle, chain([[c.name for c in columns]],
-                                     (["" if v is None else _plain(v) for v in row] for row in rows)))
+                                     (["" if v is None else plain(v) for v in row] for row in rows)))
         resources.append({"name": table, "path": name, "profile": "tabular-data-resource"})
     package = {"name": "assetmap-export", "profile": "tabular-data-package", "resources": resources}
     (folder / "datapackage.json").write_text(json.dumps(package, indent=1) + "\n", encoding="utf-8")
