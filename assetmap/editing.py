@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select, update
 
-from assetmap import changes, fields, taxonomy
+from assetmap import backends, changes, fields, taxonomy
 from assetmap.db import writing
 from assetmap.errors import AssetmapError
 from assetmap.geography import PostcodeNotFound, lookup
@@ -26,14 +26,17 @@ from assetmap.models import (
     Attribute,
     AuditEntry,
     CostOption,
+    DataSource,
     Location,
     Organization,
     Phone,
+    RecordSource,
     Schedule,
     Service,
     ServiceAtLocation,
 )
 from assetmap.postcodes import PostcodeError
+from assetmap.provenance import EDITOR
 from assetmap.quality import STALE_AFTER
 
 DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -204,8 +207,12 @@ def save_service(engine: Engine, raw: dict[str, Any], user: str, service_id: str
                    "maximum_age": values["maximum_age"], "organization_id": org_id, "last_modified": now,
                    "fees_description": values["cost"] if isinstance(values["cost"], str) else None}
         if service_id is None:
+            # Made by someone who knows it: verified when made, and that is where it came from.
             service_id = str(uuid.uuid4())
-            conn.execute(Service.__table__.insert().values(id=service_id, **columns))
+            conn.execute(Service.__table__.insert().values(
+                id=service_id, assured_date=now.date(), assurer_email=user if _EMAIL.match(user) else None,
+                **columns))
+            _made_by_an_editor(conn, service_id, now)
             action = "create"
         else:
             assert before is not None
@@ -222,6 +229,15 @@ def save_service(engine: Engine, raw: dict[str, Any], user: str, service_id: str
         _audit(conn, now, user, action, service_id, before.values if before else {}, after.values)
         changes.bump(conn, changes.DIRECTORY)
     return service_id
+
+
+def _made_by_an_editor(conn: Connection, service_id: str, now: dt.datetime) -> None:
+    backend = backends.of(conn)
+    conn.execute(backend.insert(DataSource).values(key=EDITOR.key, label=EDITOR.label, kind=EDITOR.kind)
+                 .on_conflict_do_nothing(index_elements=["key"]))
+    conn.execute(RecordSource.__table__.insert().values(
+        record_type="service", record_id=service_id, source_key=EDITOR.key, source_record_id=service_id,
+        source_updated=now.date(), last_synced=now, listed=True))
 
 
 def _parse_version(version: str) -> dt.datetime:

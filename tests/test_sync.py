@@ -142,3 +142,54 @@ def test_an_editors_change_survives_a_resync_and_a_change_on_both_sides_is_a_con
     with pytest.raises(conflicts.SettleError, match="settled already"):
         conflicts.settle(engine, conflict["record_type"], conflict["record_id"], conflict["field"],
                          conflict["source_key"], "source", "editor@example.org")
+
+
+def test_an_editors_new_record_is_verified_when_made_and_says_so(engine: Engine) -> None:
+    made = save_service(engine, {"name": "Tollcross walking group", "status": "active", "needs": ["health-walk"]},
+                        "editor@example.org")
+    second = save_service(engine, {"name": "Parkhead knit and natter", "status": "active"}, "editor@example.org")
+
+    with engine.connect() as conn:
+        verified = conn.execute(select(Service.assured_date).where(Service.id == made)).scalar_one()
+        sources = sources_of(conn, [made, second])
+    assert verified == dt.date.today()
+    assert [(s["label"], s["kind"]) for s in sources[made]] == [("an editor", "editor")]
+    assert [s["label"] for s in sources[second]] == ["an editor"]
+
+
+def test_an_editor_sees_the_conflict_and_where_the_record_came_from_and_settles_it_on_the_page(
+        db_url: str, engine: Engine, opendata: Path, tmp_path: Path) -> None:
+    from assetmap.accounts import create_user
+    from webapp import create_app
+
+    create_user(engine, "editor@example.org", "Editor", "a long enough password", "editor")
+    import_assets(engine, opendata / "givefood/foodbanks_scotland_subset.csv")
+    edit(engine, GOVANHILL, phone="0141 423 0000")
+    import_assets(engine, changed_copy(opendata, tmp_path, {
+        "queens-park-govanhill-parish-church": {"phone": "0141 423 9999"}}, drop=("eats-rosyth",)))
+    client = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests"}).test_client()
+    with client.session_transaction() as session:
+        session["csrf"] = "token"
+    client.post("/login", data={"csrf_token": "token", "email": "editor@example.org",
+                                "password": "a long enough password"})
+    with client.session_transaction() as session:
+        session["csrf"] = "token"
+
+    review = client.get("/review").get_data(as_text=True)
+    assert "Changed here and at the source" in review
+    assert "0141 423 0000" in review and "0141 423 9999" in review
+    assert "No longer listed at their source" in review and "EATS Rosyth" in review
+    page = client.get(f"/services/{GOVANHILL}").get_data(as_text=True)
+    assert "Where this record comes from" in page and "Give Food" in page and "last synced" in page
+
+    wrong = client.post("/review/settle", data={"csrf_token": "token", "record_type": "phone",
+                                                "record_id": "nope", "field": "number", "source_key": "givefood",
+                                                "take": "source"})
+    assert wrong.status_code == 400 and "settled already" in wrong.get_data(as_text=True)
+    conflict = conflicts.open_conflicts(engine)[0]
+    done = client.post("/review/settle", data={"csrf_token": "token", "take": "local",
+                                               **{k: conflict[k] for k in ("record_type", "record_id", "field",
+                                                                           "source_key")}})
+    assert done.status_code == 302
+    assert phone_of(engine, GOVANHILL) == ["0141 423 0000"]
+    assert "Changed here and at the source" not in client.get("/review").get_data(as_text=True)

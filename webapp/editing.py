@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from assetmap import editing, fields, taxonomy
+from assetmap import conflicts, editing, fields, taxonomy
 from assetmap.editing import ATTENDING, DAYS, FIELDS, ConflictError, EditError, Form
 from webapp.db import engine
 from webapp.security import current_account, require, safe_next, signed_in_email
@@ -113,7 +113,22 @@ def status(service_id: str):
 @bp.get("/review")
 @require("editor")
 def review():
-    return render_template("review.html", services=editing.review_queue(engine()), account=current_account())
+    return render_template("review.html", services=editing.review_queue(engine()), account=current_account(),
+                           conflicts=conflicts.open_conflicts(engine()), unlisted=conflicts.no_longer_listed(engine()))
+
+
+@bp.post("/review/settle")
+@require("editor")
+def settle():
+    form = request.form
+    try:
+        conflicts.settle(engine(), form.get("record_type", ""), form.get("record_id", ""), form.get("field", ""),
+                         form.get("source_key", ""), form.get("take", ""), signed_in_email())
+    except conflicts.SettleError as exc:
+        abort(400, description=str(exc))
+    flash("Settled: the value kept is in the audit log.")
+    back = form.get("back")
+    return redirect(safe_next(back) if back else url_for("editing.review"))
 
 
 @bp.get("/audit")
