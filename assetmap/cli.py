@@ -248,8 +248,12 @@ def _format_of(path: str) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from assetmap.demo import load_demo
+    from assetmap.demo import load_demo, remove_demo
 
+    if args.remove:
+        removed = remove_demo(_engine(args))
+        print(f"removed the fictional demo directory: {removed} services; nothing else was touched")
+        return 0
     count = load_demo(_engine(args))
     print(f"loaded the fictional demo directory: {count} services around Glasgow, all labelled (demo)")
     return 0
@@ -622,6 +626,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Load about seventy fictional services around Glasgow, every one labelled (demo), "
         "with drama-range phone numbers and example.org addresses. Loading it again changes nothing.",
     )
+    demo.add_argument("--remove", action="store_true",
+                      help="take the demo directory out again (once real data is loaded), and nothing else")
     demo.set_defaults(handler=cmd_demo)
 
     user = commands.add_parser("user", help="manage accounts", description="Manage the web app's accounts.")
