@@ -295,7 +295,8 @@ def _write_children(conn: Connection, service_id: str, org_id: str, values: dict
         "amount": cost, "currency": "GBP", "option": "Free" if cost == 0 else None,
     } if isinstance(cost, float) else None, {"service_id": service_id})
     vocabulary = taxonomy.load()
-    wanted = {vocabulary.term(slug).id: vocabulary.term(slug) for slug in values["needs"]}  # type: ignore[union-attr]  # _check kept known slugs only
+    terms = [t for t in (vocabulary.term(slug) for slug in values["needs"]) if t is not None]
+    wanted = {t.id: t for t in terms}
     had = dict(conn.execute(select(Attribute.taxonomy_term_id, Attribute.id).where(
         Attribute.link_id == service_id, Attribute.taxonomy_term_id.in_([t.id for t in vocabulary.terms]))).all())
     gone = [attribute for term, attribute in had.items() if term not in wanted]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from assetmap.demo import load_demo, remove_demo
+from assetmap.demo import load_demo
 from assetmap.editing import save_service, service_form
 from assetmap.io.assets import import_assets
 from assetmap.models import Location, Organization, Service

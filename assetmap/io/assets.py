@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from assetmap import quality
 from assetmap.config import settings
@@ -89,7 +90,7 @@ def import_files(engine: Engine, paths: Sequence[Path | str], *, mapping: list[s
         with reading(engine) as conn:
             oruk.check(conn, records, names)
         try:
-            oruk.import_checked(engine, records, names, also=lambda conn: [sync.apply(conn, p) for p in plans])
+            oruk.import_checked(engine, records, names, also=partial(_record_sources, plans=plans))
             break
         except sync.Stale:  # an editor saved meanwhile: plan again, so as not to overwrite it
             if attempt == 2:
@@ -99,6 +100,11 @@ def import_files(engine: Engine, paths: Sequence[Path | str], *, mapping: list[s
         _describe(item)
         item.report.notes.extend(plan.notes())
     return [item.report for item in prepared]
+
+
+def _record_sources(conn: Connection, plans: list[sync.Plan]) -> None:
+    for plan in plans:
+        sync.apply(conn, plan)
 
 
 def _prepare(engine: Engine, path: Path, mapping: list[str] | None, mapping_file: str | None,
