@@ -259,6 +259,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_load_open_data(args: argparse.Namespace) -> int:
+    from assetmap.config import settings
+    from assetmap.starter import load_open_data
+
+    reports = load_open_data(_engine(args), args.folder or settings().shared_dir,
+                             say=lambda line: print(line, file=sys.stderr))
+    _print_reports(reports, False)
+    return 0
+
+
 def _password(args: argparse.Namespace, email: str) -> str:
     """From standard input with --password-stdin, else asked twice at the terminal."""
     import getpass
@@ -629,6 +639,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     demo.add_argument("--remove", action="store_true",
                       help="take the demo directory out again (once real data is loaded), and nothing else")
     demo.set_defaults(handler=cmd_demo)
+
+    open_data = commands.add_parser(
+        "load-open-data", help="load Scotland's geography, food banks and ALISS from the shared folder",
+        description="Load what the shared open-data folder holds: every Scottish postcode, data zones, council "
+        "areas and SIMD, then Give Food's food banks and the ALISS material as directories that say where each "
+        "record came from. What is already loaded is skipped, and the directories re-sync (editors' changes stay), "
+        "so it can run at every start.",
+    )
+    open_data.add_argument("folder", nargs="?", help="the shared folder (default: ASSETMAP_SHARED_DIR or ../shared)")
+    open_data.set_defaults(handler=cmd_load_open_data)
 
     user = commands.add_parser("user", help="manage accounts", description="Manage the web app's accounts.")
     user_commands = user.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -193,3 +193,21 @@ def test_an_editor_sees_the_conflict_and_where_the_record_came_from_and_settles_
     assert done.status_code == 302
     assert phone_of(engine, GOVANHILL) == ["0141 423 0000"]
     assert "Changed here and at the source" not in client.get("/review").get_data(as_text=True)
+
+
+def test_exports_and_api_pages_carry_the_sources_attribution(engine: Engine, opendata: Path, tmp_path: Path) -> None:
+    import json
+
+    from assetmap import listing
+    from assetmap.io.oruk import export_oruk
+
+    import_assets(engine, opendata / "givefood/foodbanks_scotland_subset.csv")
+    export_oruk(engine, tmp_path / "out.json")
+    export_oruk(engine, tmp_path / "package")
+
+    line = "Food bank data from Give Food (www.givefood.org.uk)"
+    assert json.loads((tmp_path / "out.json").read_text())["attribution"] == [line]
+    package = json.loads((tmp_path / "package/datapackage.json").read_text())
+    assert package["sources"] == [{"title": "Give Food", "path": "https://www.givefood.org.uk"}]
+    assert package["attribution"] == [line]
+    assert listing.services(engine, {"per_page": "2"})["attribution"] == [line]

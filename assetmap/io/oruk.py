@@ -833,14 +833,17 @@ def table_records(conn: Connection, table: str, offset: int, limit: int,
 
 
 def page(contents: list[dict[str, Any]], number: int = 1, size: int | None = None,
-         total: int | None = None) -> dict[str, Any]:
-    """An ORUK API page around ``contents``."""
+         total: int | None = None, attribution: list[str] | None = None) -> dict[str, Any]:
+    """An ORUK API page around ``contents``; with the lines its sources' licences ask to be shown."""
     total = len(contents) if total is None else total
     size = size or max(len(contents), 1)
     pages = max(1, math.ceil(total / size))
-    return {"total_items": total, "total_pages": pages, "page_number": number, "size": size,
-            "first_page": number == 1, "last_page": number >= pages, "empty": not contents,
-            "contents": contents}
+    found = {"total_items": total, "total_pages": pages, "page_number": number, "size": size,
+             "first_page": number == 1, "last_page": number >= pages, "empty": not contents,
+             "contents": contents}
+    if attribution:
+        found["attribution"] = attribution
+    return found
 
 
 def export_oruk(engine: Engine, out: Path | str) -> int:
@@ -854,13 +857,33 @@ def export_oruk(engine: Engine, out: Path | str) -> int:
     check_output_folder(out)
     with engine.connect() as conn:
         if out.suffix.lower() == ".json":
+            from assetmap.io.sync import attribution
+
             services = service_records(conn)
-            out.write_text(json.dumps(page(services), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            out.write_text(json.dumps(page(services, attribution=attribution(conn)), indent=1, ensure_ascii=False)
+                           + "\n", encoding="utf-8")
             return len(services)
         return _export_csv_package(conn, out)
 
 
 PACKAGE_NAMES = {table: name for name, table in CSV_NAMES.items() if name != table}
+
+
+def _package_sources(conn: Connection) -> dict[str, Any]:
+    """Where the records came from, in the data package's own terms (sources, licenses), and the
+    attribution lines the licences ask for."""
+    from assetmap.io.sync import attribution
+    from assetmap.models import DataSource
+
+    sources = conn.execute(select(DataSource.label, DataSource.url, DataSource.licence)
+                           .where(DataSource.kind != "editor").order_by(DataSource.label)).all()
+    if not sources:
+        return {}
+    return {"sources": [{"title": s.label, **({"path": s.url} if s.url else {})} for s in sources],
+            "licenses": [{"title": f"{s.label}: {s.licence}", **({"path": s.licence} if (s.licence or "")
+                                                                   .startswith("http") else {})}
+                         for s in sources if s.licence],
+            "attribution": attribution(conn)}
 
 
 def _export_csv_package(conn: Connection, folder: Path) -> int:
@@ -876,6 +899,7 @@ def _export_csv_package(conn: Connection, folder: Path) -> int:
             write_rows(handle, chain([[c.name for c in columns]],
                                      (["" if v is None else plain(v) for v in row] for row in rows)))
         resources.append({"name": table, "path": name, "profile": "tabular-data-resource"})
-    package = {"name": "assetmap-export", "profile": "tabular-data-package", "resources": resources}
+    package: dict[str, Any] = {"name": "assetmap-export", "profile": "tabular-data-package", "resources": resources}
+    package.update(_package_sources(conn))
     (folder / "datapackage.json").write_text(json.dumps(package, indent=1) + "\n", encoding="utf-8")
     return int(conn.execute(select(func.count()).select_from(TABLES["service"])).scalar_one())

@@ -269,3 +269,22 @@ def sources_of(conn: Connection, service_ids: Iterable[str]) -> dict[str, list[d
         for row in rows:
             found.setdefault(row.record_id, []).append(dict(row._mapping))
     return found
+
+
+def attribution(conn: Connection, service_ids: Iterable[str] | None = None) -> list[str]:
+    """The lines the sources' licences ask to be shown with these services (or the whole directory)."""
+    query = select(DataSource.label, DataSource.licence, DataSource.attribution).order_by(DataSource.label)
+    if service_ids is not None:
+        ids = sorted(set(service_ids))
+        if not ids:
+            return []
+        keys: set[str] = set()
+        for start in range(0, len(ids), 500):
+            keys |= set(conn.execute(select(RecordSource.source_key).where(
+                RecordSource.record_type == "service", RecordSource.record_id.in_(ids[start:start + 500]))
+                .distinct()).scalars())
+        query = query.where(DataSource.key.in_(sorted(keys)))
+    lines: list[str] = []
+    for _label, _licence, given in conn.execute(query):
+        lines.extend(line for line in given or () if line not in lines)
+    return lines
