@@ -523,8 +523,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     assets.add_argument("--mapping", metavar="FILE", help="spreadsheets: a TOML or JSON file of FIELD = COLUMN")
     assets.add_argument("--need", action="append", default=[], metavar="NEED",
                         help="spreadsheets: a need or activity type every row serves (e.g. food-bank)")
-    assets.add_argument("--source", help="spreadsheets: a name for where the rows come from, which keeps "
-                        "their ids stable across imports (default: the file name)")
+    assets.add_argument("--source", help="a name for where the records come from, so that a later copy "
+                        "under another file name re-syncs them (and, for spreadsheets, keeps their ids stable); "
+                        "default: the file name")
     assets.add_argument("--verified", metavar="YYYY-MM-DD",
                         help="spreadsheets: the date the rows were last checked, where no column says")
     assets.add_argument("--keep-bad-coordinates", action="store_true",

@@ -45,16 +45,17 @@ GIVE_FOOD = Source(key="givefood", label="Give Food", kind="givefood", url="http
                    attribution=("Food bank data from Give Food (www.givefood.org.uk)",))
 
 
-def source_of(path: Path, records: oruk.Records, sheet: str | None = None) -> Source:
-    """Where one file's records come from: what its reader said, else the file (or --source) itself."""
+def source_of(path: Path, records: oruk.Records, sheet: str | None = None, named: str | None = None) -> Source:
+    """Where one file's records come from: what its reader said, else ``--source`` or the file itself
+    (so a later copy under another file name needs ``--source`` to sync as the same source)."""
     if records.provenance.source:
         return records.provenance.source
     if sheet == "givefood":
         return GIVE_FOOD
     if sheet is not None:
-        return Source(key=f"sheet:{sheet}"[:80], label=path.name, kind="spreadsheet")
-    return Source(key=f"oruk:{path.stem if path.name != 'datapackage.json' else path.parent.name}"[:80],
-                  label=path.name if path.name != "datapackage.json" else path.parent.name, kind="open-referral")
+        return Source(key=f"sheet:{sheet}"[:80], label=named or path.name, kind="spreadsheet")
+    label = path.name if path.name != "datapackage.json" else path.parent.name
+    return Source(key=f"oruk:{named or Path(label).stem}"[:80], label=named or label, kind="open-referral")
 
 
 def import_assets(engine: Engine, path: Path | str, *, mapping: list[str] | None = None,
@@ -119,7 +120,7 @@ def _prepare(engine: Engine, path: Path, mapping: list[str] | None, mapping_file
         sync.stamp_verified(records)
         with reading(engine) as conn:
             quality.check_records(conn, records.rows, report.flag)
-        return Prepared(path, records, report, source_of(path, records))
+        return Prepared(path, records, report, source_of(path, records, named=source))
     if path.suffix.lower() not in SPREADSHEETS:
         raise ImportFileError(f"{path.name}: assetmap reads Open Referral JSON or CSV folders, and "
                               f"spreadsheets ({', '.join(sorted(SPREADSHEETS))})")
@@ -136,7 +137,7 @@ def _prepare(engine: Engine, path: Path, mapping: list[str] | None, mapping_file
         records = tabular.read(path, conn, report, columns, geocode, on_date)
         sync.stamp_verified(records)
         quality.check_records(conn, records.rows, report.flag)
-    return Prepared(path, records, report, source_of(path, records, columns.source))
+    return Prepared(path, records, report, source_of(path, records, columns.source, source))
 
 
 def _describe(item: Prepared) -> None:
