@@ -211,3 +211,20 @@ def test_exports_and_api_pages_carry_the_sources_attribution(engine: Engine, ope
     assert package["sources"] == [{"title": "Give Food", "path": "https://www.givefood.org.uk"}]
     assert package["attribution"] == [line]
     assert listing.services(engine, {"per_page": "2"})["attribution"] == [line]
+
+
+def test_a_verification_here_outlives_an_older_date_at_the_source(engine: Engine, tmp_path: Path) -> None:
+    import json
+
+    from assetmap.editing import verify
+
+    record = {"id": "walk-1", "name": "Tollcross health walk", "status": "active", "assured_date": "2025-01-10"}
+    path = tmp_path / "walks.json"
+    path.write_text(json.dumps([record]))
+    import_assets(engine, path)
+    verify(engine, "walk-1", "editor@example.org")
+    import_assets(engine, path)
+
+    with engine.connect() as conn:
+        verified = conn.execute(select(Service.assured_date).where(Service.id == "walk-1")).scalar_one()
+    assert verified == dt.date.today()

@@ -1,7 +1,8 @@
 """Re-sync: importing a newer copy of a source updates it in place and keeps editors' changes.
 
-For every record the source gave before, each field is compared three ways: the
-stored value, the value as last synced (``record_source.synced``) and the new one.
+For every record the source gave before whose service an editor has changed (the
+audit log says), each field is compared three ways: the stored value, the value
+as last synced (``record_source.synced``) and the new one.
 
 - stored == synced: nobody changed it here, so the source's new value is taken;
 - new == synced: only an editor changed it, so the local value stays;
@@ -99,20 +100,30 @@ def _by_id(conn: Connection, table: str, ids: list[str]) -> dict[str, dict[str, 
     return found
 
 
-def _snapshots(conn: Connection, source: str, table: str,
-               ids: list[str]) -> tuple[dict[str, dict[str, Any]], set[str]]:
-    """Each record's values as last synced from ``source``, and those marked no longer listed."""
-    found: dict[str, dict[str, Any]] = {}
-    unlisted: set[str] = set()
+def _snapshots(conn: Connection, source: str, table: str, ids: list[str]) -> dict[str, Any]:
+    """Each record's row in record_source for ``source``: its values then, when, and whether listed."""
+    found: dict[str, Any] = {}
     for start in range(0, len(ids), 500):
-        for record_id, synced, listed in conn.execute(
-                select(RecordSource.record_id, RecordSource.synced, RecordSource.listed).where(
-                    RecordSource.source_key == source, RecordSource.record_type == table,
-                    RecordSource.record_id.in_(ids[start:start + 500]))):
-            found[record_id] = synced or {}
-            if not listed:
-                unlisted.add(record_id)
-    return found, unlisted
+        for row in conn.execute(
+                select(RecordSource.record_id, RecordSource.synced, RecordSource.listed, RecordSource.last_synced)
+                .where(RecordSource.source_key == source, RecordSource.record_type == table,
+                       RecordSource.record_id.in_(ids[start:start + 500]))):
+            found[row.record_id] = row
+    return found
+
+
+def _edited(conn: Connection, service_ids: list[str]) -> set[str]:
+    """The services an editor has changed here (the audit log), among those an import holds.
+
+    Once edited, a record is compared field by field at every sync, so the edit stays;
+    records nobody edited simply take the source's values (another source writing the
+    same record is not an edit)."""
+    found: set[str] = set()
+    for start in range(0, len(service_ids), 500):
+        found |= set(conn.execute(select(AuditEntry.record_id).where(
+            AuditEntry.record_type == "service", AuditEntry.action.in_(("update", "verify", "status", "sync")),
+            AuditEntry.record_id.in_(service_ids[start:start + 500])).distinct()).scalars())
+    return found
 
 
 def _text(value: Any) -> str | None:
@@ -150,20 +161,25 @@ def stamp_verified(records: Records, today: dt.date | None = None) -> None:
 
 
 def plan(conn: Connection, records: Records, source: Source) -> Plan:
-    """Fold what editors changed here into ``records`` (in place) and say what else to write."""
+    """Fold what editors changed here into ``records`` (in place) and say what else to write.
+
+    Only records whose service an editor has changed (see ``_edited``) are compared field by field.
+    """
     now = dt.datetime.now(dt.timezone.utc)
     result = Plan(source=source, planned_at=now)
     origins = records.provenance.origins
     owners = _owners(records)
+    edited = _edited(conn, sorted(set(owners.values())))
     for table in TRACKED:
         rows = records.rows.get(table)
         if not rows:
             continue
         ids = sorted(rows)
-        before, unlisted = _snapshots(conn, source.key, table, ids)
+        before = _snapshots(conn, source.key, table, ids)
         if table == "service":
-            result.listed_again = len(unlisted)
-        stored = _by_id(conn, table, sorted(before)) if before else {}
+            result.listed_again = sum(1 for r in before.values() if not r.listed)
+        touched = [i for i in before if owners.get((table, i)) in edited]
+        stored = _by_id(conn, table, sorted(touched)) if touched else {}
         for record_id in ids:
             new = rows[record_id]
             synced = {k: plain(v) for k, v in new.items() if v is not None}
@@ -175,23 +191,26 @@ def plan(conn: Connection, records: Records, source: Source) -> Plan:
                 "last_synced": now, "listed": True, "synced": synced})
             if record_id not in before:
                 continue
-            current = stored.get(record_id)
-            if current is None:  # an editor removed it: do not put it back
+            was = before[record_id].synced or {}
+            if record_id not in stored and record_id in touched:  # an editor removed it: do not put it back
                 del rows[record_id]
                 result.removed_locally += 1
-                continue
-            _merge(table, record_id, new, current, before[record_id], owners, result)
+            elif record_id in stored:
+                _merge(table, record_id, new, stored[record_id], was, owners, result)
+            else:
+                result.updated += any(not _same(plain(new.get(c)), was.get(c)) for c in _compared(table))
     result.services = set(records.rows.get("service", {}))
     return result
+
+
+def _compared(table: str) -> list[str]:
+    return [c.name for c in TABLES[table].columns if c.name not in INTERNAL and c.name not in NOT_COMPARED]
 
 
 def _merge(table: str, record_id: str, new: dict[str, Any], current: dict[str, Any], synced: dict[str, Any],
            owners: dict[tuple[str, str], str], result: Plan) -> None:
     changed_at_source = False
-    for column in TABLES[table].columns:
-        name = column.name
-        if name in INTERNAL or name in NOT_COMPARED:
-            continue
+    for name in _compared(table):
         was, here, there = synced.get(name), plain(current.get(name)), plain(new.get(name))
         if _same(there, was):
             if not _same(here, was):
