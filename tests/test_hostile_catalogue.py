@@ -317,6 +317,10 @@ def _twice(folder: Path) -> None:
     (folder / "twice.json").write_text(json.dumps([first, second]))
 
 
+def _off_the_globe(folder: Path) -> None:
+    (folder / "groups.csv").write_text("name,latitude,longitude\nKnit and Natter,155.85,-4.2\n")
+
+
 CLI: dict[str, Cli] = {
     "an account for something that is not an email": Cli(("user", "add", "not-an-email", "--password-stdin"), 2,
                                                          "not an email", stdin=PASSWORD + "\n"),
@@ -368,6 +372,8 @@ CLI: dict[str, Cli] = {
     "two files, the second refused": Cli(("import", "assets", "{dir}/groups.csv", "{dir}/services.json"), 2,
                                          "services.json", files=lambda d: (_spreadsheet(d), _not_json(d))),
     "one id, two different services": Cli(("import", "assets", "{dir}/twice.json"), 2, "appears twice", files=_twice),
+    "a latitude off the globe, strictly": Cli(("import", "assets", "--strict", "{dir}/groups.csv"), 2,
+                                              "latitude 155.85 is impossible", files=_off_the_globe),
     "gaps into a folder that is not there": Cli(("gaps", "--need", "food", "--out", "{dir}/nowhere/gaps.csv"), 2,
                                                 "does not exist"),
     "an export into a folder that is not there": Cli(("export", "oruk", "{dir}/nowhere/out.json"), 2,

@@ -4,6 +4,9 @@ An import reads, looks up, geocodes and checks every file first, on a read conne
 and only then takes the write lock, once, to write them all: all or nothing, and
 editors saving meanwhile wait only for the writing (on SpatiaLite there is one writer
 at a time, and the rows are staged before it takes the lock; see oruk.import_checked).
+
+A bad value in a field a record can be without is left out and reported; ``strict``
+refuses the file instead.
 """
 
 from __future__ import annotations
@@ -39,24 +42,27 @@ class Prepared:
 
 def import_assets(engine: Engine, path: Path | str, *, mapping: list[str] | None = None,
                   mapping_file: str | None = None, need: list[str] | None = None, source: str | None = None,
-                  keep_bad_coordinates: bool = False, verified: str | None = None) -> ImportReport:
+                  keep_bad_coordinates: bool = False, verified: str | None = None,
+                  strict: bool = False) -> ImportReport:
     """Import one file of community assets, all or nothing, flagging what needs a look."""
     return import_files(engine, [path], mapping=mapping, mapping_file=mapping_file, need=need, source=source,
-                        keep_bad_coordinates=keep_bad_coordinates, verified=verified)[0]
+                        keep_bad_coordinates=keep_bad_coordinates, verified=verified, strict=strict)[0]
 
 
 def import_files(engine: Engine, paths: Sequence[Path | str], *, mapping: list[str] | None = None,
                  mapping_file: str | None = None, need: list[str] | None = None, source: str | None = None,
-                 keep_bad_coordinates: bool = False, verified: str | None = None) -> list[ImportReport]:
-    """Import several files as one: if any is refused, none is written."""
+                 keep_bad_coordinates: bool = False, verified: str | None = None,
+                 strict: bool = False) -> list[ImportReport]:
+    """Import several files as one: if any is refused, none is written. ``strict``: a bad
+    value in any field refuses the file, instead of being left out and reported."""
     on_date = None
     if verified:
         try:
             on_date = dt.date.fromisoformat(verified)
         except ValueError:
             raise ImportFileError(f"--verified {verified!r} must be a date, YYYY-MM-DD") from None
-    prepared = [_prepare(engine, Path(p), mapping, mapping_file, need, source, keep_bad_coordinates, on_date)
-                for p in paths]
+    prepared = [_prepare(engine, Path(p), mapping, mapping_file, need, source, keep_bad_coordinates, on_date,
+                         strict) for p in paths]
     names = " and ".join(item.path.name for item in prepared)
     records = prepared[0].records
     if len(prepared) > 1:  # one file may refer to records in another, or repeat them
@@ -73,13 +79,13 @@ def import_files(engine: Engine, paths: Sequence[Path | str], *, mapping: list[s
 
 def _prepare(engine: Engine, path: Path, mapping: list[str] | None, mapping_file: str | None,
              need: list[str] | None, source: str | None, keep_bad_coordinates: bool,
-             on_date: dt.date | None) -> Prepared:
+             on_date: dt.date | None, strict: bool) -> Prepared:
     """Read, place and flag one file, without holding the write lock."""
     if not path.exists():
         raise ImportFileError(f"cannot open {path}: no such file or folder")
     if is_open_referral(path):
         report = ImportReport(source=path.name, what="records")
-        records = oruk.read(path, keep_bad_coordinates)
+        records = oruk.read(path, keep_bad_coordinates, strict)
         with reading(engine) as conn:
             quality.check_records(conn, records.rows, report.flag)
         return Prepared(path, records, report)
@@ -96,7 +102,7 @@ def _prepare(engine: Engine, path: Path, mapping: list[str] | None, mapping_file
 
         geocode = geocoder(config)
     with reading(engine) as conn:
-        records = tabular.read(path, conn, report, columns, geocode, on_date)
+        records = tabular.read(path, conn, report, columns, geocode, on_date, strict)
         quality.check_records(conn, records.rows, report.flag)
     return Prepared(path, records, report)
 
