@@ -505,7 +505,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "is left out of its record, which is imported without it, and the report names the record, the "
         "field and why (--strict refuses the file instead). An Open Referral record without what it cannot "
         "be without (an id, a name, a record where one should be) refuses the file; a spreadsheet row without "
-        "a name is rejected.",
+        "a name is rejected. "
+        "One table of a CSV package on its own (contacts.csv), a taxonomy without services, and an API's "
+        "base document are refused: give the whole package folder, or the services with them.",
     )
     assets.add_argument("files", nargs="+", metavar="FILE", help="files, or folders of CSV packages")
     assets.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",

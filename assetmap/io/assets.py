@@ -6,7 +6,9 @@ editors saving meanwhile wait only for the writing (on SpatiaLite there is one w
 at a time, and the rows are staged before it takes the lock; see oruk.import_checked).
 
 A bad value in a field a record can be without is left out and reported; ``strict``
-refuses the file instead.
+refuses the file instead. Files that are only part of a directory are refused unless
+the rest comes in the same import: one table of a CSV package without its services,
+or a taxonomy without services to tag.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ SPREADSHEETS = {".csv", ".txt", ".xlsx", ".xlsm", ".xls", ".geojson", ".gpkg", "
 
 
 def is_open_referral(path: Path) -> bool:
-    return path.is_dir() or path.suffix.lower() == ".json" or path.name == "datapackage.json"
+    """Read as Open Referral: a JSON file, a CSV package folder, or one table of a package."""
+    return (path.is_dir() or path.suffix.lower() == ".json" or path.name == "datapackage.json"
+            or oruk.table_of(path) is not None)
 
 
 @dataclass
@@ -61,8 +65,10 @@ def import_files(engine: Engine, paths: Sequence[Path | str], *, mapping: list[s
             on_date = dt.date.fromisoformat(verified)
         except ValueError:
             raise ImportFileError(f"--verified {verified!r} must be a date, YYYY-MM-DD") from None
+    _refuse_lone_tables([Path(p) for p in paths])
     prepared = [_prepare(engine, Path(p), mapping, mapping_file, need, source, keep_bad_coordinates, on_date,
                          strict) for p in paths]
+    _refuse_taxonomies_alone(prepared)
     names = " and ".join(item.path.name for item in prepared)
     records = prepared[0].records
     if len(prepared) > 1:  # one file may refer to records in another, or repeat them
@@ -105,6 +111,24 @@ def _prepare(engine: Engine, path: Path, mapping: list[str] | None, mapping_file
         records = tabular.read(path, conn, report, columns, geocode, on_date, strict)
         quality.check_records(conn, records.rows, report.flag)
     return Prepared(path, records, report)
+
+
+def _refuse_lone_tables(paths: list[Path]) -> None:
+    """One table of a CSV package (contacts.csv, taxonomies.csv, ...) points by id into the
+    others: it is refused unless its package's services.csv comes in the same import."""
+    tables = {path: oruk.table_of(path) for path in paths if path.is_file() and path.suffix.lower() == ".csv"}
+    with_services = {path.parent.resolve() for path, table in tables.items() if table == "service"}
+    for path, table in tables.items():
+        if table not in (None, "service") and path.parent.resolve() not in with_services:
+            raise ImportFileError(oruk.lone_table(path, table))
+
+
+def _refuse_taxonomies_alone(prepared: list[Prepared]) -> None:
+    """A taxonomy or list of terms puts nothing in the directory: refused unless the same
+    import brings records they can tag."""
+    said = [oruk.not_a_directory(item.path.name, item.records) for item in prepared]
+    if all(said):
+        raise ImportFileError(str(said[0]))
 
 
 def _describe(item: Prepared) -> None:

@@ -206,12 +206,14 @@ class Records:
 
 
 def read(path: Path, keep_bad_coordinates: bool = False, strict: bool = False) -> Records:
-    """Read a JSON file (record, list, API page, tabular JSON) or a CSV package folder.
-    ``strict``: one bad field refuses the file."""
+    """Read a JSON file (record, list, API page, tabular JSON), a CSV package folder, or one
+    table of a package (see ``table_of``). ``strict``: one bad field refuses the file."""
     records = Records(strict=strict)
     try:
         if path.is_dir() or path.name == "datapackage.json":
             _read_csv_package(path if path.is_dir() else path.parent, records, keep_bad_coordinates)
+        elif path.suffix.lower() == ".csv":
+            _read_table(path, table_of(path), records, keep_bad_coordinates)
         else:
             _read_json(path, records, keep_bad_coordinates)
     except RecursionError:  # json and _flatten recurse once per level of nesting
@@ -222,6 +224,49 @@ def read(path: Path, keep_bad_coordinates: bool = False, strict: bool = False) -
         raise ImportFileError(f"{path.name} holds no Open Referral records")
     records.refuse(path.name)
     return records
+
+
+def table_of(path: Path) -> str | None:
+    """The Open Referral table one CSV file is, or None: named as one of the standard's
+    tables (services.csv, taxonomy_terms.csv, ...) with every header column one of that
+    table's fields, as in the official packages and assetmap's export. A spreadsheet
+    called services.csv with a postcode column is a spreadsheet."""
+    table = CSV_NAMES.get(path.stem)
+    if table is None or path.suffix.lower() != ".csv" or not path.is_file():
+        return None
+    header = _header(path)
+    return table if "id" in header and set(header) <= set(KINDS[table]) else None
+
+
+def _header(path: Path) -> list[str]:
+    encoding = detect_encoding(path)
+    try:
+        with open(path, newline="", encoding=encoding.codec) as handle:
+            return [name.strip() for name in next(csv.reader(handle), [])]
+    except (UnicodeDecodeError, csv.Error):
+        return []  # read as a spreadsheet, which says what is wrong with it
+
+
+def lone_table(path: Path, table: str) -> str:
+    """What to say of one table of a CSV package given without its services: the rows only
+    mean something beside the package's other tables, which they point into by id."""
+    return (f"{path.name} is an Open Referral {table.replace('_', ' ')} table, not a directory of services: "
+            f"import the whole CSV package folder that holds it (with services.csv)")
+
+
+VOCABULARY = {"taxonomy", "taxonomy_term"}
+
+
+def not_a_directory(name: str, records: Records) -> str | None:
+    """What to say of a file that holds only a taxonomy or its terms, or None if it holds more:
+    services are tagged with terms, but terms alone put nothing in the directory."""
+    held = {table for table, rows in records.rows.items() if rows}
+    if not held or not held <= VOCABULARY:
+        return None
+    what = "taxonomy term list" if "taxonomy_term" in held else "taxonomy list"
+    return (f"{name} is an Open Referral {what}, not a directory of services: import the services that use "
+            f"it (their records carry their terms), or give it in the same import as them "
+            f"(assetmap import assets {name} SERVICES)")
 
 
 def _load_json(path: Path) -> Any:
@@ -264,7 +309,9 @@ def _kind_from_name(name: str) -> str | None:
 
 def _top_level(data: Any, hint: str | None, name: str) -> Iterator[tuple[dict[str, Any], str]]:
     if isinstance(data, dict) and "id" not in data and set(data) <= {"openapi_url", "profile", "version"}:
-        raise ImportFileError(f"{name} describes an Open Referral API (its base endpoint); it holds no records")
+        raise ImportFileError(f"{name} describes an Open Referral API (its base endpoint) and holds no records: "
+                              f"give the API's records instead, such as a page of its /services saved as a "
+                              f".json file, or a CSV package folder")
     if isinstance(data, dict) and isinstance(data.get("contents"), list):  # an API page
         items: list[Any] = data["contents"]
     elif isinstance(data, list):
@@ -493,8 +540,15 @@ def _read_csv_package(folder: Path, records: Records, keep_bad: bool) -> None:
     if not files:
         raise ImportFileError(f"{folder.name} holds no Open Referral CSV tables (services.csv, ...)")
     for table, path in files:
-        for row in _csv_rows(path, records):
-            _flatten(row, table, records, keep_bad, where=path.name, strict_types=False)
+        _read_table(path, table, records, keep_bad)
+
+
+def _read_table(path: Path, table: str | None, records: Records, keep_bad: bool) -> None:
+    if table is None:
+        raise ImportFileError(f"{path.name} is not an Open Referral table (named as one, with the table's "
+                              f"columns): give a CSV package folder, or import it as a spreadsheet")
+    for row in _csv_rows(path, records):
+        _flatten(row, table, records, keep_bad, where=path.name, strict_types=False)
 
 
 def _package_files(folder: Path) -> list[tuple[str, Path]]:
