@@ -183,6 +183,35 @@ def test_import_export_import_gives_the_same_records(full_directory: Engine, for
         again.dispose()
 
 
+def test_the_csv_package_is_written_under_the_standards_file_names(full_directory: Engine, shared: Path,
+                                                                    tmp_path: Path) -> None:
+    official = shared / "openreferral/hsds-3.0/examples/csv"  # one file per table, as the standard names them
+    export_oruk(full_directory, tmp_path / "package")
+    written = {p.name for p in (tmp_path / "package").glob("*.csv")}
+    assert written == {p.name for p in official.glob("*.csv")}
+    assert {"funding.csv", "service_at_location.csv", "accessibility.csv", "services.csv"} <= written
+    # The descriptor names each resource by its table, as the standard's datapackage.json does.
+    resources = json.loads((tmp_path / "package/datapackage.json").read_text())["resources"]
+    assert {r["path"] for r in resources} == written and {r["name"] for r in resources} == set(ORDER)
+
+
+def test_a_package_from_before_the_standards_names_still_imports(
+        full_directory: Engine, tmp_path: Path, backend_name: str, request: pytest.FixtureRequest) -> None:
+    """Earlier exports wrote fundings.csv and service_at_locations.csv, as some publishers do."""
+    from tests.conftest import fresh_database
+
+    package = tmp_path / "package"
+    export_oruk(full_directory, package)
+    (package / "funding.csv").rename(package / "fundings.csv")
+    (package / "service_at_location.csv").rename(package / "service_at_locations.csv")
+    (package / "datapackage.json").unlink()
+    for url in fresh_database(backend_name, request, tmp_path):
+        again = connect(url)
+        import_assets(again, package, keep_bad_coordinates=True)
+        assert fingerprint(again, DIRECTORY) == fingerprint(full_directory, DIRECTORY)
+        again.dispose()
+
+
 def test_importing_again_updates_and_never_duplicates(full_directory: Engine, shared: Path) -> None:
     before = fingerprint(full_directory, DIRECTORY)
     load_directory(full_directory, shared)

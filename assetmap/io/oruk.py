@@ -108,14 +108,21 @@ REFERENCES: dict[str, dict[str, str]] = {
     table: {fk.parent.name: fk.column.table.name for fk in TABLES[table].foreign_keys}
     for table in ORDER
 }
-# CSV file names in packages: plural or singular, as the examples use both.
-CSV_NAMES = {name: name for name in ORDER} | {
-    "organizations": "organization", "programs": "program", "organization_identifiers": "organization_identifier",
-    "services": "service", "locations": "location", "addresses": "address", "contacts": "contact",
-    "phones": "phone", "schedules": "schedule", "cost_options": "cost_option", "service_areas": "service_area",
-    "languages": "language", "fundings": "funding", "required_documents": "required_document",
-    "attributes": "attribute", "taxonomies": "taxonomy", "taxonomy_terms": "taxonomy_term",
-    "service_at_locations": "service_at_location", "meta_table_descriptions": "meta_table_description",
+# Each table's file in a CSV package, as the standard names it (HSDS 3.0's datapackage.json
+# and its example package): plural, but funding, accessibility, metadata, service_at_location.
+PACKAGE_FILES = {
+    "taxonomy": "taxonomies.csv", "taxonomy_term": "taxonomy_terms.csv", "organization": "organizations.csv",
+    "program": "programs.csv", "organization_identifier": "organization_identifiers.csv",
+    "service": "services.csv", "location": "locations.csv", "address": "addresses.csv",
+    "service_at_location": "service_at_location.csv", "contact": "contacts.csv", "phone": "phones.csv",
+    "schedule": "schedules.csv", "cost_option": "cost_options.csv", "accessibility": "accessibility.csv",
+    "service_area": "service_areas.csv", "language": "languages.csv", "funding": "funding.csv",
+    "required_document": "required_documents.csv", "attribute": "attributes.csv", "metadata": "metadata.csv",
+    "meta_table_description": "meta_table_descriptions.csv",
+}
+# File names read: the standard's, the singular (the ORUK examples use both) and other plurals.
+CSV_NAMES = {name: name for name in ORDER} | {file[:-4]: table for table, file in PACKAGE_FILES.items()} | {
+    "fundings": "funding", "service_at_locations": "service_at_location",
 }
 NOT_DIRECTORY: set[str] = set()
 
@@ -961,9 +968,6 @@ def export_oruk(engine: Engine, out: Path | str) -> int:
         return _export_csv_package(conn, out)
 
 
-PACKAGE_NAMES = {table: name for name, table in CSV_NAMES.items() if name != table}
-
-
 def _export_csv_package(conn: Connection, folder: Path) -> int:
     if folder.exists() and not folder.is_dir():
         raise ImportFileError(f"{folder} is a file: give a folder for a CSV package, or a .json file")
@@ -971,7 +975,7 @@ def _export_csv_package(conn: Connection, folder: Path) -> int:
     resources = []
     for table in ORDER:
         columns = [c for c in TABLES[table].columns if c.name not in INTERNAL]
-        name = f"{PACKAGE_NAMES.get(table, table)}.csv"
+        name = PACKAGE_FILES[table]
         with open(folder / name, "w", newline="", encoding="utf-8") as handle:
             rows = conn.execute(select(*columns).order_by(TABLES[table].c.id))
             write_rows(handle, chain([[c.name for c in columns]],
