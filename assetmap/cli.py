@@ -91,7 +91,8 @@ def cmd_import_assets(args: argparse.Namespace) -> int:
     # All the files or none: a directory half from a.csv and without b.json helps nobody.
     reports = import_files(_engine(args), args.files, mapping=args.map, mapping_file=args.mapping,
                            need=args.need, source=args.source,
-                           keep_bad_coordinates=args.keep_bad_coordinates, verified=args.verified)
+                           keep_bad_coordinates=args.keep_bad_coordinates, verified=args.verified,
+                           strict=args.strict)
     _print_reports(reports, args.json)
     return 0
 
@@ -513,7 +514,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Load community assets. Open Referral (HSDS 3.0 / ORUK 3.0) JSON records, "
         "lists, API pages or CSV packages (a folder) are mapped field by field. Spreadsheets "
         "(CSV, Excel) and vector files are read with a column mapping, guessed from common "
-        "column names unless given. Rows are matched by id, so a re-import updates.",
+        "column names unless given. Rows are matched by id, so a re-import updates. A value that "
+        "breaks its field's rule (an impossible latitude, a number given as text, a date that is not one) "
+        "is left out of its record, which is imported without it, and the report names the record, the "
+        "field and why (--strict refuses the file instead). An Open Referral record without what it cannot "
+        "be without (an id, a name, a record where one should be) refuses the file; a spreadsheet row without "
+        "a name is rejected. "
+        "One table of a CSV package on its own (contacts.csv), a taxonomy without services, and an API's "
+        "base document are refused: give the whole package folder, or the services with them.",
     )
     assets.add_argument("files", nargs="+", metavar="FILE", help="files, or folders of CSV packages")
     assets.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
@@ -528,9 +536,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         "default: the file name")
     assets.add_argument("--verified", metavar="YYYY-MM-DD",
                         help="spreadsheets: the date the rows were last checked, where no column says")
+    assets.add_argument("--strict", action="store_true",
+                        help="refuse the whole file, naming the record, the field and what to change, if any "
+                        "value breaks its field's rule, instead of leaving the value out; the database is "
+                        "left as it was")
     assets.add_argument("--keep-bad-coordinates", action="store_true",
-                        help="keep coordinates outside -90..90/-180..180 as given, unplaced, instead of "
-                        "refusing the file (the official Open Referral examples use 100, 101)")
+                        help="Open Referral files: keep coordinates that are no point on Earth (outside "
+                        "-90..90/-180..180, or one without the other) as given, the location unplaced, "
+                        "instead of leaving them out (the official examples use 100, 101); even with "
+                        "--strict. Spreadsheets leave them out and place the row by its postcode")
     assets.add_argument("--json", action="store_true", help="print the import report as JSON")
     assets.set_defaults(handler=cmd_import_assets)
 
