@@ -495,13 +495,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     deprivation.set_defaults(handler=cmd_import_deprivation)
 
     assets = kinds.add_parser(
-        "assets", help="services: Open Referral JSON or CSV package, or any spreadsheet",
-        description="Load community assets. Open Referral (HSDS 3.0 / ORUK 3.0) JSON records, "
+        "assets", help="services: ALISS, Open Referral JSON or CSV package, or any spreadsheet",
+        description="Load community assets. ALISS API answers (a page, a service, an organisation; a "
+        "file, a folder of saved pages, or an address such as https://www.aliss.org/api/v4/import/, "
+        "whose next pages are followed) and Open Referral (HSDS 3.0 / ORUK 3.0) JSON records, "
         "lists, API pages or CSV packages (a folder) are mapped field by field. Spreadsheets "
         "(CSV, Excel) and vector files are read with a column mapping, guessed from common "
         "column names unless given. Rows are matched by id, so a re-import updates.",
+        epilog="An ALISS address that searches by postcode (postcode=, q=, location=) is refused: "
+        "nothing about a person is ever sent. ALISS data is CC BY 4.0: \"Contains data from ALISS "
+        "(www.aliss.org)\".",
     )
-    assets.add_argument("files", nargs="+", metavar="FILE", help="files, or folders of CSV packages")
+    assets.add_argument("files", nargs="+", metavar="FILE",
+                        help="files, folders (CSV packages, saved ALISS pages) or ALISS API addresses")
     assets.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
                         help="spreadsheets: which column holds a field (name, organisation, description, "
                         "need, address, postcode, latitude, longitude, latlon, phone, email, website, "
