@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, delete
 
 from assetmap import changes
+from assetmap.errors import ConfigError
 from assetmap.io.write import upsert
 from assetmap.models import Attribute, Taxonomy, TaxonomyTerm, TermSynonym
 
@@ -274,12 +275,23 @@ def aliss_crosswalk() -> dict[str, tuple[str, ...]]:
 
 @lru_cache(maxsize=4)
 def _crosswalk(source: Path) -> dict[str, tuple[str, ...]]:
-    with open(source, "rb") as handle:
-        data = tomllib.load(handle)
+    """The crosswalk file, or one line saying what to mend in it (a person edits it)."""
+    try:
+        with open(source, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the ALISS crosswalk {source}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the ALISS crosswalk {source} is not valid TOML ({exc}): mend that line") from None
+    categories = data.get("categories")
+    if not isinstance(categories, dict):
+        raise ConfigError(f"the ALISS crosswalk {source} has no [categories] table: see the header of "
+                          f"assetmap/data/aliss-crosswalk.toml")
     found = {}
-    for slug, targets in data.get("categories", {}).items():
+    for slug, targets in categories.items():
         if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
-            raise ValueError(f"{source}: {slug} should be a list of slugs in quotes, such as [\"food\"]")
+            raise ConfigError(f"the ALISS crosswalk {source}: {slug} should be a list of slugs in quotes, "
+                              f"such as [\"food\"] (or [] for none)")
         found[slug] = tuple(targets)
     return found
 

@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import http.server
 import json
+import re
 import socket
 import threading
 import time
@@ -23,6 +24,7 @@ from sqlalchemy import Engine, String, Text, select
 
 from assetmap import directory, listing, taxonomy
 from assetmap.directory import needs_of_term
+from assetmap.errors import ConfigError
 from assetmap.frames import services_frame
 from assetmap.gaps import supply
 from assetmap.io import aliss
@@ -450,8 +452,9 @@ def test_a_folder_of_saved_pages(engine: Engine, aliss_dir: Path, tmp_path: Path
 def test_a_postcode_search_is_refused_before_anything_is_sent(engine: Engine, served: Served) -> None:
     for address in (f"{served.base}/api/v4/services/?postcode=G2+4AA", f"{served.base}/api/v4/services/?q=lonely",
                     f"{served.base}/api/v4/services/?page=2&location=Govan"):
-        with pytest.raises(ImportFileError, match="assetmap never sends a postcode or search words to ALISS"):
+        with pytest.raises(ImportFileError, match="assetmap never sends a postcode or search words to ALISS") as no:
             import_assets(engine, Path(address))
+        assert not {"G2", "lonely", "Govan"} & set(re.split(r"\W+", str(no.value)))  # not even said back
     assert served.asked == []
 
 
@@ -476,3 +479,20 @@ def test_offline_http_errors_and_a_slow_server_are_one_line(db_url: str, served:
         assert len(result.stderr.strip().splitlines()) == 1 and said in result.stderr, result.stderr
     with pytest.raises(ImportFileError, match="did not answer within 0.5 s"):
         aliss.fetch(f"{served.base}/api/v4/slow/", timeout=0.5)
+
+
+def test_a_mistake_in_an_edited_crosswalk_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mine = tmp_path / "crosswalk.toml"
+    for text, said in (('[categories]\nfoodbank = "food-bank"\n', 'foodbank should be a list of slugs in quotes'),
+                       ('[categories]\nfoodbank = ["food-bank"\n', "is not valid TOML"),
+                       ('foodbank = ["food-bank"]\n', "has no [categories] table")):
+        mine.write_text(text)
+        taxonomy._crosswalk.cache_clear()
+        monkeypatch.setenv("ASSETMAP_ALISS_CROSSWALK", str(mine))
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            taxonomy.aliss_crosswalk()
+    mine.write_text('[categories]\nfoodbank = ["befriending"]\n')  # a locality's own reading of it
+    taxonomy._crosswalk.cache_clear()
+    assert taxonomy.aliss_needs("aliss:foodbank", "Foodbank") == ("befriending",)
+    monkeypatch.delenv("ASSETMAP_ALISS_CROSSWALK")
+    assert taxonomy.aliss_needs("aliss:foodbank", "Foodbank") == ("food-bank",)

@@ -168,11 +168,13 @@ def _load(path: Path) -> Any:
 
 def refuse_personal(address: str) -> None:
     """Refuse an address that would tell ALISS about a person: a postcode, search words or a place."""
-    asked = {key.lower() for key, _ in parse_qsl(urlsplit(address).query, keep_blank_values=True)}
+    parts = urlsplit(address)
+    asked = {key.lower() for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
     personal = sorted(asked & PERSONAL)
     if personal:
+        shown = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))  # never the postcode itself
         raise ImportFileError(
-            f"{address} searches ALISS by {', '.join(f'{p}=' for p in personal)}: assetmap never sends a postcode "
+            f"{shown} searches ALISS by {', '.join(f'{p}=' for p in personal)}: assetmap never sends a postcode "
             f"or search words to ALISS. Give the whole export ({EXPORT}) or a listing without "
             f"{'/'.join(sorted(PERSONAL & {'postcode', 'q', 'location'}))}; nothing was imported")
 
@@ -255,7 +257,8 @@ def _slow(url: str, host: str, timeout: float) -> str:
 def response_of(data: Any, where: str) -> Response:
     """Which of ALISS's answers ``data`` is, or a clear refusal of what it is instead."""
     if not isinstance(data, dict) or "data" not in data:
-        raise ImportFileError(f"{where} is not an ALISS API answer (it has no data): nothing was imported")
+        raise ImportFileError(f"{where} is not an ALISS API answer (it has no data): give an ALISS page, "
+                              f"service or organisation, or an address such as {EXPORT}; nothing was imported")
     meta: dict[str, Any] = data["meta"] if isinstance(data.get("meta"), dict) else {}
     body = data["data"]
     if isinstance(body, list):
