@@ -429,6 +429,19 @@ def _wanted_command(argv: Sequence[str]) -> str | None:
     return known.command
 
 
+class _SearchHelp(argparse.HelpFormatter):
+    """Lists the accessibility features under --access, read from the library only when help is
+    shown (so other commands do not load the directory layer to build their parser)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if action.dest == "access" and text:
+            from assetmap.directory import ACCESSIBILITY
+
+            text += ": " + ", ".join(ACCESSIBILITY)
+        return text
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with ``command`` a built-in sub-command, no add-on is loaded."""
     parser = argparse.ArgumentParser(
@@ -577,7 +590,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     lookup.set_defaults(handler=cmd_lookup)
 
     find = commands.add_parser(
-        "search", help="services that fit a person's needs near their postcode",
+        "search", help="services that fit a person's needs near their postcode", formatter_class=_SearchHelp,
         description="Find the services that fit a person's needs near their postcode (resolved "
         "locally, never stored). Needs are slugs or the words a CLW types; typos are forgiven.",
     )
@@ -595,7 +608,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     find.add_argument("--free", action="store_true", help="leave out services with a charge")
     find.add_argument("--age", type=float, help="the person's age")
     find.add_argument("--access", action="append", default=[], metavar="FEATURE",
-                      help="an accessibility feature the venue must have (repeatable)")
+                      help="an accessibility feature the venue must have (repeatable), in words found in "
+                      "the venue's accessibility")
     find.add_argument("--attending", choices=["in_person", "online", "phone"], help="how the person can attend")
     find.add_argument("--include-inactive", action="store_true", help="also show inactive services")
     find.add_argument("--limit", type=int, default=10, help="how many results (default %(default)s)")

@@ -56,8 +56,11 @@ PHONE_WORDS = "phone|telephone|call|helpline"
 IN_PERSON_WORDS = "in[ _-]?person|venue|drop[ -]?in|face to face"
 FREE_WORDS = "(^|[^a-z0-9_])free([^a-z0-9_]|$)|no charge"
 ATTENDING = ("in_person", "online", "phone")
-# The accessibility a CLW can ask a venue for: matched in the venue's accessibility text.
-ACCESSIBILITY = ("wheelchair", "hearing loop")
+# The accessibility a CLW can ask a venue for, matched as words in the venue's accessibility
+# text: the two asked for first ever since ("wheelchair", as many venues write it), then the rest
+# of ALISS's features that a venue has, the vocabulary the editor writes and ALISS's records carry.
+ACCESSIBILITY = tuple(dict.fromkeys(("wheelchair", "hearing loop",
+                                     *(f.name.lower() for f in taxonomy.aliss_venue_features()))))
 DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _BYDAY_TOKEN = "(^|,)([+-]?[0-9])?({days})(,|$)"
 _TIME = "^([01][0-9]|2[0-3]):[0-5][0-9]"

@@ -1,7 +1,10 @@
 """Keeping the directory current by hand: edits, verification, status, the review queue, the audit log.
 
 A service is edited as one form (the service, where and when it runs, how to get
-in touch, what it costs and which needs it meets). Every change is written to the
+in touch, what it costs, which needs it meets, the venue's accessibility and who it
+is for, in ALISS's words: assetmap.taxonomy.aliss_venue_features and aliss_lists().groups).
+Tags the form does not show (a source's own categories, such as ALISS's) are kept as
+they are. Every change is written to the
 audit log field by field. Two people editing the same service: the second save
 is refused with the other person's values (compare-and-set on ``last_modified``),
 so nothing is silently overwritten and the second person's input is kept.
@@ -22,6 +25,7 @@ from assetmap.db import writing
 from assetmap.errors import AssetmapError
 from assetmap.geography import PostcodeNotFound, lookup
 from assetmap.models import (
+    Accessibility,
     Address,
     Attribute,
     AuditEntry,
@@ -32,6 +36,7 @@ from assetmap.models import (
     Schedule,
     Service,
     ServiceAtLocation,
+    TaxonomyTerm,
 )
 from assetmap.postcodes import PostcodeError
 from assetmap.quality import STALE_AFTER
@@ -40,7 +45,9 @@ DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 ATTENDING = {"in_person": "In person", "online": "Online", "phone": "By phone"}
 FIELDS = ("name", "description", "organization", "status", "url", "email", "phone", "minimum_age",
           "maximum_age", "cost", "location_name", "address", "postcode", "latitude", "longitude",
-          "days", "opens_at", "closes_at", "when", "attending", "needs")
+          "days", "opens_at", "closes_at", "when", "attending", "needs", "access", "who")
+# The fields a form sends as several values (checkboxes).
+LISTS = ("days", "attending", "needs", "access", "who")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
 
@@ -105,8 +112,13 @@ def service_form(conn: Connection, service_id: str) -> Form | None:
                         .order_by(CostOption.id)).scalar()
     vocabulary = taxonomy.load()
     codes = {t.id: t.slug for t in vocabulary.terms}
-    needs = sorted(codes[i] for i in conn.execute(select(Attribute.taxonomy_term_id).where(
-        Attribute.link_id == service_id)).scalars() if i in codes)
+    tagged = set(conn.execute(select(Attribute.taxonomy_term_id).where(Attribute.link_id == service_id)).scalars())
+    needs = sorted(codes[i] for i in tagged if i in codes)
+    groups = [g.slug for g in taxonomy.aliss_lists().groups if taxonomy.aliss_group_id(g.slug) in tagged]
+    unmanaged = tagged - set(codes) - {taxonomy.aliss_group_id(g.slug) for g in taxonomy.aliss_lists().groups}
+    categories = sorted(set(conn.execute(select(TaxonomyTerm.name).where(
+        TaxonomyTerm.id.in_(sorted(unmanaged)))).scalars())) if unmanaged else []
+    access = _venue_features(conn, place.id) if place else []
     attending = []
     if schedule and schedule.attending_type:
         attending = [k for k in ATTENDING if k in schedule.attending_type]
@@ -121,9 +133,25 @@ def service_form(conn: Connection, service_id: str) -> Form | None:
         "days": [d for d in DAYS if schedule and schedule.byday and d in schedule.byday.split(",")],
         "opens_at": schedule.opens_at if schedule else None, "closes_at": schedule.closes_at if schedule else None,
         "when": schedule.description if schedule else None, "attending": attending, "needs": needs,
+        "access": access, "who": groups, "categories": categories,
         "assured_date": service.assured_date.isoformat() if service.assured_date else None,
     }
     return Form({k: v for k, v in values.items()}, _version(service.last_modified))
+
+
+def _venue_features(conn: Connection, location_id: str) -> list[str]:
+    """Slugs of the venue's accessibility that is one of the features the form offers."""
+    named = set(conn.execute(select(Accessibility.description).where(Accessibility.location_id == location_id)).scalars())
+    return [f.slug for f in taxonomy.aliss_venue_features() if f.name in named]
+
+
+def _chosen(value: Any, known: list[str], what: str, key: str, problems: dict[str, str]) -> list[str]:
+    """The ticked values that the list knows, in its order; an unknown one is a problem."""
+    given = value if isinstance(value, list) else [value] if value else []
+    unknown = [v for v in given if v not in known]
+    if unknown:
+        problems[key] = f"unknown {what} {str(unknown[0])[:40]!r}: tick one of the list"
+    return [k for k in known if k in given]
 
 
 def _check(conn: Connection, raw: dict[str, Any]) -> dict[str, Any]:
@@ -167,6 +195,10 @@ def _check(conn: Connection, raw: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         problems["needs"] = f"unknown need {unknown[0]!r}"
     values["needs"] = [n for n in needs if vocabulary.term(n)]
+    values["access"] = _chosen(values["access"], [f.slug for f in taxonomy.aliss_venue_features()],
+                               "accessibility feature", "access", problems)
+    values["who"] = _chosen(values["who"], [g.slug for g in taxonomy.aliss_lists().groups], "group", "who",
+                            problems)
     if "cost" not in problems:
         values["cost"] = fields.cost(values["cost"])  # checked above: 0.0, pounds, or words
     for key, rule in (("latitude", fields.latitude), ("longitude", fields.longitude)):
@@ -176,6 +208,8 @@ def _check(conn: Connection, raw: dict[str, Any]) -> dict[str, Any]:
             problems[key] = f"{exc.reason}: {exc.advice}"
     if (values["latitude"] is None) != (values["longitude"] is None):
         problems["latitude"] = "give both latitude and longitude, or neither"
+    if values["access"] and not (values["latitude"] is not None or values["address"] or values["postcode"]):
+        problems["access"] = "accessibility is the venue's: give its address, postcode or place on the map"
     if values["postcode"] and values["latitude"] is None and "latitude" not in problems:
         try:
             place = lookup(conn, values["postcode"])
@@ -282,14 +316,40 @@ def _write_children(conn: Connection, service_id: str, org_id: str, values: dict
         conn.execute(CostOption.__table__.insert().values(
             id=str(uuid.uuid4()), service_id=service_id, amount=values["cost"], currency="GBP",
             option="Free" if values["cost"] == 0 else None))
+    if location_id is not None:
+        _write_access(conn, location_id, values["access"])
     vocabulary = taxonomy.load()
-    conn.execute(delete(Attribute).where(Attribute.link_id == service_id))
+    groups = {g.slug: g for g in taxonomy.aliss_lists().groups}
+    # Only the tags the form shows are replaced: a source's own categories stay as they came.
+    shown = [t.id for t in vocabulary.terms] + [taxonomy.aliss_group_id(slug) for slug in groups]
+    conn.execute(delete(Attribute).where(Attribute.link_id == service_id, Attribute.taxonomy_term_id.in_(shown)))
     for slug in values["needs"]:
         term = vocabulary.term(slug)
         assert term is not None
         conn.execute(Attribute.__table__.insert().values(
             id=str(uuid.uuid4()), link_id=service_id, link_entity="service", link_type=term.kind,
             taxonomy_term_id=term.id))
+    if values["who"] and conn.execute(select(TaxonomyTerm.id).where(
+            TaxonomyTerm.id == taxonomy.aliss_group_id(values["who"][0]))).first() is None:
+        taxonomy.install_aliss(conn)  # the first "who it is for" in a directory that never imported ALISS
+    for slug in values["who"]:
+        conn.execute(Attribute.__table__.insert().values(
+            id=str(uuid.uuid4()), link_id=service_id, link_entity="service", link_type="who_it_is_for",
+            taxonomy_term_id=taxonomy.aliss_group_id(slug), label=groups[slug].name))
+
+
+def _write_access(conn: Connection, location_id: str, chosen: list[str]) -> None:
+    """The venue's features as ticked; a feature kept keeps its details, other accessibility text stays."""
+    features = {f.slug: f.name for f in taxonomy.aliss_venue_features()}
+    held = _venue_features(conn, location_id)
+    dropped = [features[slug] for slug in held if slug not in chosen]
+    if dropped:
+        conn.execute(delete(Accessibility).where(Accessibility.location_id == location_id,
+                                                 Accessibility.description.in_(dropped)))
+    for slug in chosen:
+        if slug not in held:
+            conn.execute(Accessibility.__table__.insert().values(
+                id=str(uuid.uuid4()), location_id=location_id, description=features[slug]))
 
 
 def _audit(conn: Connection, at: dt.datetime, user: str, action: str, service_id: str,

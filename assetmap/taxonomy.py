@@ -260,6 +260,18 @@ def aliss_feature(slug: str | None, name: str | None = None) -> AlissItem | None
     return next((f for f in features if f.slug == wanted_slug), None)
 
 
+# ALISS's accessibility table also holds how a service is given (online, by telephone or app,
+# hybrid) and what it costs (free): those are not a venue's, and the search asks them as
+# --attending and --free.
+ALISS_NOT_VENUE = frozenset({"free-to-use-service", "hybrid-service", "online-service", "app-based-service",
+                             "telephone-service"})
+
+
+def aliss_venue_features() -> tuple[AlissItem, ...]:
+    """ALISS's accessibility features that a venue has: the list the editor and the search offer."""
+    return tuple(f for f in aliss_lists().accessibility if f.slug not in ALISS_NOT_VENUE)
+
+
 def aliss_group(slug: str | None, name: str | None = None) -> AlissItem | None:
     """A "who it is for" group by its slug or name (ALISS's slugs are not all lower case)."""
     wanted, wanted_name = (slug or "").strip().lower(), (name or "").strip().lower()

@@ -22,7 +22,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, String, Text, select
 
-from assetmap import directory, listing, taxonomy
+from assetmap import directory, editing, listing, taxonomy
+from assetmap.accounts import create_user
+from assetmap.db import connect
 from assetmap.directory import needs_of_term
 from assetmap.errors import ConfigError
 from assetmap.frames import services_frame
@@ -35,6 +37,7 @@ from assetmap.models import (
     Accessibility,
     Address,
     Attribute,
+    AuditEntry,
     Base,
     Location,
     Organization,
@@ -45,9 +48,11 @@ from assetmap.models import (
     TaxonomyTerm,
 )
 from assetmap.search import Searcher
+from assetmap.search.query import check_accessibility
 from tests.cli import run_assetmap
 from tests.conftest import IN_CI, shared_dir
 from tests.snapshots import fingerprint
+from tests.test_fields import PASSWORD, signed_in
 
 FILES = ("v4-services-search-G2-4AA.json", "v4.1-service.json", "v4.1-organisation.json")
 DIRECTORY = tuple(m.class_ for m in Base.registry.mappers if m.local_table.name in ORDER)
@@ -479,6 +484,87 @@ def test_offline_http_errors_and_a_slow_server_are_one_line(db_url: str, served:
         assert len(result.stderr.strip().splitlines()) == 1 and said in result.stderr, result.stderr
     with pytest.raises(ImportFileError, match="did not answer within 0.5 s"):
         aliss.fetch(f"{served.base}/api/v4/slow/", timeout=0.5)
+
+
+# --- the vocabularies in the editor and the search ---------------------------------------------
+
+
+def _form_data(values: dict[str, Any], version: str, **changes: Any) -> dict[str, Any]:
+    """What the edit form posts back: every field as the page shows it, with ``changes``."""
+    data: dict[str, Any] = {"csrf_token": "token", "version": version}
+    for key in editing.FIELDS:
+        value = changes.get(key, values.get(key))
+        data[key] = value if isinstance(value, list) else ("" if value is None else str(value))
+    return data
+
+
+def test_the_editor_ticks_alisss_accessibility_and_who_it_is_for_and_keeps_alisss_categories(
+        db_url: str, aliss_dir: Path, tmp_path: Path) -> None:
+    engine = connect(db_url)
+    try:
+        def with_2024_fields(data: dict[str, Any]) -> None:
+            data["data"]["accessibility_features"] = [
+                {"name": "Hearing loop", "slug": "hearing-loop", "additional_info": "in the lounge",
+                 "location_id": data["data"]["locations"][0]["id"]}]
+            data["data"]["community_groups"] = [{"name": "Older Adults", "slug": "older-adults"}]
+
+        import_assets(engine, _edited(aliss_dir, tmp_path, with_2024_fields, FILES[1]))
+        create_user(engine, "editor@example.org", "Editor", PASSWORD, "editor")
+        soup = "4b5eaf69-b5dc-4aea-9970-42fa3b590b91"
+        editor = signed_in(db_url)
+        page = editor.get(f"/services/{soup}/edit").get_data(as_text=True)
+        assert re.search(r'value="hearing-loop" checked>\s*Hearing loop', page)
+        assert re.search(r'value="older-adults" checked>\s*Older Adults', page)
+        assert 'value="accessible-toilet" >' in page and 'value="unpaid-carers" >' in page
+        assert "Also filed by its source under: Lunch Club, Social Group" in page
+        assert "Telephone Service" not in page  # how a service is given, not a venue's: not offered here
+        with engine.connect() as conn:
+            form = editing.service_form(conn, soup)
+        assert form is not None
+        saved = editor.post(f"/services/{soup}/edit", data=_form_data(
+            form.values, form.version, access=["hearing-loop", "accessible-toilet"], who=["older-adults", "unpaid-carers"]))
+        assert saved.status_code == 302, saved.get_data(as_text=True)
+        access = {(r.description, r.details) for r in rows(engine, Accessibility)}
+        assert access == {("Hearing loop", "in the lounge"), ("Accessible toilet", None)}
+        groups = {r.label for r in rows(engine, Attribute, Attribute.link_type == "who_it_is_for")}
+        assert groups == {"Older Adults", "Unpaid Carers"}
+        categories = {r.label for r in rows(engine, Attribute, Attribute.link_type == "category")}
+        assert categories == {"Social Group", "Lunch Club"}  # the editor's save keeps ALISS's tagging
+        with engine.connect() as conn:
+            met = directory.needs_met(conn, taxonomy.load())
+            found = directory.find_services(conn, directory.Filter(accessibility=("accessible toilet",)))
+        assert "loneliness" in met[soup] and found.ids == [soup]
+        changed = {r.field for r in rows(engine, AuditEntry, AuditEntry.record_id == soup)}
+        assert {"access", "who"} <= changed
+    finally:
+        engine.dispose()
+
+
+def test_an_unknown_feature_or_group_is_a_problem_with_the_field(db_url: str) -> None:
+    engine = connect(db_url)
+    try:
+        base = {"name": "Lunch club", "status": "active", "latitude": "55.85", "longitude": "-4.2"}
+        with pytest.raises(editing.EditError) as refused:
+            editing.save_service(engine, base | {"access": ["moat"], "who": ["martians"]}, "editor@example.org")
+        assert set(refused.value.problems) == {"access", "who"}
+        with pytest.raises(editing.EditError) as unplaced:
+            editing.save_service(engine, {"name": "Helpline", "status": "active", "access": ["hearing-loop"]},
+                                 "editor@example.org")
+        assert "venue" in unplaced.value.problems["access"]
+        # In a directory that never imported ALISS, the groups are installed with the first one ticked.
+        saved = editing.save_service(engine, base | {"who": ["unpaid-carers"]}, "editor@example.org")
+        assert {r.label for r in rows(engine, Attribute, Attribute.link_id == saved)} == {"Unpaid Carers"}
+    finally:
+        engine.dispose()
+
+
+def test_the_search_offers_alisss_venue_features_and_still_takes_wheelchair() -> None:
+    assert directory.ACCESSIBILITY[:2] == ("wheelchair", "hearing loop")
+    assert {f.name.lower() for f in taxonomy.aliss_venue_features()} <= set(directory.ACCESSIBILITY)
+    assert "hearing loop" in directory.ACCESSIBILITY and "online service" not in directory.ACCESSIBILITY
+    assert check_accessibility(("Wheelchair", "Accessible toilet")) == ("wheelchair", "accessible toilet")
+    shown = run_assetmap("search", "--help")
+    assert "accessible car park" in " ".join(shown.stdout.split()), shown.stdout
 
 
 def test_a_mistake_in_an_edited_crosswalk_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
