@@ -444,6 +444,19 @@ def _wanted_command(argv: Sequence[str]) -> str | None:
     return known.command
 
 
+class _SearchHelp(argparse.HelpFormatter):
+    """Lists the accessibility features under --access, read from the library only when help is
+    shown (so other commands do not load the directory layer to build their parser)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if action.dest == "access" and text:
+            from assetmap.directory import ACCESSIBILITY
+
+            text += ": " + ", ".join(ACCESSIBILITY)
+        return text
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with ``command`` a built-in sub-command, no add-on is loaded."""
     parser = argparse.ArgumentParser(
@@ -510,8 +523,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     deprivation.set_defaults(handler=cmd_import_deprivation)
 
     assets = kinds.add_parser(
-        "assets", help="services: Open Referral JSON or CSV package, or any spreadsheet",
-        description="Load community assets. Open Referral (HSDS 3.0 / ORUK 3.0) JSON records, "
+        "assets", help="services: ALISS, Open Referral JSON or CSV package, or any spreadsheet",
+        description="Load community assets. ALISS API answers (a page, a service, an organisation; a "
+        "file, a folder of saved pages, or an address such as https://www.aliss.org/api/v4/import/, "
+        "whose next pages are followed) and Open Referral (HSDS 3.0 / ORUK 3.0) JSON records, "
         "lists, API pages or CSV packages (a folder) are mapped field by field. Spreadsheets "
         "(CSV, Excel) and vector files are read with a column mapping, guessed from common "
         "column names unless given. Rows are matched by id, so a re-import updates. A value that "
@@ -522,8 +537,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "a name is rejected. "
         "One table of a CSV package on its own (contacts.csv), a taxonomy without services, and an API's "
         "base document are refused: give the whole package folder, or the services with them.",
+        epilog="An ALISS address that searches by postcode (postcode=, q=, location=) is refused: "
+        "nothing about a person is ever sent. ALISS data is CC BY 4.0: \"Contains data from ALISS "
+        "(www.aliss.org)\".",
     )
-    assets.add_argument("files", nargs="+", metavar="FILE", help="files, or folders of CSV packages")
+    assets.add_argument("files", nargs="+", metavar="FILE",
+                        help="files, folders (CSV packages, saved ALISS pages) or ALISS API addresses")
     assets.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
                         help="spreadsheets: which column holds a field (name, organisation, description, "
                         "need, address, postcode, latitude, longitude, latlon, phone, email, website, "
@@ -600,7 +619,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     lookup.set_defaults(handler=cmd_lookup)
 
     find = commands.add_parser(
-        "search", help="services that fit a person's needs near their postcode",
+        "search", help="services that fit a person's needs near their postcode", formatter_class=_SearchHelp,
         description="Find the services that fit a person's needs near their postcode (resolved "
         "locally, never stored). Needs are slugs or the words a CLW types; typos are forgiven.",
     )
@@ -618,7 +637,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     find.add_argument("--free", action="store_true", help="leave out services with a charge")
     find.add_argument("--age", type=float, help="the person's age")
     find.add_argument("--access", action="append", default=[], metavar="FEATURE",
-                      help="an accessibility feature the venue must have (repeatable)")
+                      help="an accessibility feature the venue must have (repeatable), in words found in "
+                      "the venue's accessibility")
     find.add_argument("--attending", choices=["in_person", "online", "phone"], help="how the person can attend")
     find.add_argument("--include-inactive", action="store_true", help="also show inactive services")
     find.add_argument("--limit", type=int, default=10, help="how many results (default %(default)s)")

@@ -1,7 +1,10 @@
 """Keeping the directory current by hand: edits, verification, status, the review queue, the audit log.
 
 A service is edited as one form (the service, where and when it runs, how to get
-in touch, what it costs and which needs it meets). Every change is written to the
+in touch, what it costs, which needs it meets, the venue's accessibility and who it
+is for, in ALISS's words: assetmap.taxonomy.aliss_venue_features and aliss_lists().groups).
+Tags the form does not show (a source's own categories, such as ALISS's) are kept as
+they are. Every change is written to the
 audit log field by field. Two people editing the same service: the second save
 is refused with the other person's values (compare-and-set on ``last_modified``),
 so nothing is silently overwritten and the second person's input is kept.
@@ -22,6 +25,7 @@ from assetmap.db import writing
 from assetmap.errors import AssetmapError
 from assetmap.geography import PostcodeNotFound, lookup
 from assetmap.models import (
+    Accessibility,
     Address,
     Attribute,
     AuditEntry,
@@ -34,6 +38,7 @@ from assetmap.models import (
     Schedule,
     Service,
     ServiceAtLocation,
+    TaxonomyTerm,
 )
 from assetmap.postcodes import PostcodeError
 from assetmap.provenance import EDITOR
@@ -43,7 +48,9 @@ DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 ATTENDING = {"in_person": "In person", "online": "Online", "phone": "By phone"}
 FIELDS = ("name", "description", "organization", "status", "url", "email", "phone", "minimum_age",
           "maximum_age", "cost", "location_name", "address", "postcode", "latitude", "longitude",
-          "days", "opens_at", "closes_at", "when", "attending", "needs")
+          "days", "opens_at", "closes_at", "when", "attending", "needs", "access", "who")
+# The fields a form sends as several values (checkboxes).
+LISTS = ("days", "attending", "needs", "access", "who")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
 
@@ -108,8 +115,13 @@ def service_form(conn: Connection, service_id: str) -> Form | None:
                         .order_by(CostOption.id)).scalar()
     vocabulary = taxonomy.load()
     codes = {t.id: t.slug for t in vocabulary.terms}
-    needs = sorted(codes[i] for i in conn.execute(select(Attribute.taxonomy_term_id).where(
-        Attribute.link_id == service_id)).scalars() if i in codes)
+    tagged = set(conn.execute(select(Attribute.taxonomy_term_id).where(Attribute.link_id == service_id)).scalars())
+    needs = sorted(codes[i] for i in tagged if i in codes)
+    groups = [g.slug for g in taxonomy.aliss_lists().groups if taxonomy.aliss_group_id(g.slug) in tagged]
+    unmanaged = tagged - set(codes) - {taxonomy.aliss_group_id(g.slug) for g in taxonomy.aliss_lists().groups}
+    categories = sorted(set(conn.execute(select(TaxonomyTerm.name).where(
+        TaxonomyTerm.id.in_(sorted(unmanaged)))).scalars())) if unmanaged else []
+    access = _venue_features(conn, place.id) if place else []
     attending = []
     if schedule and schedule.attending_type:
         attending = [k for k in ATTENDING if k in schedule.attending_type]
@@ -124,9 +136,25 @@ def service_form(conn: Connection, service_id: str) -> Form | None:
         "days": [d for d in DAYS if schedule and schedule.byday and d in schedule.byday.split(",")],
         "opens_at": schedule.opens_at if schedule else None, "closes_at": schedule.closes_at if schedule else None,
         "when": schedule.description if schedule else None, "attending": attending, "needs": needs,
+        "access": access, "who": groups, "categories": categories,
         "assured_date": service.assured_date.isoformat() if service.assured_date else None,
     }
     return Form({k: v for k, v in values.items()}, _version(service.last_modified))
+
+
+def _venue_features(conn: Connection, location_id: str) -> list[str]:
+    """Slugs of the venue's accessibility that is one of the features the form offers."""
+    named = set(conn.execute(select(Accessibility.description).where(Accessibility.location_id == location_id)).scalars())
+    return [f.slug for f in taxonomy.aliss_venue_features() if f.name in named]
+
+
+def _chosen(value: Any, known: list[str], what: str, key: str, problems: dict[str, str]) -> list[str]:
+    """The ticked values that the list knows, in its order; an unknown one is a problem."""
+    given = value if isinstance(value, list) else [value] if value else []
+    unknown = [v for v in given if v not in known]
+    if unknown:
+        problems[key] = f"unknown {what} {str(unknown[0])[:40]!r}: tick one of the list"
+    return [k for k in known if k in given]
 
 
 def _check(conn: Connection, raw: dict[str, Any]) -> dict[str, Any]:
@@ -170,6 +198,10 @@ def _check(conn: Connection, raw: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         problems["needs"] = f"unknown need {unknown[0]!r}"
     values["needs"] = [n for n in needs if vocabulary.term(n)]
+    values["access"] = _chosen(values["access"], [f.slug for f in taxonomy.aliss_venue_features()],
+                               "accessibility feature", "access", problems)
+    values["who"] = _chosen(values["who"], [g.slug for g in taxonomy.aliss_lists().groups], "group", "who",
+                            problems)
     if "cost" not in problems:
         values["cost"] = fields.cost(values["cost"])  # checked above: 0.0, pounds, or words
     for key, rule in (("latitude", fields.latitude), ("longitude", fields.longitude)):
@@ -179,6 +211,8 @@ def _check(conn: Connection, raw: dict[str, Any]) -> dict[str, Any]:
             problems[key] = f"{exc.reason}: {exc.advice}"
     if (values["latitude"] is None) != (values["longitude"] is None):
         problems["latitude"] = "give both latitude and longitude, or neither"
+    if values["access"] and not (values["latitude"] is not None or values["address"] or values["postcode"]):
+        problems["access"] = "accessibility is the venue's: give its address, postcode or place on the map"
     if values["postcode"] and values["latitude"] is None and "latitude" not in problems:
         try:
             place = lookup(conn, values["postcode"])
@@ -294,19 +328,31 @@ def _write_children(conn: Connection, service_id: str, org_id: str, values: dict
     _keep_one(conn, CostOption, CostOption.service_id == service_id, {
         "amount": cost, "currency": "GBP", "option": "Free" if cost == 0 else None,
     } if isinstance(cost, float) else None, {"service_id": service_id})
+    if location_id is not None:
+        _write_access(conn, location_id, values["access"])
     vocabulary = taxonomy.load()
-    terms = [t for t in (vocabulary.term(slug) for slug in values["needs"]) if t is not None]
-    wanted = {t.id: t for t in terms}
+    groups = {g.slug: g for g in taxonomy.aliss_lists().groups}
+    if values["who"] and conn.execute(select(TaxonomyTerm.id).where(
+            TaxonomyTerm.id == taxonomy.aliss_group_id(values["who"][0]))).first() is None:
+        taxonomy.install_aliss(conn)  # the first "who it is for" in a directory that never imported ALISS
+    # Only the tags the form shows are replaced, each kept by id where it stays: a source's own
+    # categories stay as they came, and a sync can tell what the editor changed.
+    wanted: dict[str, dict[str, Any]] = {}
+    for term in (t for t in (vocabulary.term(slug) for slug in values["needs"]) if t is not None):
+        wanted[term.id] = {"link_type": term.kind, "label": None}
+    for slug in values["who"]:
+        wanted[taxonomy.aliss_group_id(slug)] = {"link_type": "who_it_is_for", "label": groups[slug].name}
+    shown = [t.id for t in vocabulary.terms] + [taxonomy.aliss_group_id(slug) for slug in groups]
     had = dict(conn.execute(select(Attribute.taxonomy_term_id, Attribute.id).where(
-        Attribute.link_id == service_id, Attribute.taxonomy_term_id.in_([t.id for t in vocabulary.terms]))).all())
-    gone = [attribute for term, attribute in had.items() if term not in wanted]
+        Attribute.link_id == service_id, Attribute.taxonomy_term_id.in_(shown))).all())
+    gone = [attribute for term_id, attribute in had.items() if term_id not in wanted]
     if gone:
         conn.execute(delete(Attribute).where(Attribute.id.in_(gone)))
-    for term_id, term in wanted.items():
+    for term_id, extra in wanted.items():
         if term_id not in had:
             conn.execute(Attribute.__table__.insert().values(
-                id=str(uuid.uuid4()), link_id=service_id, link_entity="service", link_type=term.kind,
-                taxonomy_term_id=term_id))
+                id=str(uuid.uuid4()), link_id=service_id, link_entity="service", taxonomy_term_id=term_id,
+                **{k: v for k, v in extra.items() if v is not None}))
 
 
 def _keep_one(conn: Connection, model: Any, where: Any, values: dict[str, Any] | None,
@@ -327,6 +373,20 @@ def _keep_one(conn: Connection, model: Any, where: Any, values: dict[str, Any] |
         current = conn.execute(select(*[model.__table__.c[k] for k in changed]).where(model.id == keep)).one()
         if tuple(current) != tuple(changed.values()):
             conn.execute(update(model).where(model.id == keep).values(**changed))
+
+
+def _write_access(conn: Connection, location_id: str, chosen: list[str]) -> None:
+    """The venue's features as ticked; a feature kept keeps its details, other accessibility text stays."""
+    features = {f.slug: f.name for f in taxonomy.aliss_venue_features()}
+    held = _venue_features(conn, location_id)
+    dropped = [features[slug] for slug in held if slug not in chosen]
+    if dropped:
+        conn.execute(delete(Accessibility).where(Accessibility.location_id == location_id,
+                                                 Accessibility.description.in_(dropped)))
+    for slug in chosen:
+        if slug not in held:
+            conn.execute(Accessibility.__table__.insert().values(
+                id=str(uuid.uuid4()), location_id=location_id, description=features[slug]))
 
 
 def _audit(conn: Connection, at: dt.datetime, user: str, action: str, service_id: str,

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine
 from assetmap import quality
 from assetmap.config import settings
 from assetmap.db import reading
-from assetmap.io import oruk, sync, tabular
+from assetmap.io import aliss, oruk, sync, tabular
 from assetmap.io.report import ImportFileError, ImportReport
 from assetmap.provenance import Source
 
@@ -124,6 +124,13 @@ def _prepare(engine: Engine, path: Path, mapping: list[str] | None, mapping_file
              need: list[str] | None, source: str | None, keep_bad_coordinates: bool,
              on_date: dt.date | None, strict: bool) -> Prepared:
     """Read, place and flag one file, without holding the write lock."""
+    if aliss.recognises(path):  # before Open Referral: ALISS's answers are JSON too, and addresses
+        report = ImportReport(source=aliss.address_of(path) or path.name, what="services")
+        records = aliss.read(path, report)
+        sync.stamp_verified(records)
+        with reading(engine) as conn:
+            quality.check_records(conn, records.rows, report.flag)
+        return Prepared(path, records, report, source_of(path, records))
     if not path.exists():
         raise ImportFileError(f"cannot open {path}: no such file or folder")
     if is_open_referral(path):
