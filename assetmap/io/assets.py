@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from assetmap import quality
+from assetmap import quality, service_areas
 from assetmap.config import settings
 from assetmap.db import reading
 from assetmap.io import oruk, tabular
@@ -63,6 +63,7 @@ def import_files(engine: Engine, paths: Sequence[Path | str], *, mapping: list[s
         records = oruk.Records()
         for item in prepared:
             records.merge(item.records, item.path.name)
+    service_areas.place(records.rows, prepared[0].report.flag)  # where each service area is, as today's code
     with reading(engine) as conn:
         oruk.check(conn, records, names)
     oruk.import_checked(engine, records, names)
