@@ -177,8 +177,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(answer.message)
     for note in (answer.place or {}).get("notes", []):
         print(f"note: {note}")
-    sections = [("", answer.results), ("Nearest beyond the limit:", answer.beyond),
-                ("Online or by phone:", answer.remote)]
+    sections = [("", answer.results), ("Delivered across the person's area:", answer.area_wide),
+                ("Nearest beyond the limit:", answer.beyond), ("Online or by phone:", answer.remote)]
     number = 0
     for title, results in sections:
         if results and title:
@@ -193,6 +193,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                 print(f"   where:   {result.location or ''}{', ' + result.address if result.address else ''}")
                 print(f"            {result.distance_metres:,.0f} m, about {result.walk_minutes:.0f} min walk (estimate)")
             else:
+                if result.delivered_across:
+                    print(f"   where:   delivered across {result.delivered_across}")
                 print(f"   how:     {', '.join(result.attending)}")
             if result.next_session:
                 print(f"   next:    {result.next_session[:16].replace('T', ' ')}")

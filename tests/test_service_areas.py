@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select
 
 from assetmap import service_areas
 from assetmap.db import connect
+from assetmap.frames import services_frame
 from assetmap.gaps import gap_analysis
 from assetmap.geography import lookup
 from assetmap.io.areas import import_areas
@@ -25,9 +26,11 @@ from assetmap.io.oruk import page
 from assetmap.io.postcodes import import_postcodes
 from assetmap.io.report import ImportReport
 from assetmap.models import Area, ServiceArea
-from assetmap.search import Searcher
+from assetmap.search import Answer, Query, Searcher
+from tests.cli import run_assetmap
 from tests.conftest import BACKENDS, fresh_database
 from tests.directory import service
+from webapp import create_app
 
 STATISTICAL_GEOGRAPHY = "http://statistics.data.gov.uk/id/statistical-geography/"
 BORDERS, GLASGOW, PAISLEY, MOTHERWELL = "TD12 4JN", "G2 4AA", "PA1 1AD", "ML1 1AA"
@@ -92,6 +95,14 @@ def scotland(request: pytest.FixtureRequest, opendata: Path, tmp_path_factory: p
         report = import_assets(engine, path)
         yield Scotland(engine, Searcher(engine), report, food_before)
         engine.dispose()
+
+
+def names(results: list[Any]) -> list[str]:
+    return [r.name for r in results]
+
+
+def everywhere(answer: Answer) -> list[str]:
+    return names(answer.results + answer.beyond + answer.area_wide + answer.remote)
 
 
 # --- the crosswalk, against the real files ------------------------------------------------------
@@ -168,3 +179,110 @@ def test_service_areas_are_kept_as_today_s_codes_and_one_no_one_can_place_is_fla
                       "Leith Walk and around": None}
     flagged = {problem: found for problem, found in scotland.report.flags.items() if "service areas" in problem}
     assert list(flagged.values()) == [["Leith Walk and around"]]
+
+
+# --- search --------------------------------------------------------------------------------------
+
+
+def test_a_borders_wide_link_worker_is_found_in_the_borders_and_not_in_glasgow(scotland: Scotland) -> None:
+    inside = scotland.searcher.search(Query(postcode=BORDERS, needs=("long term conditions",)))
+    found = {r.name: r for r in inside.area_wide}
+    worker = found["Community Capacity Building Link Worker Service"]
+    assert worker.delivered_across == "Scottish Borders" and worker.distance_metres is None
+    assert worker.phones == ["07917 277 139"] and worker.organization == "SBC Community Capacity Building"
+    assert "delivered across the person's area" in inside.message
+    outside = scotland.searcher.search(Query(postcode=GLASGOW, needs=("long term conditions",)))
+    assert "Community Capacity Building Link Worker Service" not in everywhere(outside)
+
+
+def test_a_click_on_the_map_is_placed_by_the_council_boundary(scotland: Scotland) -> None:
+    hills = scotland.searcher.search(Query(latitude=55.42, longitude=-3.05))  # the Ettrick hills: no postcode near
+    assert "Community Capacity Building Link Worker Service" in names(hills.area_wide)
+    city = scotland.searcher.search(Query(latitude=55.8609, longitude=-4.2514))
+    assert "Community Capacity Building Link Worker Service" not in names(city.area_wide)
+    assert "Emergency food line for Glasgow (test)" in names(city.area_wide)
+
+
+def test_the_old_glasgow_code_is_found_from_glasgow_by_its_venue_within_reach_and_across_the_city_beyond(
+        scotland: Scotland) -> None:
+    with scotland.engine.connect() as conn:
+        stored = conn.execute(select(ServiceArea.area_code).where(ServiceArea.uri.like("%S12000046"))).scalar_one()
+    assert stored == "S12000049"
+    near = scotland.searcher.search(Query(postcode=GLASGOW, needs=("counselling",)))
+    assert "One-to-one counselling" in names(near.results)  # by its venue, 300 m away
+    assert "One-to-one counselling" not in names(near.area_wide)  # and once only
+    across = scotland.searcher.search(Query(postcode=TOLLCROSS, needs=("counselling",)))
+    counselling = next(r for r in across.area_wide if r.name == "One-to-one counselling")
+    assert counselling.delivered_across == "Glasgow City" and counselling.distance_metres is None
+    assert "One-to-one counselling" not in names(across.results + across.beyond)
+    paisley = scotland.searcher.search(Query(postcode=PAISLEY, needs=("counselling",), max_metres=1000))
+    assert "One-to-one counselling" not in names(paisley.area_wide)
+
+
+def test_a_health_board_wide_service_is_found_from_its_council_areas_and_not_from_another_board(
+        scotland: Scotland) -> None:
+    line = "Carers' line across the board (test)"
+    for postcode in (GLASGOW, PAISLEY):  # Glasgow City and Renfrewshire: both NHS Greater Glasgow and Clyde
+        answer = scotland.searcher.search(Query(postcode=postcode, needs=("caring",)))
+        found = {r.name: r for r in answer.area_wide}
+        assert found[line].delivered_across == "NHS Greater Glasgow and Clyde", postcode
+        assert line not in names(answer.remote)  # a phone line for the board's people only
+    for postcode in (MOTHERWELL, BORDERS):  # NHS Lanarkshire, NHS Borders
+        assert line not in everywhere(scotland.searcher.search(Query(postcode=postcode, needs=("caring",))))
+
+
+def test_a_phone_line_for_one_city_is_not_offered_outside_it(scotland: Scotland) -> None:
+    line = "Emergency food line for Glasgow (test)"
+    glasgow = scotland.searcher.search(Query(postcode=TOLLCROSS, needs=("food",)))
+    assert line in names(glasgow.area_wide) and line not in names(glasgow.remote)
+    assert line not in everywhere(scotland.searcher.search(Query(postcode=PAISLEY, needs=("food",))))
+
+
+def test_the_search_s_filters_apply_to_area_wide_services(scotland: Scotland) -> None:
+    def wide(**asked: Any) -> list[str]:
+        return names(scotland.searcher.search(Query(postcode=BORDERS, **asked)).area_wide)
+
+    worker, scotland_wide = "Community Capacity Building Link Worker Service", "Befriending for all of Scotland (test)"
+    assert worker in wide(age=70) and worker not in wide(age=16)  # adults only
+    assert scotland_wide in wide(needs=("loneliness",)) and worker not in wide(needs=("loneliness",))
+    assert scotland_wide in wide(needs=("loneliness",), day="tuesday")
+    assert scotland_wide not in wide(needs=("loneliness",), day="monday")
+    assert wide(needs=("loneliness",), attending="phone") == []
+    everything = wide()  # the smaller area first: the Borders' own before Scotland's
+    assert everything.index(worker) < everything.index(scotland_wide)
+
+
+def test_an_area_no_one_can_place_limits_nothing(scotland: Scotland) -> None:
+    assert "Befriending somewhere (test)" not in everywhere(
+        scotland.searcher.search(Query(postcode=GLASGOW, needs=("loneliness",))))
+
+
+def test_the_search_page_the_api_and_the_handout_say_where_it_is_delivered(scotland: Scotland) -> None:
+    client = create_app({"DATABASE_URL": scotland.engine.url.render_as_string(hide_password=False),
+                         "TESTING": True, "PUBLIC_SEARCH": True}).test_client()
+    page = client.get("/", query_string={"postcode": BORDERS, "need": "physical-health"}).get_data(as_text=True)
+    section = page.split("Delivered across the person&#39;s area")[1]
+    assert "Community Capacity Building Link Worker Service" in section
+    assert "Delivered across Scottish Borders" in section
+    api = client.get("/api/search", query_string={"postcode": BORDERS, "need": "physical-health"}).get_json()
+    worker = next(r for r in api["area_wide"] if r["name"] == "Community Capacity Building Link Worker Service")
+    assert worker["delivered_across"] == "Scottish Borders" and worker["distance_metres"] is None
+    handout = client.get("/handout", query_string={"id": worker["service_id"]}).get_data(as_text=True)
+    assert "Across Scottish Borders, with no fixed venue" in handout and "07917 277 139" in handout
+
+
+def test_the_services_frame_says_where_each_is_delivered(scotland: Scotland) -> None:
+    frame = services_frame(scotland.engine)
+    by_name = dict(zip(frame["name"], frame["delivered_across"]))
+    assert by_name["Community Capacity Building Link Worker Service"] == ["S12000026"]
+    assert by_name["Carers' line across the board (test)"] == ["S08000031"]
+    assert by_name["Befriending somewhere (test)"] == []
+
+
+def test_the_command_line_lists_area_wide_services_apart(scotland: Scotland) -> None:
+    out = run_assetmap("search", "--postcode", BORDERS, "--need", "long term conditions",
+                       env={"ASSETMAP_DATABASE_URL": str(scotland.engine.url.render_as_string(hide_password=False))})
+    assert out.returncode == 0, out.stderr
+    section = out.stdout.split("Delivered across the person's area:")[1]
+    assert "Community Capacity Building Link Worker Service" in section
+    assert "where:   delivered across Scottish Borders" in section
