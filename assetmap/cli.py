@@ -211,7 +211,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_gaps(args: argparse.Namespace) -> int:
     from assetmap.errors import check_output_folder
-    from assetmap.gaps import GapRule, gap_analysis, write_gaps
+    from assetmap.gaps import AREA_WIDE_RULE, GapRule, gap_analysis, write_gaps
 
     if args.out:
         check_output_folder(args.out)  # before the analysis, which can take a while
@@ -228,6 +228,7 @@ def cmd_gaps(args: argparse.Namespace) -> int:
     if args.out:
         write_gaps(result, args.out, args.format or _format_of(args.out))
         print(f"wrote {len(result):,} area-need rows ({int(result['gap'].sum()):,} gaps) to {args.out}")
+        print(f"Area-wide services: {AREA_WIDE_RULE}.")
         return 0
     if args.format:
         write_gaps(result, sys.stdout, "csv")
@@ -236,6 +237,7 @@ def cmd_gaps(args: argparse.Namespace) -> int:
     from assetmap.search import UNMET_RULE
 
     print(f"{len(result):,} area-need rows, {len(flagged):,} gaps. Unmet searches: {UNMET_RULE}.")
+    print(f"Area-wide services: {AREA_WIDE_RULE}.")
     print("Most deprived first:")
     for row in flagged.head(args.show).itertuples():
         decile = "" if row.deprivation_decile is None or row.deprivation_decile != row.deprivation_decile \

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 from assetmap import service_areas
 from assetmap.db import connect
 from assetmap.frames import services_frame
-from assetmap.gaps import gap_analysis
+from assetmap.gaps import AREA_WIDE_RULE, gap_analysis
 from assetmap.geography import lookup
 from assetmap.io.areas import import_areas
 from assetmap.io.assets import import_assets
@@ -281,8 +281,27 @@ def test_the_services_frame_says_where_each_is_delivered(scotland: Scotland) -> 
 
 def test_the_command_line_lists_area_wide_services_apart(scotland: Scotland) -> None:
     out = run_assetmap("search", "--postcode", BORDERS, "--need", "long term conditions",
-                       env={"ASSETMAP_DATABASE_URL": str(scotland.engine.url.render_as_string(hide_password=False))})
+                       env={"ASSETMAP_DATABASE_URL": scotland.engine.url.render_as_string(hide_password=False)})
     assert out.returncode == 0, out.stderr
     section = out.stdout.split("Delivered across the person's area:")[1]
     assert "Community Capacity Building Link Worker Service" in section
     assert "where:   delivered across Scottish Borders" in section
+
+
+# --- the gap analysis ----------------------------------------------------------------------------
+
+
+def test_gaps_count_area_wide_services_apart_and_change_no_distance(scotland: Scotland) -> None:
+    after = gap_analysis(scotland.engine, ["food"])
+    before = scotland.food_before
+    assert len(after) == len(before) == 746
+    assert set(before["area_wide_services"]) == {0}
+    assert set(after["area_wide_services"]) == {1}  # the Glasgow food line reaches every Glasgow data zone
+    for column in ("nearest_metres", "services_within", "share_within", "fca2", "e2sfca", "gap", "reason"):
+        assert after[column].tolist() == before[column].tolist(), column
+    councils = gap_analysis(scotland.engine, ["caring"], aggregate="council_area")
+    assert councils.set_index("area_code")["area_wide_services"].to_dict() == {"Glasgow City": 1}
+    out = run_assetmap("gaps", "--need", "food", "--show", "1",
+                       env={"ASSETMAP_DATABASE_URL": scotland.engine.url.render_as_string(hide_password=False)})
+    assert out.returncode == 0, out.stderr
+    assert f"Area-wide services: {AREA_WIDE_RULE}." in out.stdout and "change no distance" in AREA_WIDE_RULE
