@@ -356,7 +356,8 @@ class Postcodes:
                                    Postcode.district_code)
                             .where(Postcode.terminated.is_(None), Postcode.latitude.is_not(None)))
         # A few dozen districts and a few thousand data zones: each resolved once, not per postcode.
-        by_area = {code: service_areas.council_area(name=name) for code, name in conn.execute(
+        by_name = _Resolved(lambda name: service_areas.council_area(name=name))
+        by_area = {code: by_name[name] for code, name in conn.execute(
             select(Area.code, Area.council_area).where(Area.council_area.is_not(None)))}
         by_district = _Resolved(service_areas.council_area)
         self.points: dict[str, tuple[float, float, str | None, str | None]] = {
