@@ -184,7 +184,7 @@ def place(rows: Mapping[str, Mapping[str, dict[str, Any]]], flag: Callable[[str,
             placed += 1
         elif flag is not None:
             flag("service areas not recognised as a council area, health board or country "
-                 "(their services are found by their venues only)",
+                 "(they neither limit nor widen where their services are found)",
                  str(row.get("name") or row.get("service_area") or row.get("uri") or row.get("id")))
     return placed
 
