@@ -178,8 +178,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(answer.message)
     for note in (answer.place or {}).get("notes", []):
         print(f"note: {note}")
-    sections = [("", answer.results), ("Nearest beyond the limit:", answer.beyond),
-                ("Online or by phone:", answer.remote)]
+    sections = [("", answer.results), ("Delivered across the person's area:", answer.area_wide),
+                ("Nearest beyond the limit:", answer.beyond), ("Online or by phone:", answer.remote)]
     number = 0
     for title, results in sections:
         if results and title:
@@ -194,6 +194,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                 print(f"   where:   {result.location or ''}{', ' + result.address if result.address else ''}")
                 print(f"            {result.distance_metres:,.0f} m, about {result.walk_minutes:.0f} min walk (estimate)")
             else:
+                if result.delivered_across:
+                    print(f"   where:   delivered across {result.delivered_across}")
                 print(f"   how:     {', '.join(result.attending)}")
             if result.next_session:
                 print(f"   next:    {result.next_session[:16].replace('T', ' ')}")
@@ -210,7 +212,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_gaps(args: argparse.Namespace) -> int:
     from assetmap.errors import check_output_folder
-    from assetmap.gaps import GapRule, gap_analysis, write_gaps
+    from assetmap.gaps import AREA_WIDE_RULE, GapRule, gap_analysis, write_gaps
 
     if args.out:
         check_output_folder(args.out)  # before the analysis, which can take a while
@@ -227,6 +229,7 @@ def cmd_gaps(args: argparse.Namespace) -> int:
     if args.out:
         write_gaps(result, args.out, args.format or _format_of(args.out))
         print(f"wrote {len(result):,} area-need rows ({int(result['gap'].sum()):,} gaps) to {args.out}")
+        print(f"Area-wide services: {AREA_WIDE_RULE}.")
         return 0
     if args.format:
         write_gaps(result, sys.stdout, "csv")
@@ -235,6 +238,7 @@ def cmd_gaps(args: argparse.Namespace) -> int:
     from assetmap.search import UNMET_RULE
 
     print(f"{len(result):,} area-need rows, {len(flagged):,} gaps. Unmet searches: {UNMET_RULE}.")
+    print(f"Area-wide services: {AREA_WIDE_RULE}.")
     print("Most deprived first:")
     for row in flagged.head(args.show).itertuples():
         decile = "" if row.deprivation_decile is None or row.deprivation_decile != row.deprivation_decile \

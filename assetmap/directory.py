@@ -43,6 +43,7 @@ from assetmap.models import (
     Organization,
     Schedule,
     Service,
+    ServiceArea,
     ServiceAtLocation,
     TaxonomyTerm,
 )
@@ -104,6 +105,7 @@ class Filter:
     accessibility: tuple[str, ...] = ()  # every one of these at a venue of the service
     attending: str | None = None  # "in_person", "online" or "phone"
     near: Near | None = None  # at a venue within the distance
+    areas: tuple[str, ...] = ()  # delivered across any of these areas (today's codes, see service_areas)
 
 
 # --- which needs a service meets ----------------------------------------------------------
@@ -185,6 +187,20 @@ def terms_meeting(conn: Connection, vocabulary: taxonomy.Vocabulary, slugs: Iter
     """Ids of the taxonomy terms that meet any of ``slugs``."""
     wanted = set(slugs)
     return sorted(term_id for term_id, met in term_needs(conn, vocabulary).items() if wanted & set(met))
+
+
+def delivered_across(conn: Connection) -> dict[str, tuple[str, ...]]:
+    """service id -> the areas it is delivered across (today's codes, smallest code first), for every
+    service with a service area assetmap placed (see assetmap.service_areas): what the search index
+    and the gap analysis read, so both count the same services in an area."""
+    found: dict[str, list[str]] = {}
+    for service_id, code in conn.execute(select(ServiceArea.service_id, ServiceArea.area_code).where(
+            ServiceArea.service_id.is_not(None), ServiceArea.area_code.is_not(None))
+            .order_by(ServiceArea.service_id, ServiceArea.area_code)):
+        codes = found.setdefault(str(service_id), [])
+        if code not in codes:
+            codes.append(str(code))
+    return {service_id: tuple(codes) for service_id, codes in found.items()}
 
 
 # --- which services match -----------------------------------------------------------------
@@ -351,6 +367,8 @@ def conditions(conn: Connection, f: Filter, vocabulary: taxonomy.Vocabulary) -> 
         where.append(_attends(f.attending))
     if f.accessibility and f.near is None:
         where.append(_at_locations(*_venue_conditions(f)))
+    if f.areas:
+        where.append(Service.id.in_(select(ServiceArea.service_id).where(ServiceArea.area_code.in_(f.areas))))
     return where
 
 
@@ -468,5 +486,6 @@ def areas(conn: Connection, area_type: str = "datazone2011", codes: Sequence[str
 
 
 __all__ = ["ACCESSIBILITY", "ATTENDING", "Filter", "Near", "Page", "areas", "attending_kinds", "conditions",
+           "delivered_across",
            "find_service_at_locations", "find_services", "is_free", "latest_deprivation", "latest_edition", "needs_met",
            "needs_of_term", "service_links", "term_needs", "terms_meeting", "venues"]

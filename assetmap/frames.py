@@ -18,7 +18,8 @@ from assetmap.models import (
 
 
 def services_frame(engine: Engine) -> gpd.GeoDataFrame:
-    """One row per service and location: status, verification, needs met, contactability, point."""
+    """One row per service and location: status, verification, needs met, the areas it is delivered
+    across (today's codes), contactability, point."""
     vocabulary = taxonomy.load()
     with engine.connect() as conn:
         rows = conn.execute(
@@ -32,11 +33,13 @@ def services_frame(engine: Engine) -> gpd.GeoDataFrame:
             .order_by(Service.name, Service.id)
         ).all()
         needs = directory.needs_met(conn, vocabulary)
+        across = directory.delivered_across(conn)
         phones = set(conn.execute(select(Phone.service_id).where(Phone.service_id.is_not(None))).scalars())
     frame = pd.DataFrame([r._asdict() for r in rows])
     if frame.empty:
         frame = pd.DataFrame(columns=["service_id", "name", "status", "assured_date", "latitude", "longitude", "placed"])
     frame["needs"] = [sorted(needs.get(s, ())) for s in frame["service_id"]]
+    frame["delivered_across"] = [list(across.get(s, ())) for s in frame["service_id"]]
     frame["stale"] = [quality.is_stale(d if pd.notna(d) else None) for d in frame["assured_date"]]
     frame["contactable"] = [bool(e) or bool(u) or s in phones for s, e, u in
                             zip(frame["service_id"], frame.get("email", []), frame.get("url", []))]

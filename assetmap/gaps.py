@@ -16,6 +16,9 @@ For each area (2011 data zones by default) and each need or activity type:
   area's points). E2SFCA weighs distance in three equal bands of the catchment
   by 1, 0.68 and 0.22, the weights of the original paper (Luo and Qi 2009);
 - ``unmet_searches``: CLW searches that found nothing, counted per area and need;
+- ``area_wide_services``: active services that meet the need and are delivered across an area
+  covering this one (its council area, health board, the country), counted apart: see
+  :data:`AREA_WIDE_RULE`;
 - ``gap`` and ``reason``, from :class:`GapRule` (see there).
 
 Distances are in British National Grid metres; all pairs come from a k-d tree,
@@ -39,7 +42,7 @@ import shapely
 from scipy.spatial import cKDTree
 from sqlalchemy import Connection, Engine, func, select
 
-from assetmap import directory, taxonomy
+from assetmap import directory, geography, service_areas, taxonomy
 from assetmap.errors import AssetmapError, check_output_folder
 from assetmap.io.safecsv import protect_frame
 from assetmap.models import (
@@ -52,6 +55,9 @@ from assetmap.search.query import resolve_needs
 
 E2SFCA_WEIGHTS = (1.0, 0.68, 0.22)
 AGGREGATES = ("datazone", "intermediate_zone", "council_area")
+AREA_WIDE_RULE = ("services delivered across a council area, health board or the whole country are counted "
+                  "apart, per area and need, in area_wide_services (every area inside theirs); they have no "
+                  "venue to measure from, so they change no distance, catchment count, 2SFCA/E2SFCA or gap flag")
 
 
 class GapError(AssetmapError):
@@ -201,6 +207,39 @@ def supply(conn: Connection, vocabulary: taxonomy.Vocabulary) -> Supply:
     return Supply(np.asarray(x, dtype=float), np.asarray(y, dtype=float), service, ids, covers)
 
 
+@dataclass
+class AreaWide:
+    """Active services delivered across areas, and which of those areas cover each analysed area."""
+
+    covers: dict[str, set[str]]  # service id -> needs it meets
+    areas_of: dict[str, tuple[str, ...]]  # service id -> the areas it is delivered across
+    covering: list[tuple[str, ...]]  # per row of Demand.frame: the codes covering the area
+
+    def counts(self, slug: str) -> np.ndarray:
+        """Per analysed area, how many services meeting ``slug`` reach it across an area."""
+        by_code: dict[str, set[str]] = defaultdict(set)
+        for service_id, codes in self.areas_of.items():
+            if slug in self.covers.get(service_id, ()):
+                for code in codes:
+                    by_code[code].add(service_id)
+        found: dict[tuple[str, ...], int] = {}
+        for codes in set(self.covering):
+            found[codes] = len(set().union(*(by_code.get(c, set()) for c in codes)))
+        return np.array([found[codes] for codes in self.covering], dtype=np.int64)
+
+
+def area_wide(conn: Connection, vocabulary: taxonomy.Vocabulary, places: Demand) -> AreaWide:
+    """The services delivered across areas (from the directory layer, as search sees them), and
+    each analysed area's council area (hence health board and country)."""
+    across = directory.delivered_across(conn)
+    active = set(directory.find_services(conn, directory.Filter(areas=tuple(
+        {c for codes in across.values() for c in codes}))).ids) if across else set()
+    met = directory.needs_met(conn, vocabulary, sorted(active)) if active else {}
+    councils = geography.council_of_areas(conn, list(places.frame["area_code"]))
+    return AreaWide({s: set(met.get(s, ())) for s in active}, {s: across[s] for s in active},
+                    [service_areas.covering(councils.get(code)) for code in places.frame["area_code"]])
+
+
 def _unmet(conn: Connection, since: dt.date | None) -> dict[tuple[str, str], int]:
     query = select(UnmetNeed.area_code, UnmetNeed.need, func.sum(UnmetNeed.searches)).group_by(
         UnmetNeed.area_code, UnmetNeed.need)
@@ -247,6 +286,7 @@ def gap_analysis(engine: Engine, needs: Sequence[str] | None = None, *, area_typ
         places = demand_points(conn, area_type, areas, index)
         offer = supply(conn, vocabulary)
         unmet = _unmet(conn, unmet_since)
+        wide = area_wide(conn, vocabulary, places)
     if max_pairs is not None:
         weight = pairs_in_reach(places, offer, terms, catchment)
         if weight > max_pairs:
@@ -254,7 +294,7 @@ def gap_analysis(engine: Engine, needs: Sequence[str] | None = None, *, area_typ
                 f"this gap analysis would weigh {weight:,} distances between homes and services, more than "
                 f"{max_pairs:,} a web request may: ask for fewer needs, a smaller catchment or one locality's "
                 f"areas, or run `assetmap gaps` on the command line")
-    tables = [_one_need(places, offer, term, catchment, unmet) for term in terms]
+    tables = [_one_need(places, offer, term, catchment, unmet, wide) for term in terms]
     result = pd.concat(tables, ignore_index=True)
     if aggregate != "datazone":
         result = _aggregate(result, places, aggregate)
@@ -295,7 +335,7 @@ def pairs_in_reach(places: Demand, offer: Supply, terms: Sequence[taxonomy.Term]
 
 
 def _one_need(places: Demand, offer: Supply, term: taxonomy.Term, catchment: float,
-              unmet: dict[tuple[str, str], int]) -> pd.DataFrame:
+              unmet: dict[tuple[str, str], int], wide: AreaWide | None = None) -> pd.DataFrame:
     frame = places.frame
     n_areas = len(frame)
     locations, capacity = _locations(offer, term)
@@ -334,6 +374,7 @@ def _one_need(places: Demand, offer: Supply, term: taxonomy.Term, catchment: flo
         "nearest_walk_minutes": np.round(nearest_area * DETOUR_FACTOR / WALK_METRES_PER_MINUTE, 1),
         "services_within": within, "share_within": np.round(share, 4), "fca2": fca, "e2sfca": efca,
         "unmet_searches": [unmet.get((code, term.slug), 0) for code in frame["area_code"]],
+        "area_wide_services": wide.counts(term.slug) if wide else np.zeros(n_areas, dtype=np.int64),
         "geometry": frame.geometry,
     })
     return table
@@ -362,6 +403,8 @@ def _aggregate(result: pd.DataFrame, places: Demand, level: str) -> pd.DataFrame
             "services_within": int(group["services_within"].max()),
             "share_within": round(mean("share_within"), 4), "fca2": mean("fca2"), "e2sfca": mean("e2sfca"),
             "unmet_searches": int(group["unmet_searches"].sum()),
+            # Every area of a council area is reached by the same ones: the most is all of them.
+            "area_wide_services": int(group["area_wide_services"].max()),
             "geometry": shapely.union_all(list(group.geometry)),
         })
     return pd.DataFrame(rows)

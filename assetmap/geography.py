@@ -17,7 +17,7 @@ import numpy as np
 import shapely
 from sqlalchemy import Connection, Engine, bindparam, desc, func, select, update
 
-from assetmap import backends
+from assetmap import backends, service_areas
 from assetmap.errors import AssetmapError
 from assetmap.directory import latest_edition
 from assetmap.models import Area, Deprivation, Postcode
@@ -266,8 +266,10 @@ def _wkb_frame(rows: Sequence[Any], columns: list[str], geometry: list[str]) -> 
 
 
 def _areas_frame(conn: Connection) -> gpd.GeoDataFrame:
+    """The small areas postcodes are placed in: never a council area or the country around them."""
     rows = conn.execute(
         select(Area.code, func.ST_AsBinary(Area.boundary), func.ST_AsBinary(Area.centroid))
+        .where(Area.area_type.not_in(service_areas.CONTAINERS))
     ).all()
     return _wkb_frame(rows, ["code", "boundary", "centroid"], ["boundary", "centroid"])
 
@@ -286,3 +288,49 @@ def _postcodes_frame(conn: Connection, postcodes: Sequence[str] | None) -> gpd.G
     return gpd.GeoDataFrame(
         {"postcode": [r.postcode for r in rows]}, geometry=gpd.points_from_xy(lon, lat), crs=WGS84
     )
+
+
+# --- council areas -------------------------------------------------------------------
+
+
+def council_boundaries(conn: Connection) -> list[tuple[str, Any]]:
+    """(today's code, shapely polygon) of every council area loaded with its boundary
+    (``assetmap import areas council_areas.geojson``): where a point on the map is."""
+    rows = conn.execute(select(Area.code, func.ST_AsBinary(Area.boundary)).where(
+        Area.area_type == "council_area", Area.boundary.is_not(None)).order_by(Area.code)).all()
+    found = []
+    for code, wkb in rows:
+        today = service_areas.council_area(code)
+        if today:
+            found.append((today, shapely.from_wkb(bytes(wkb))))
+    return found
+
+
+def council_of_areas(conn: Connection, codes: Sequence[str]) -> dict[str, str]:
+    """Small area (data zone) -> today's council area code: by the council the deprivation index
+    names for it, else the council area most of its postcodes are in (the directory's district)."""
+    wanted = list(codes)
+    found: dict[str, str] = {}
+    by_name: dict[str | None, str | None] = {}  # 32 names among 6,976 data zones
+    for chunk in range(0, len(wanted), 5000):
+        for code, name in conn.execute(select(Area.code, Area.council_area).where(
+                Area.code.in_(wanted[chunk:chunk + 5000]), Area.council_area.is_not(None))):
+            if name not in by_name:
+                by_name[name] = service_areas.council_area(name=name)
+            council = by_name[name]
+            if council:
+                found[code] = council
+    rest = set(wanted) - set(found)
+    if rest:
+        counts: dict[str, dict[str, int]] = {}
+        for area, district, n in conn.execute(
+                select(Postcode.area_code, Postcode.district_code, func.count())
+                .where(Postcode.area_code.is_not(None), Postcode.district_code.is_not(None))
+                .group_by(Postcode.area_code, Postcode.district_code)):
+            council = service_areas.council_area(district) if area in rest else None
+            if council:
+                mine = counts.setdefault(str(area), {})
+                mine[council] = mine.get(council, 0) + int(n)
+        for area, by_council in counts.items():
+            found[area] = max(sorted(by_council), key=by_council.__getitem__)
+    return found

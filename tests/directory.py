@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from assetmap.io.oruk import import_oruk, page
+from assetmap.io.assets import import_assets
+from assetmap.io.oruk import page
 from assetmap.taxonomy import load, stable_id
 
 RECENT = (dt.date.today() - dt.timedelta(days=30)).isoformat()
@@ -21,7 +22,9 @@ def service(name: str, latitude: float | None, longitude: float | None, needs: l
             status: str = "active", verified: str | None = RECENT, byday: str | None = None,
             opens: str | None = None, closes: str | None = None, cost: float | None = None,
             minimum_age: float | None = None, maximum_age: float | None = None,
-            attending: str | None = None, access: str | None = None, phone: str | None = "0141 000 0000") -> dict[str, Any]:
+            attending: str | None = None, access: str | None = None, phone: str | None = "0141 000 0000",
+            areas: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``areas``: service_area records (name, description, uri) the service is delivered across."""
     vocabulary = load()
     key = name.lower()
     record: dict[str, Any] = {
@@ -52,6 +55,8 @@ def service(name: str, latitude: float | None, longitude: float | None, needs: l
         record["schedules"] = [schedule]
     if cost is not None:
         record["cost_options"] = [{"id": stable_id("test-cost", key), "amount": cost}]
+    if areas:
+        record["service_areas"] = [{"id": stable_id("test-area", f"{key}:{n}"), **area} for n, area in enumerate(areas)]
     if phone:
         record["contacts"] = [{"id": stable_id("test-contact", key), "name": "Organiser",
                                "phones": [{"id": stable_id("test-phone", key), "number": phone}]}]
@@ -59,7 +64,8 @@ def service(name: str, latitude: float | None, longitude: float | None, needs: l
 
 
 def add(engine: Engine, records: list[dict[str, Any]]) -> None:
+    """Through ``assetmap import assets``, as a user imports them (service areas placed and all)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "services.json"
         path.write_text(json.dumps(page(records)))
-        import_oruk(engine, path)
+        import_assets(engine, path)

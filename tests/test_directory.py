@@ -84,9 +84,18 @@ def place(request: pytest.FixtureRequest, opendata: Path, tmp_path_factory: pyte
         engine.dispose()
 
 
+# Service areas as records give them (an old code in a link, a health board by name, the country),
+# and the codes they are found by today.
+AREAS = [[{"name": "Glasgow City", "description": "Local Authority",
+           "uri": "http://statistics.data.gov.uk/id/statistical-geography/S12000046"}],
+         [{"name": "NHS Greater Glasgow and Clyde"}], [{"name": "All of Scotland"}],
+         [{"name": "Renfrewshire", "description": "Local Authority"}, {"name": "East Renfrewshire"}]]
+AREA_CODES = ["S12000049", "S08000031", "S92000003", "S12000038", "S12000011"]
+
+
 def varied(rng: random.Random, count: int) -> list[dict[str, Any]]:
     """Services with every kind of value a filter reads (ages, times, costs, venues, ways of
-    attending, dates), so that combined filters have something to narrow."""
+    attending, dates, areas delivered across), so that combined filters have something to narrow."""
     slugs = [t.slug for t in taxonomy.load().terms]
     found = []
     for n in range(count):
@@ -99,7 +108,8 @@ def varied(rng: random.Random, count: int) -> list[dict[str, Any]]:
             cost=rng.choice([None, 0.0, 2.5, 10.0]), minimum_age=rng.choice([None, 0.0, 12.0, 16.0, 18.0, 50.0]),
             maximum_age=rng.choice([None, 17.0, 25.0, 64.0, 99.0]),
             attending=rng.choice([None, "in person", "online by zoom", "telephone", "drop-in or phone"]),
-            access=rng.choice([None, "wheelchair accessible", "hearing loop; wheelchair ramp", "stairs only"]))
+            access=rng.choice([None, "wheelchair accessible", "hearing loop; wheelchair ramp", "stairs only"]),
+            areas=rng.choice([None, None] + AREAS))
         if n % 3:
             record["last_modified"] = f"20{rng.randint(18, 25)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}T10:00:00Z"
         if n % 4 == 0:
@@ -191,6 +201,7 @@ def _random_filters(index: Any, rng: random.Random, count: int) -> list[Filter]:
         "attending": lambda: rng.choice(directory.ATTENDING),
         "near": lambda: Near(PARKHEAD[0] + rng.uniform(-0.05, 0.05), PARKHEAD[1] + rng.uniform(-0.08, 0.08),
                              rng.choice([500.0, 2000.0, 6000.0])),
+        "areas": lambda: tuple(rng.sample(AREA_CODES, rng.choice([1, 2]))),
     }
     filters = [Filter(statuses=None)] + [dataclasses.replace(Filter(), **{name: make()})
                                         for name, make in choices.items()]
@@ -230,3 +241,18 @@ def test_services_near_a_point_are_nearest_first_and_paged_in_the_database(place
     assert metres == sorted(metres) and metres[-1] <= 2500
     assert [i for p in pages for i in p.ids] == everything.ids
     assert {p.total for p in pages} == {everything.total}
+
+
+@pytest.mark.opendata
+def test_services_delivered_across_an_area_are_the_same_from_the_index_and_the_database(place: Engine) -> None:
+    index = Searcher(place).index()
+    found = {}
+    for code in AREA_CODES:
+        f = Filter(areas=(code,), statuses=None)
+        with place.connect() as conn:
+            by_sql = set(directory.find_services(conn, f).ids)
+        assert by_sql == _by_index(index, f), code
+        found[code] = by_sql
+    # Glasgow City's old code in a link, a board and the country by name: each placed, none everything.
+    assert all(0 < len(ids) < len(index.ids) for code, ids in found.items() if code != "S12000011")
+    assert found["S12000038"] == found["S12000011"]  # the services across Renfrewshire and East Renfrewshire

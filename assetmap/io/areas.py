@@ -1,7 +1,11 @@
-"""Statistical areas (data zones, LSOAs) from any vector file geopandas reads.
+"""Statistical areas (data zones, LSOAs) and the council areas and country around them, from any
+vector file geopandas reads.
 
 Polygons give boundaries (and a centroid inside them); points give centroids
-only, as for Scotland's data zones in ``dz2020_centroids.json``.
+only, as for Scotland's data zones in ``dz2020_centroids.json``. Council areas, health
+boards and the country (``council-areas-2018/council_areas.geojson``, ``scotland.geojson``)
+are loaded as areas of their own type: they place a point in its council area, and postcodes
+are never placed "in" them as in a data zone.
 """
 
 from __future__ import annotations
@@ -45,13 +49,25 @@ def _guess(frame: pd.DataFrame, given: str | None, candidates: tuple[str, ...], 
     return found
 
 
+# A GSS code's entity (its first three characters) -> the area type it is.
+TYPES_OF_CODES = {"S01": "datazone2011", "E01": "lsoa", "W01": "lsoa",
+                  "S12": "council_area", "S08": "health_board", "S92": "country"}
+KINDS = set(TYPES_OF_CODES.values())
+
+
 def area_type_of(codes: pd.Series) -> str:
-    prefixes = set(codes.str[:3])
-    if prefixes == {"S01"}:
-        return "datazone2011"
-    if prefixes <= {"E01", "W01"}:
-        return "lsoa"
-    return "area"
+    """The type all the codes share (data zones, council areas, ...), else "area"."""
+    types = {TYPES_OF_CODES.get(prefix) for prefix in set(codes.str[:3])}
+    found = types.pop() if len(types) == 1 else None
+    return found or "area"
+
+
+def _kinds(frame: pd.DataFrame, default: str, given: str | None) -> list[str]:
+    """Each row's area type: as given, else the file's own ``kind`` (council_area, country, ...),
+    else what the codes say."""
+    if given or "kind" not in frame.columns:
+        return [given or default] * len(frame)
+    return [str(k).strip() if isinstance(k, str) and str(k).strip() in KINDS else default for k in frame["kind"]]
 
 
 def read(path: Path, report: ImportReport, id_field: str | None = None, name_field: str | None = None,
@@ -78,9 +94,9 @@ def read(path: Path, report: ImportReport, id_field: str | None = None, name_fie
         frame = frame.set_crs(4326)
     frame = frame.to_crs(4326)
     codes = frame[id_col].astype(str).str.strip()
-    kind = area_type or area_type_of(codes)
+    kinds = _kinds(frame, area_type_of(codes), area_type)
     rows: list[dict[str, Any]] = []
-    for i, (code, geom) in enumerate(zip(codes, frame.geometry), start=1):
+    for i, (code, geom, kind) in enumerate(zip(codes, frame.geometry, kinds), start=1):
         if not code or code.lower() in ("nan", "none"):
             report.reject(i, "no area code")
             continue
@@ -115,7 +131,8 @@ def read(path: Path, report: ImportReport, id_field: str | None = None, name_fie
         })
     report.check_mostly_valid("a file of area polygons or centroids")
     report.notes.append(
-        f"fields used: code {id_col!r}, name {name_col!r}, population {pop_col!r}; area type {kind}"
+        f"fields used: code {id_col!r}, name {name_col!r}, population {pop_col!r}; "
+        f"area type {', '.join(sorted(set(kinds))) or area_type_of(codes)}"
     )
     return rows
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine
 
-from assetmap import quality
+from assetmap import quality, service_areas
 from assetmap.config import settings
 from assetmap.db import reading
 from assetmap.io import aliss, oruk, sync, tabular
@@ -91,6 +91,8 @@ def import_files(engine: Engine, paths: Sequence[Path | str], *, mapping: list[s
         prepared = [_prepare(engine, Path(p), mapping, mapping_file, need, source, keep_bad_coordinates, on_date,
                              strict) for p in paths]
         _refuse_taxonomies_alone(prepared)
+        for item in prepared:  # where each service area is, as today's code
+            service_areas.place(item.records.rows, item.report.flag)
         names = " and ".join(item.path.name for item in prepared)
         with reading(engine) as conn:
             # Before merging: each file is its own source, and keeps what editors changed here.

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine
 
-from assetmap import changes, taxonomy
+from assetmap import changes, service_areas, taxonomy
 from assetmap.db import reading
 from assetmap.directory import ACCESSIBILITY, ATTENDING, Filter
 from assetmap.geography import PostcodeNotFound
@@ -97,7 +97,11 @@ class Searcher:
         with reading(self.engine) as conn:
             index, postcodes = self._current(conn)
             place, latitude, longitude, area = where(conn, query, postcodes.points)
-            answer = rank.search(index, checked, latitude, longitude, now)
+            # The council area, hence what covers it, for services delivered across an area; the
+            # person's postcode and point are used here and forgotten.
+            council = postcodes.council_at(place["query"] if place["kind"] == "postcode" else None,
+                                           latitude, longitude)
+            answer = rank.search(index, checked, latitude, longitude, now, service_areas.covering(council))
             answer.place = place
             if not answer.results and checked.terms:
                 answer.unmet = UnmetSearch(tuple(t.slug for t in checked.terms), area, latitude, longitude)

@@ -16,14 +16,17 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import shapely
+import shapely.prepared
 from scipy.spatial import cKDTree
 from sqlalchemy import Connection, func, select
 
-from assetmap import directory, quality, schedules, taxonomy
+from assetmap import directory, geography, quality, schedules, service_areas, taxonomy
 from assetmap.directory import Filter
 from assetmap.models import (
     Accessibility,
     Address,
+    Area,
     Contact,
     CostOption,
     Location,
@@ -178,7 +181,20 @@ class Index:
         self.attending = [directory.attending_kinds([s.get("attending_type") for s in self.schedules[i]],
                                                     location_types[i]) for i in range(n)]
         placed_services = set(point_service)
-        self.remote = [i for i in range(n) if ("online" in self.attending[i] or "phone" in self.attending[i])]
+
+        # Delivered across areas: per area code (and per need there) the services, worked out once,
+        # so a search only looks up the few codes that cover the person's council area.
+        across = directory.delivered_across(conn)
+        self.areas_of: list[tuple[str, ...]] = [across.get(service_id, ()) for service_id in self.ids]
+        self.across: dict[tuple[str, str | None], list[int]] = defaultdict(list)
+        for i, codes in enumerate(self.areas_of):
+            for code in codes:
+                self.across[(code, None)].append(i)
+                for slug in self.covers[i]:
+                    self.across[(code, slug)].append(i)
+        # Online and phone services reach everyone, unless they say for which area.
+        self.remote = [i for i in range(n) if ("online" in self.attending[i] or "phone" in self.attending[i])
+                       and not self.areas_of[i]]
         self.unplaced_local = n - len(placed_services)
 
         vectors = unit_vectors(self.point_lon, self.point_lat) if len(point_service) else np.zeros((0, 3))
@@ -255,6 +271,9 @@ class Index:
         if f.accessibility:
             features = f.accessibility
             checks.append(lambda i, point: self._accessible_venue(i, point, features))
+        if f.areas:
+            asked, areas_of = set(f.areas), self.areas_of
+            checks.append(lambda i, _: any(code in asked for code in areas_of[i]))
         if not checks:
             return lambda i, point: True
         matcher = checks[0]
@@ -306,11 +325,65 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
+class _Resolved(dict[Any, Any]):
+    """A dict that works out a missing key once (a few dozen districts among 160,000 postcodes)."""
+
+    def __init__(self, resolve: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.resolve = resolve
+
+    def __missing__(self, key: Any) -> Any:
+        value = self[key] = self.resolve(key)
+        return value
+
+
+# A point on the map outside every council boundary takes the council area of the nearest
+# live postcode within this (a click on the coast, where generalised boundaries cut inside the land).
+NEAREST_POSTCODE_METRES = 5000
+
+
 class Postcodes:
-    """Live postcode units in memory: position and area, for answers in microseconds."""
+    """Live postcode units in memory: position, area and council area, for answers in microseconds.
+
+    The council area is today's code of the directory's district (Code-Point and the NRS
+    directory give today's codes; older ones go through the crosswalk), else of the council
+    its data zone is in. Where a point is (a click, a sector, a terminated postcode) is the
+    council boundary it lies in, else the nearest live postcode's council area.
+    """
 
     def __init__(self, conn: Connection) -> None:
-        rows = conn.execute(select(Postcode.postcode, Postcode.latitude, Postcode.longitude, Postcode.area_code)
+        rows = conn.execute(select(Postcode.postcode, Postcode.latitude, Postcode.longitude, Postcode.area_code,
+                                   Postcode.district_code)
                             .where(Postcode.terminated.is_(None), Postcode.latitude.is_not(None)))
-        self.points: dict[str, tuple[float, float, str | None]] = {
-            pc: (lat, lon, area) for pc, lat, lon, area in rows if lat is not None and lon is not None}
+        # A few dozen districts and a few thousand data zones: each resolved once, not per postcode.
+        by_name = _Resolved(lambda name: service_areas.council_area(name=name))
+        by_area = {code: by_name[name] for code, name in conn.execute(
+            select(Area.code, Area.council_area).where(Area.council_area.is_not(None)))}
+        by_district = _Resolved(service_areas.council_area)
+        self.points: dict[str, tuple[float, float, str | None, str | None]] = {
+            pc: (lat, lon, area, by_district[district] or (by_area.get(area) if area else None))
+            for pc, lat, lon, area, district in rows if lat is not None and lon is not None}
+        self.boundaries = [(code, shapely.prepared.prep(shape)) for code, shape in geography.council_boundaries(conn)]
+        self._nearest: tuple[cKDTree, list[str | None]] | None = None
+
+    def council_at(self, postcode: str | None, latitude: float, longitude: float) -> str | None:
+        """Today's code of the council area a person is in: their postcode's, else the point's."""
+        known = self.points.get(postcode) if postcode else None
+        if known and known[3]:
+            return known[3]
+        point = shapely.Point(longitude, latitude)
+        for code, shape in self.boundaries:
+            if shape.contains(point):
+                return code
+        if self._nearest is None:  # built on the first search that needs it, not with the index
+            placed = [p for p in self.points.values() if p[3]]
+            lon = np.array([p[1] for p in placed], dtype=float)
+            lat = np.array([p[0] for p in placed], dtype=float)
+            self._nearest = (cKDTree(unit_vectors(lon, lat) if placed else np.zeros((0, 3))),
+                             [p[3] for p in placed])
+        tree, council = self._nearest
+        if not council:
+            return None
+        _, position = tree.query(unit_vectors(np.array([longitude]), np.array([latitude]))[0],
+                                 distance_upper_bound=chord(NEAREST_POSTCODE_METRES))
+        return council[int(position)] if position < len(council) else None

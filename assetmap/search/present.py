@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from assetmap import schedules
+from assetmap import schedules, service_areas
 from assetmap.search.index import Index
 from assetmap.search.query import DETOUR_FACTOR, WALK_METRES_PER_MINUTE, Checked
 
@@ -40,6 +40,8 @@ class Result:
     status: str
     minimum_age: float | None
     maximum_age: float | None
+    # Where a service without a venue in the answer is delivered: "Glasgow City", "NHS Borders".
+    delivered_across: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class Answer:
     results: list[Result]
     remote: list[Result]
     beyond: list[Result] = field(default_factory=list)
+    # Delivered across an area the person is in (a council area, health board, the country).
+    area_wide: list[Result] = field(default_factory=list)
     message: str = ""
     walking_estimate: str = (f"estimated walking time: straight-line distance x {DETOUR_FACTOR} detour "
                              f"at {WALK_METRES_PER_MINUTE * 60 / 1000:.1f} km/h")
@@ -89,8 +93,15 @@ def cost_text(index: Index, i: int) -> str | None:
 
 
 def result(index: Index, i: int, c: Checked, point: int | None, metres: float | None,
-           now: dt.datetime | None) -> Result:
+           now: dt.datetime | None, across: str | None = None) -> Result:
+    """``across``: the area the service is delivered across that covers the person; without it,
+    a service shown without a venue says every area it is delivered across."""
     s = index.services[i]
+    delivered: str | None = None
+    if across:
+        delivered = service_areas.name_of(across)
+    elif point is None and index.areas_of[i]:
+        delivered = service_areas.names_of(index.areas_of[i])
     covers = index.covers[i]
     matched = [t.slug for t in c.terms if t.slug in covers]
     why = [f"{t.label}: {covers[t.slug]}" for t in c.terms if t.slug in covers]
@@ -105,25 +116,32 @@ def result(index: Index, i: int, c: Checked, point: int | None, metres: float | 
         longitude=float(index.point_lon[point]) if point is not None else None,
         distance_metres=round(metres, 1) if metres is not None else None,
         walk_minutes=round(metres * DETOUR_FACTOR / WALK_METRES_PER_MINUTE) if metres is not None else None,
-        attending=index.attending[i], remote=point is None,
+        attending=index.attending[i], remote=point is None and delivered is None,
         matched_needs=matched, why=why, score=round(len(matched) / len(c.terms), 3) if c.terms else 1.0,
         next_session=upcoming.isoformat() if upcoming else None,
         schedule=[sch["description"] for sch in index.schedules[i] if sch.get("description")],
         cost=cost_text(index, i), free=index.free[i], phones=index.phones[i], email=s.email or s.org_email,
         url=s.url or s.org_website, last_verified=s.assured_date.isoformat() if s.assured_date else None,
         current=bool(index.current[i]), status=index.status[i], minimum_age=s.minimum_age,
-        maximum_age=s.maximum_age,
+        maximum_age=s.maximum_age, delivered_across=delivered,
     )
 
 
-def message(c: Checked, local: list[Result], beyond: list[Result], remote: list[Result]) -> str:
+def message(c: Checked, local: list[Result], beyond: list[Result], remote: list[Result],
+            across: list[Result] | None = None) -> str:
     asked = " and ".join(t.label.lower() for t in c.terms) or "anything"
     limit = f"{c.max_metres / 1000:.1f} km" if c.max_metres >= 1000 else f"{c.max_metres:.0f} m"
+    wide = (f"{len(across)} service{'s' if len(across) != 1 else ''} delivered across the person's area"
+            if across else "")
     if local:
-        return f"{len(local)} in-person result{'s' if len(local) != 1 else ''} for {asked} within {limit}"
+        text = f"{len(local)} in-person result{'s' if len(local) != 1 else ''} for {asked} within {limit}"
+        return text + (f"; {wide}" if wide else "")
     if c.attending in ("online", "phone"):
-        return f"{len(remote)} {c.attending} result{'s' if len(remote) != 1 else ''} for {asked}"
+        text = f"{len(remote)} {c.attending} result{'s' if len(remote) != 1 else ''} for {asked}"
+        return text + (f"; {wide}" if wide else "")
     text = f"Nothing for {asked} within {limit} fits what was asked."
+    if wide:
+        text += f" {wide} below."
     if beyond and beyond[0].distance_metres is not None:
         text += f" The nearest is {beyond[0].name}, {beyond[0].distance_metres / 1000:.1f} km away."
     if remote:

@@ -150,7 +150,7 @@ def _suggest(typed: str, vocabulary: taxonomy.Vocabulary) -> list[str]:
     return close or slugs[:6]
 
 
-def where(conn: Connection, query: Query, postcodes: dict[str, tuple[float, float, str | None]]
+def where(conn: Connection, query: Query, postcodes: dict[str, tuple[float, float, str | None, str | None]]
           ) -> tuple[dict[str, Any], float, float, str | None]:
     """Where the person is (the place as shown, latitude, longitude, data zone), from a postcode or coordinates."""
     if query.postcode and (query.latitude is not None or query.longitude is not None):
@@ -158,7 +158,7 @@ def where(conn: Connection, query: Query, postcodes: dict[str, tuple[float, floa
     if query.postcode:
         parsed = parse_postcode(query.postcode)
         if parsed.kind == "unit" and parsed.text in postcodes:
-            latitude, longitude, area = postcodes[parsed.text]
+            latitude, longitude, area, _ = postcodes[parsed.text]
             return {"query": parsed.text, "kind": "postcode", "exact": True, "latitude": latitude,
                     "longitude": longitude, "area_code": area, "notes": []}, latitude, longitude, area
         place: Place = lookup(conn, query.postcode)

@@ -8,6 +8,11 @@ How results are ranked (what a CLW sees, in this order):
 2. Relevance: how many of the person's needs the service meets, directly or
    through its activity type (a gardening group meets "loneliness").
 3. Distance: straight-line metres on the WGS84 ellipsoid, nearest first.
+
+Services delivered across an area (a council area, a health board, the country) are listed
+apart, found from anywhere inside the area and not from outside it: current first, then
+needs met, then the smaller area (a Glasgow service before a Scotland-wide one). A service
+with a venue within reach is listed by its venue, never twice.
 """
 
 from __future__ import annotations
@@ -87,19 +92,44 @@ def rank(d: Index, c: Checked, services: dict[int, int], lon: float, lat: float)
     return [item for _, item in keyed]
 
 
-def search(d: Index, c: Checked, latitude: float, longitude: float, now: dt.datetime | None) -> Answer:
+def area_wide(d: Index, c: Checked, areas: tuple[str, ...], shown: set[int]) -> list[tuple[int, str]]:
+    """(service, the smallest of ``areas`` it is delivered across) for the services that fit,
+    from the lists the index keeps per area and need; ``areas`` cover the person, smallest first."""
+    slugs: list[str | None] = [t.slug for t in c.terms] or [None]
+    found: dict[int, str] = {}
+    for code in areas:
+        for slug in slugs:
+            for i in d.across.get((code, slug), ()):
+                found.setdefault(i, code)
+    # The lists meet the needs already; they have no venue to ask for step-free access.
+    fits = d.matcher(dataclasses.replace(c.filter, needs=(), accessibility=()))
+    order = {code: n for n, code in enumerate(areas)}
+    matches = [i for i in found if i not in shown and fits(i, None)]
+    matches.sort(key=lambda i: (tier(d, i), -sum(t.slug in d.covers[i] for t in c.terms), order[found[i]],
+                                d.services[i].name))
+    return [(i, found[i]) for i in matches[: c.limit]]
+
+
+def search(d: Index, c: Checked, latitude: float, longitude: float, now: dt.datetime | None,
+           areas: tuple[str, ...] = ()) -> Answer:
+    """``areas``: every area code that covers the person's council area (service_areas.covering)."""
     here = unit_vectors(np.array([longitude]), np.array([latitude]))[0]
     local: list[Result] = []
     beyond: list[Result] = []
+    ranked: list[tuple[int, int, float]] = []
+    venue = dataclasses.replace(c, filter=dataclasses.replace(c.filter, attending=None))
     if c.attending in (None, "in_person"):
         # In person means at a venue: the index measures the distance itself.
-        venue = dataclasses.replace(c, filter=dataclasses.replace(c.filter, attending=None))
         within = candidates(d, venue, here, chord(c.max_metres), c.limit)
-        ranked = [r for r in rank(d, c, within, longitude, latitude) if r[2] <= c.max_metres]
-        local = [result(d, s, c, p, m, now) for s, p, m in ranked[: c.limit]]
-        if not local:
-            nearest = candidates(d, venue, here, None, 3)
-            beyond = [result(d, s, c, p, m, now) for s, p, m in rank(d, c, nearest, longitude, latitude)[:3]]
+        ranked = [r for r in rank(d, c, within, longitude, latitude) if r[2] <= c.max_metres][: c.limit]
+        local = [result(d, s, c, p, m, now) for s, p, m in ranked]
+    wide = area_wide(d, c, areas, {s for s, _, _ in ranked})
+    across = [result(d, i, c, None, None, now, across=code) for i, code in wide]
+    if c.attending in (None, "in_person") and not local:
+        listed = {i for i, _ in wide}
+        nearest = candidates(d, venue, here, None, 3 + len(listed))
+        beyond = [result(d, s, c, p, m, now) for s, p, m in rank(d, c, nearest, longitude, latitude)
+                  if s not in listed][:3]
     remote: list[Result] = []
     if c.attending in (None, "online", "phone"):
         kinds = {c.attending} if c.attending else {"online", "phone"}
@@ -111,6 +141,7 @@ def search(d: Index, c: Checked, latitude: float, longitude: float, now: dt.date
         remote = [result(d, i, c, None, None, now) for i in matches[: min(c.limit, 5)]]
     answer = Answer(query={}, place=None,
                     needs=[{"slug": t.slug, "label": t.label, "kind": t.kind} for t in c.terms],
-                    max_metres=round(c.max_metres, 1), results=local, remote=remote, beyond=beyond)
-    answer.message = message(c, local, beyond, remote)
+                    max_metres=round(c.max_metres, 1), results=local, remote=remote, beyond=beyond,
+                    area_wide=across)
+    answer.message = message(c, local, beyond, remote, across)
     return answer
