@@ -583,3 +583,28 @@ def test_a_mistake_in_an_edited_crosswalk_is_one_line(tmp_path: Path, monkeypatc
     assert taxonomy.aliss_needs("aliss:foodbank", "Foodbank") == ("befriending",)
     monkeypatch.delenv("ASSETMAP_ALISS_CROSSWALK")
     assert taxonomy.aliss_needs("aliss:foodbank", "Foodbank") == ("food-bank",)
+
+
+def test_a_real_aliss_service_with_only_a_service_area_is_found_inside_it_and_not_outside(
+        engine: Engine, aliss_dir: Path, opendata: Path) -> None:
+    from assetmap.io.areas import import_areas
+    from assetmap.io.postcodes import import_postcodes
+    from assetmap.search import Query
+
+    for area in ("td", "g"):
+        import_postcodes(engine, opendata / f"codepoint-open-2020-08/csv/{area}.csv")
+    import_areas(engine, opendata / "council-areas-2018/council_areas.geojson")
+    import_all(engine, aliss_dir)
+    searcher = Searcher(engine)
+    link_worker = "Community Capacity Building Link Worker Service"  # no venue; ALISS: S37000025, type '4'
+
+    borders = searcher.search(Query(postcode="TD12 4JN", needs=("physical-health",)))
+    glasgow = searcher.search(Query(postcode="G2 4AA", needs=("physical-health",)))
+
+    found = {r.name: r for r in borders.area_wide}
+    assert link_worker in found
+    assert "Scottish Borders" in " ".join(found[link_worker].why + [found[link_worker].delivered_across or ""])
+    assert link_worker not in [r.name for r in glasgow.results + glasgow.area_wide + glasgow.remote + glasgow.beyond]
+    # The counselling service ALISS lists across Glasgow City under its 2018 code, S12000046.
+    counselling = searcher.search(Query(postcode="G32 8AQ", needs=("mental-health",), max_metres=1000))
+    assert "One-to-one counselling" in [r.name for r in counselling.area_wide]
