@@ -206,6 +206,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                 print(f"   contact: {contact}")
             print(f"   checked: {result.last_verified or 'never verified'}" +
                   ("" if result.current else "  (not current: check before referring)"))
+            if result.sources:
+                print(f"   from:    {', '.join(result.sources)}")
     print(f"\n{answer.walking_estimate}; ranking: {answer.ranking}")
     return 0
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -485,7 +486,19 @@ def areas(conn: Connection, area_type: str = "datazone2011", codes: Sequence[str
     return found
 
 
+def source_labels(conn: Connection) -> dict[str, tuple[str, ...]]:
+    """service -> where it came from (ALISS, Give Food, a spreadsheet's name, an editor), for results."""
+    from assetmap.models import DataSource, RecordSource
+
+    found: dict[str, list[str]] = defaultdict(list)
+    for service_id, label in conn.execute(
+            select(RecordSource.record_id, DataSource.label).join(DataSource, DataSource.key == RecordSource.source_key)
+            .where(RecordSource.record_type == "service").order_by(RecordSource.record_id, DataSource.label)):
+        found[service_id].append(label)
+    return {service_id: tuple(labels) for service_id, labels in found.items()}
+
+
 __all__ = ["ACCESSIBILITY", "ATTENDING", "Filter", "Near", "Page", "areas", "attending_kinds", "conditions",
            "delivered_across",
            "find_service_at_locations", "find_services", "is_free", "latest_deprivation", "latest_edition", "needs_met",
-           "needs_of_term", "service_links", "term_needs", "terms_meeting", "venues"]
+           "needs_of_term", "service_links", "source_labels", "term_needs", "terms_meeting", "venues"]

@@ -228,3 +228,21 @@ def test_a_verification_here_outlives_an_older_date_at_the_source(engine: Engine
     with engine.connect() as conn:
         verified = conn.execute(select(Service.assured_date).where(Service.id == "walk-1")).scalar_one()
     assert verified == dt.date.today()
+
+
+def test_each_search_result_says_where_it_came_from(engine: Engine, opendata: Path) -> None:
+    from assetmap.demo import load_demo
+    from assetmap.io.postcodes import import_postcodes
+    from assetmap.search import Query, Searcher
+
+    import_postcodes(engine, opendata / "codepoint-open-2020-08/csv/g.csv")
+    import_assets(engine, opendata / "givefood/foodbanks_scotland_subset.csv")
+    load_demo(engine)
+
+    answer = Searcher(engine).search(Query(postcode="G42 8YU", needs=("food-bank",), max_metres=5000))
+
+    sources = {r.name: r.sources for r in answer.results}
+    assert sources["Queen's Park Govanhill Parish Church"] == ["Give Food"]
+    # A real food bank nearby, verified the day Give Food listed it, is not outranked by the demo.
+    assert not answer.results[0].name.endswith("(demo)")
+    assert all(s == [] for n, s in sources.items() if n.endswith("(demo)"))

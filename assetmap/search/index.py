@@ -89,6 +89,8 @@ class Index:
         self.max_age = np.array([np.nan if s.maximum_age is None else s.maximum_age for s in services])
         self.search_text = [f"{s.name} {s.description or ''} {s.organization or ''}".lower() for s in services]
 
+        labels = directory.source_labels(conn)
+        self.sources: list[tuple[str, ...]] = [labels.get(service_id, ()) for service_id in self.ids]
         links = directory.service_links(conn)
         met = directory.needs_met(conn, vocabulary, links=links)
         self.covers: list[dict[str, str]] = [met.get(service_id, {}) for service_id in self.ids]

@@ -42,6 +42,8 @@ class Result:
     maximum_age: float | None
     # Where a service without a venue in the answer is delivered: "Glasgow City", "NHS Borders".
     delivered_across: str | None = None
+    # Where the record came from (ALISS, Give Food, a spreadsheet, an editor): what a CLW trusts it by.
+    sources: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ def result(index: Index, i: int, c: Checked, point: int | None, metres: float | 
         cost=cost_text(index, i), free=index.free[i], phones=index.phones[i], email=s.email or s.org_email,
         url=s.url or s.org_website, last_verified=s.assured_date.isoformat() if s.assured_date else None,
         current=bool(index.current[i]), status=index.status[i], minimum_age=s.minimum_age,
-        maximum_age=s.maximum_age, delivered_across=delivered,
+        maximum_age=s.maximum_age, delivered_across=delivered, sources=list(index.sources[i]),
     )
 
 
