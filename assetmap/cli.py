@@ -747,6 +747,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("assetmap: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `assetmap gaps --format csv | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

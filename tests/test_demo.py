@@ -46,3 +46,17 @@ def test_demo_remove_takes_out_the_demo_and_leaves_the_food_banks_and_an_editors
     assert orphans == 0
     again = run_assetmap("--database-url", db_url, "demo", "--remove")
     assert "removed the fictional demo directory: 0 services" in again.stdout
+
+
+def test_a_command_piped_into_head_ends_quietly(db_url: str) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path as P
+
+    script = P(sys.executable).with_name("assetmap")
+    load = run_assetmap("--database-url", db_url, "demo")
+    assert load.returncode == 0
+    piped = subprocess.run(f"'{script}' --database-url '{db_url}' search --lat 55.8527 --lon -4.1995 "
+                           f"--need loneliness --limit 30 | head -1", shell=True, capture_output=True, text=True,
+                           timeout=120)
+    assert piped.stdout.strip() and "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr
