@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from assetmap import quality
+from assetmap import duplicates, quality
 from assetmap.config import settings
 from assetmap.db import reading
 from assetmap.io import oruk, tabular
@@ -68,6 +68,9 @@ def import_files(engine: Engine, paths: Sequence[Path | str], *, mapping: list[s
     oruk.import_checked(engine, records, names)
     for item in prepared:
         _describe(item)
+    note = duplicates.detect(engine).note()  # the same service from another source: an editor decides
+    if note:
+        prepared[0].report.notes.append(note)
     return [item.report for item in prepared]
 
 
