@@ -120,7 +120,8 @@ def review():
 @bp.get("/duplicates")
 @require("editor")
 def duplicate_pairs():
-    return render_template("duplicates.html", pairs=duplicates.pairs(engine()), account=current_account())
+    return render_template("duplicates.html", pairs=duplicates.pairs(engine()), waiting=duplicates.waiting(engine()),
+                           account=current_account())
 
 
 def _two(first: str, second: str) -> tuple[str, str]:
