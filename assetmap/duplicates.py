@@ -86,6 +86,14 @@ SPELLINGS = {"ne": "north east", "nw": "north west", "se": "south east", "sw": "
              "st": "saint", "center": "centre", "ctr": "centre", "comm": "community"}
 
 
+_APOSTROPHES = re.compile("['`\u2019]")
+_PUNCTUATION = re.compile("[^a-z0-9]+")
+_FOOD_BANK = re.compile(r"\bfood ?banks?\b")
+_NOT_DIGITS = re.compile(r"\D")
+_UK_PREFIX = re.compile(r"^(0044|44)(?=[1-9]\d{8,9}$)")
+_WEB_PREFIX = re.compile(r"^([a-z]+://)?(www\.)?")
+
+
 class DuplicateError(AssetmapError):
     """A decision about a pair that cannot be made as asked."""
 
@@ -110,9 +118,8 @@ def name_tokens(name: str, organisation: str | None = None) -> tuple[str, ...]:
 
 def _words(text: str) -> tuple[str, ...]:
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    folded = re.sub(r"['`\u2019]", "", folded.replace("&", " and "))
-    folded = re.sub(r"[^a-z0-9]+", " ", folded)
-    folded = re.sub(r"\bfood ?banks?\b", "foodbank", folded)
+    folded = _APOSTROPHES.sub("", folded.replace("&", " and "))
+    folded = _FOOD_BANK.sub("foodbank", _PUNCTUATION.sub(" ", folded))
     found: list[str] = []
     for word in folded.split():
         found.extend(SPELLINGS.get(word, word).split())
@@ -175,8 +182,7 @@ def contact_keys(phones: Iterable[str | None] = (), emails: Iterable[str | None]
     """Phones, emails and websites written one way, to compare: ("phone", "01412211535"), ..."""
     keys: set[tuple[str, str]] = set()
     for number in phones:
-        digits = re.sub(r"\D", "", number or "")
-        digits = re.sub(r"^(0044|44)(?=[1-9]\d{8,9}$)", "0", digits)
+        digits = _UK_PREFIX.sub("0", _NOT_DIGITS.sub("", number or ""))
         if len(digits) >= 10:
             keys.add(("phone", digits))
     for email in emails:
@@ -184,8 +190,7 @@ def contact_keys(phones: Iterable[str | None] = (), emails: Iterable[str | None]
         if "@" in text:
             keys.add(("email", text))
     for website in websites:
-        text = re.sub(r"^[a-z]+://", "", (website or "").strip().lower())
-        text = re.sub(r"^www\.", "", text).rstrip("/")
+        text = _WEB_PREFIX.sub("", (website or "").strip().lower()).rstrip("/")
         if "." in text:
             keys.add(("website", text))
     return frozenset(keys)
