@@ -28,7 +28,7 @@ from assetmap.db import connect, writing
 from assetmap.directory import Filter, Near
 from assetmap.io import oruk
 from assetmap.io.assets import import_assets
-from assetmap.models import AuditEntry, DataSource, Duplicate, RecordSource, Service
+from assetmap.models import AuditEntry, DataSource, RecordSource, Service
 from assetmap.search import Query, Searcher
 from assetmap.search.rank import GEOD
 from tests.cli import run_assetmap
