@@ -400,8 +400,9 @@ def record(engine: Engine, pairs: Sequence[Pair]) -> Found:
         known = {frozenset((r.service_id, r.other_id)) for r in rows}
         hides = _edges(rows)
         fresh = [p for p in pairs if frozenset((p.shown, p.hidden)) not in known]
-        held = set(conn.execute(select(Service.id).where(
-            Service.id.in_({i for p in fresh for i in (p.shown, p.hidden)}))).scalars()) if fresh else set()
+        held: set[str] = set()
+        for some in _chunks({i for p in fresh for i in (p.shown, p.hidden)}):
+            held |= set(conn.execute(select(Service.id).where(Service.id.in_(some))).scalars())
         for pair in fresh:
             if pair.shown not in held or pair.hidden not in held or frozenset((pair.shown, pair.hidden)) in known:
                 continue
@@ -542,11 +543,21 @@ def waiting(engine: Engine) -> int:
                                 .where(Duplicate.status == "suspected")).scalar_one())
 
 
+def _chunks(ids: Iterable[str], size: int = 5000) -> list[list[str]]:
+    """Ids in slices an ``IN (...)`` of any backend takes (SQLite's limit is 32,766 values)."""
+    ordered = sorted(set(ids))
+    return [ordered[n:n + size] for n in range(0, len(ordered), size)]
+
+
 def describe(conn: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """What an editor compares, per service: name, organisation, address, contacts, needs, verified, sources."""
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
+    found: dict[str, dict[str, Any]] = {}
+    for some in _chunks(ids):
+        found |= _describe(conn, some)
+    return found
+
+
+def _describe(conn: Connection, wanted: list[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for s in conn.execute(
             select(Service.id, Service.name, Service.status, Service.email, Service.url, Service.assured_date,
