@@ -91,7 +91,8 @@ def cmd_import_assets(args: argparse.Namespace) -> int:
     # All the files or none: a directory half from a.csv and without b.json helps nobody.
     reports = import_files(_engine(args), args.files, mapping=args.map, mapping_file=args.mapping,
                            need=args.need, source=args.source,
-                           keep_bad_coordinates=args.keep_bad_coordinates, verified=args.verified)
+                           keep_bad_coordinates=args.keep_bad_coordinates, verified=args.verified,
+                           strict=args.strict)
     _print_reports(reports, args.json)
     return 0
 
@@ -277,10 +278,24 @@ def _format_of(path: str) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from assetmap.demo import load_demo
+    from assetmap.demo import load_demo, remove_demo
 
+    if args.remove:
+        removed = remove_demo(_engine(args))
+        print(f"removed the fictional demo directory: {removed} services; nothing else was touched")
+        return 0
     count = load_demo(_engine(args))
     print(f"loaded the fictional demo directory: {count} services around Glasgow, all labelled (demo)")
+    return 0
+
+
+def cmd_load_open_data(args: argparse.Namespace) -> int:
+    from assetmap.config import settings
+    from assetmap.starter import load_open_data
+
+    reports = load_open_data(_engine(args), args.folder or settings().shared_dir,
+                             say=lambda line: print(line, file=sys.stderr))
+    _print_reports(reports, False)
     return 0
 
 
@@ -458,6 +473,19 @@ def _wanted_command(argv: Sequence[str]) -> str | None:
     return known.command
 
 
+class _SearchHelp(argparse.HelpFormatter):
+    """Lists the accessibility features under --access, read from the library only when help is
+    shown (so other commands do not load the directory layer to build their parser)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if action.dest == "access" and text:
+            from assetmap.directory import ACCESSIBILITY
+
+            text += ": " + ", ".join(ACCESSIBILITY)
+        return text
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with ``command`` a built-in sub-command, no add-on is loaded."""
     parser = argparse.ArgumentParser(
@@ -524,13 +552,26 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     deprivation.set_defaults(handler=cmd_import_deprivation)
 
     assets = kinds.add_parser(
-        "assets", help="services: Open Referral JSON or CSV package, or any spreadsheet",
-        description="Load community assets. Open Referral (HSDS 3.0 / ORUK 3.0) JSON records, "
+        "assets", help="services: ALISS, Open Referral JSON or CSV package, or any spreadsheet",
+        description="Load community assets. ALISS API answers (a page, a service, an organisation; a "
+        "file, a folder of saved pages, or an address such as https://www.aliss.org/api/v4/import/, "
+        "whose next pages are followed) and Open Referral (HSDS 3.0 / ORUK 3.0) JSON records, "
         "lists, API pages or CSV packages (a folder) are mapped field by field. Spreadsheets "
         "(CSV, Excel) and vector files are read with a column mapping, guessed from common "
-        "column names unless given. Rows are matched by id, so a re-import updates.",
+        "column names unless given. Rows are matched by id, so a re-import updates. A value that "
+        "breaks its field's rule (an impossible latitude, a number given as text, a date that is not one) "
+        "is left out of its record, which is imported without it, and the report names the record, the "
+        "field and why (--strict refuses the file instead). An Open Referral record without what it cannot "
+        "be without (an id, a name, a record where one should be) refuses the file; a spreadsheet row without "
+        "a name is rejected. "
+        "One table of a CSV package on its own (contacts.csv), a taxonomy without services, and an API's "
+        "base document are refused: give the whole package folder, or the services with them.",
+        epilog="An ALISS address that searches by postcode (postcode=, q=, location=) is refused: "
+        "nothing about a person is ever sent. ALISS data is CC BY 4.0: \"Contains data from ALISS "
+        "(www.aliss.org)\".",
     )
-    assets.add_argument("files", nargs="+", metavar="FILE", help="files, or folders of CSV packages")
+    assets.add_argument("files", nargs="+", metavar="FILE",
+                        help="files, folders (CSV packages, saved ALISS pages) or ALISS API addresses")
     assets.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
                         help="spreadsheets: which column holds a field (name, organisation, description, "
                         "need, address, postcode, latitude, longitude, latlon, phone, email, website, "
@@ -538,13 +579,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     assets.add_argument("--mapping", metavar="FILE", help="spreadsheets: a TOML or JSON file of FIELD = COLUMN")
     assets.add_argument("--need", action="append", default=[], metavar="NEED",
                         help="spreadsheets: a need or activity type every row serves (e.g. food-bank)")
-    assets.add_argument("--source", help="spreadsheets: a name for where the rows come from, which keeps "
-                        "their ids stable across imports (default: the file name)")
+    assets.add_argument("--source", help="a name for where the records come from, so that a later copy "
+                        "under another file name re-syncs them (and, for spreadsheets, keeps their ids stable); "
+                        "default: the file name")
     assets.add_argument("--verified", metavar="YYYY-MM-DD",
                         help="spreadsheets: the date the rows were last checked, where no column says")
+    assets.add_argument("--strict", action="store_true",
+                        help="refuse the whole file, naming the record, the field and what to change, if any "
+                        "value breaks its field's rule, instead of leaving the value out; the database is "
+                        "left as it was")
     assets.add_argument("--keep-bad-coordinates", action="store_true",
-                        help="keep coordinates outside -90..90/-180..180 as given, unplaced, instead of "
-                        "refusing the file (the official Open Referral examples use 100, 101)")
+                        help="Open Referral files: keep coordinates that are no point on Earth (outside "
+                        "-90..90/-180..180, or one without the other) as given, the location unplaced, "
+                        "instead of leaving them out (the official examples use 100, 101); even with "
+                        "--strict. Spreadsheets leave them out and place the row by its postcode")
     assets.add_argument("--json", action="store_true", help="print the import report as JSON")
     assets.set_defaults(handler=cmd_import_assets)
 
@@ -600,7 +648,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     lookup.set_defaults(handler=cmd_lookup)
 
     find = commands.add_parser(
-        "search", help="services that fit a person's needs near their postcode",
+        "search", help="services that fit a person's needs near their postcode", formatter_class=_SearchHelp,
         description="Find the services that fit a person's needs near their postcode (resolved "
         "locally, never stored). Needs are slugs or the words a CLW types; typos are forgiven.",
     )
@@ -618,7 +666,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     find.add_argument("--free", action="store_true", help="leave out services with a charge")
     find.add_argument("--age", type=float, help="the person's age")
     find.add_argument("--access", action="append", default=[], metavar="FEATURE",
-                      help="an accessibility feature the venue must have (repeatable)")
+                      help="an accessibility feature the venue must have (repeatable), in words found in "
+                      "the venue's accessibility")
     find.add_argument("--attending", choices=["in_person", "online", "phone"], help="how the person can attend")
     find.add_argument("--include-inactive", action="store_true", help="also show inactive services")
     find.add_argument("--limit", type=int, default=10, help="how many results (default %(default)s)")
@@ -665,7 +714,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Load about seventy fictional services around Glasgow, every one labelled (demo), "
         "with drama-range phone numbers and example.org addresses. Loading it again changes nothing.",
     )
+    demo.add_argument("--remove", action="store_true",
+                      help="take the demo directory out again (once real data is loaded), and nothing else")
     demo.set_defaults(handler=cmd_demo)
+
+    open_data = commands.add_parser(
+        "load-open-data", help="load Scotland's geography, food banks and ALISS from the shared folder",
+        description="Load what the shared open-data folder holds: every Scottish postcode, data zones, council "
+        "areas and SIMD, then Give Food's food banks and the ALISS material as directories that say where each "
+        "record came from. What is already loaded is skipped, and the directories re-sync (editors' changes stay), "
+        "so it can run at every start.",
+    )
+    open_data.add_argument("folder", nargs="?", help="the shared folder (default: ASSETMAP_SHARED_DIR or ../shared)")
+    open_data.set_defaults(handler=cmd_load_open_data)
 
     user = commands.add_parser("user", help="manage accounts", description="Manage the web app's accounts.")
     user_commands = user.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete, select
 
-from assetmap import taxonomy
+from assetmap import changes, taxonomy
 from assetmap.db import writing
-from assetmap.io.oruk import Records, check_and_write
+from assetmap.io.oruk import ORDER, TABLES, Records, check_and_write
+from assetmap.models import Service, ServiceAtLocation
 from assetmap.taxonomy import stable_id
 
 # Approximate centres of Glasgow neighbourhoods (longitude, latitude).
@@ -118,6 +119,31 @@ def records(seed: int = 2026) -> Records:
 
 _DAY_NAMES = {"MO": "Monday", "TU": "Tuesday", "WE": "Wednesday", "TH": "Thursday", "FR": "Friday",
               "SA": "Saturday", "SU": "Sunday"}
+
+
+def remove_demo(engine: Engine) -> int:
+    """Take the fictional directory out (once real data is loaded), and nothing else.
+
+    The demo's records are known by id (the same seed makes the same ids), so records
+    from any other source, even one an editor made beside a demo record, stay.
+    """
+    found = records()
+    services = list(found.rows["service"])
+    with writing(engine) as conn:
+        present = set(conn.execute(select(Service.id).where(Service.id.in_(services))).scalars())
+        # Venues an editor added to a demo service go with it.
+        venues = set(conn.execute(select(ServiceAtLocation.location_id).where(
+            ServiceAtLocation.service_id.in_(services))).scalars())
+        found.rows["location"].update({i: {} for i in venues})
+        for table in reversed(ORDER):  # children before the records they belong to
+            ids = sorted(found.rows.get(table, {}))
+            if not ids:
+                continue
+            key = TABLES[table].c.id
+            for start in range(0, len(ids), 500):
+                conn.execute(delete(TABLES[table]).where(key.in_(ids[start:start + 500])))
+        changes.bump(conn, changes.DIRECTORY)
+    return len(present)
 
 
 def load_demo(engine: Engine) -> int:

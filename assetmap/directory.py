@@ -7,11 +7,12 @@ filter cannot be honoured by one and ignored by another, and "which needs does
 this service meet" has one answer.
 
 The needs a service meets come from its taxonomy terms, one rule for every way
-the importers tag a service (:func:`needs_of_term`): a term whose code is one of
-assetmap's slugs is that need or activity type; any other term (an Open Referral
-code such as ``FB-01``, an ALISS category) is matched by its name, as a CLW's
-typed words are. An activity type also meets the needs it serves, so a gardening
-group meets "loneliness".
+the importers tag a service (:func:`needs_of_term`): an ALISS category (code
+``aliss:<slug>``) meets what ``assetmap/data/aliss-crosswalk.toml`` says; a term whose
+code is one of assetmap's slugs is that need or activity type; any other term (an
+Open Referral code such as ``FB-01``) is matched by its name, as a CLW's typed words
+are. An activity type also meets the needs it serves, so a gardening group meets
+"loneliness".
 
 :func:`find_services` answers a filter in SQL, paged in the database. Text is
 matched as typed (case-insensitive, LIKE's wildcards escaped); times of day are
@@ -60,8 +61,11 @@ PHONE_WORDS = "phone|telephone|call|helpline"
 IN_PERSON_WORDS = "in[ _-]?person|venue|drop[ -]?in|face to face"
 FREE_WORDS = "(^|[^a-z0-9_])free([^a-z0-9_]|$)|no charge"
 ATTENDING = ("in_person", "online", "phone")
-# The accessibility a CLW can ask a venue for: matched in the venue's accessibility text.
-ACCESSIBILITY = ("wheelchair", "hearing loop")
+# The accessibility a CLW can ask a venue for, matched as words in the venue's accessibility
+# text: the two asked for first ever since ("wheelchair", as many venues write it), then the rest
+# of ALISS's features that a venue has, the vocabulary the editor writes and ALISS's records carry.
+ACCESSIBILITY = tuple(dict.fromkeys(("wheelchair", "hearing loop",
+                                     *(f.name.lower() for f in taxonomy.aliss_venue_features()))))
 DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _BYDAY_TOKEN = "(^|,)([+-]?[0-9])?({days})(,|$)"
 _TIME = "^([01][0-9]|2[0-3]):[0-5][0-9]"
@@ -125,17 +129,21 @@ def needs_of_term(vocabulary: taxonomy.Vocabulary, code: str | None, name: str |
 def _needs_of_term(vocabulary: taxonomy.Vocabulary, code: str | None, name: str | None) -> tuple[tuple[str, str], ...]:
     # Matching a name can try every phrase of the vocabulary for typos; a directory has a few
     # hundred terms, asked about on every request, so each is worked out once.
-    term = vocabulary.term(code) if code else None
-    if term is None:
-        matched = vocabulary.match(name or "")
-        term = matched[0] if matched else None
-    if term is None:
-        return ()
-    met = {term.slug: f"listed for {term.label.lower()}"}
-    for need in term.needs:
-        need_term = vocabulary.term(need)
-        if need_term:
-            met.setdefault(need, f"{term.label.lower()} helps with {need_term.label.lower()}")
+    crosswalked = taxonomy.aliss_needs(code, name)  # an ALISS term: what the crosswalk says, and only that
+    if crosswalked is not None:
+        terms = [t for t in map(vocabulary.term, crosswalked) if t is not None]
+    else:
+        term = vocabulary.term(code) if code else None
+        if term is None:
+            matched = vocabulary.match(name or "")
+            term = matched[0] if matched else None
+        terms = [term] if term else []
+    met = {term.slug: f"listed for {term.label.lower()}" for term in terms}
+    for term in terms:
+        for need in term.needs:
+            need_term = vocabulary.term(need)
+            if need_term:
+                met.setdefault(need, f"{term.label.lower()} helps with {need_term.label.lower()}")
     return tuple(met.items())
 
 

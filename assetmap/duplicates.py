@@ -15,7 +15,8 @@ runs several services at one venue under its one phone ("Carers Support" and
 the Renfield St Stephens Centre share phone, email and venue), while another
 directory's record of a service has an organisation record of its own. Two
 services from one source are never duplicates of each other (a source lists a
-service once); a service without a ``record_source`` row counts as its own source.
+service once); a service without a ``record_source`` row counts as its own source, and
+so, here, does each service editors added by hand (two editors may add one service).
 
 Why these thresholds, on the real data (``tests/test_duplicates.py`` holds them):
 the 83 Give Food food banks are 83 different ones, and the most alike names of two
@@ -73,6 +74,7 @@ from assetmap.models import (
 )
 from assetmap.postcodes import normalise_unit
 from assetmap.projection import wgs84_to_bng
+from assetmap.provenance import EDITOR
 
 NEAR_METRES = 150.0
 NAME_ALIKE = 0.8
@@ -349,7 +351,8 @@ def listings(conn: Connection) -> list[Listing]:
     for record_id, source_key, source_updated in conn.execute(
             select(RecordSource.record_id, RecordSource.source_key, RecordSource.source_updated)
             .where(RecordSource.record_type == "service")):
-        sources[record_id].add(source_key)
+        if source_key != EDITOR.key:  # editors may add a service another editor added: not "one source"
+            sources[record_id].add(source_key)
         if source_updated and (record_id not in updated or source_updated > updated[record_id]):
             updated[record_id] = source_updated
     found = []

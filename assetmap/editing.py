@@ -1,7 +1,10 @@
 """Keeping the directory current by hand: edits, verification, status, the review queue, the audit log.
 
 A service is edited as one form (the service, where and when it runs, how to get
-in touch, what it costs and which needs it meets). Every change is written to the
+in touch, what it costs, which needs it meets, the venue's accessibility and who it
+is for, in ALISS's words: assetmap.taxonomy.aliss_venue_features and aliss_lists().groups).
+Tags the form does not show (a source's own categories, such as ALISS's) are kept as
+they are. Every change is written to the
 audit log field by field. Two people editing the same service: the second save
 is refused with the other person's values (compare-and-set on ``last_modified``),
 so nothing is silently overwritten and the second person's input is kept.
@@ -17,30 +20,37 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select, update
 
-from assetmap import changes, fields, taxonomy
+from assetmap import backends, changes, fields, taxonomy
 from assetmap.db import writing
 from assetmap.errors import AssetmapError
 from assetmap.geography import PostcodeNotFound, lookup
 from assetmap.models import (
+    Accessibility,
     Address,
     Attribute,
     AuditEntry,
     CostOption,
+    DataSource,
     Location,
     Organization,
     Phone,
+    RecordSource,
     Schedule,
     Service,
     ServiceAtLocation,
+    TaxonomyTerm,
 )
 from assetmap.postcodes import PostcodeError
+from assetmap.provenance import EDITOR
 from assetmap.quality import STALE_AFTER
 
 DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 ATTENDING = {"in_person": "In person", "online": "Online", "phone": "By phone"}
 FIELDS = ("name", "description", "organization", "status", "url", "email", "phone", "minimum_age",
           "maximum_age", "cost", "location_name", "address", "postcode", "latitude", "longitude",
-          "days", "opens_at", "closes_at", "when", "attending", "needs")
+          "days", "opens_at", "closes_at", "when", "attending", "needs", "access", "who")
+# The fields a form sends as several values (checkboxes).
+LISTS = ("days", "attending", "needs", "access", "who")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
 
@@ -105,8 +115,13 @@ def service_form(conn: Connection, service_id: str) -> Form | None:
                         .order_by(CostOption.id)).scalar()
     vocabulary = taxonomy.load()
     codes = {t.id: t.slug for t in vocabulary.terms}
-    needs = sorted(codes[i] for i in conn.execute(select(Attribute.taxonomy_term_id).where(
-        Attribute.link_id == service_id)).scalars() if i in codes)
+    tagged = set(conn.execute(select(Attribute.taxonomy_term_id).where(Attribute.link_id == service_id)).scalars())
+    needs = sorted(codes[i] for i in tagged if i in codes)
+    groups = [g.slug for g in taxonomy.aliss_lists().groups if taxonomy.aliss_group_id(g.slug) in tagged]
+    unmanaged = tagged - set(codes) - {taxonomy.aliss_group_id(g.slug) for g in taxonomy.aliss_lists().groups}
+    categories = sorted(set(conn.execute(select(TaxonomyTerm.name).where(
+        TaxonomyTerm.id.in_(sorted(unmanaged)))).scalars())) if unmanaged else []
+    access = _venue_features(conn, place.id) if place else []
     attending = []
     if schedule and schedule.attending_type:
         attending = [k for k in ATTENDING if k in schedule.attending_type]
@@ -121,9 +136,25 @@ def service_form(conn: Connection, service_id: str) -> Form | None:
         "days": [d for d in DAYS if schedule and schedule.byday and d in schedule.byday.split(",")],
         "opens_at": schedule.opens_at if schedule else None, "closes_at": schedule.closes_at if schedule else None,
         "when": schedule.description if schedule else None, "attending": attending, "needs": needs,
+        "access": access, "who": groups, "categories": categories,
         "assured_date": service.assured_date.isoformat() if service.assured_date else None,
     }
     return Form({k: v for k, v in values.items()}, _version(service.last_modified))
+
+
+def _venue_features(conn: Connection, location_id: str) -> list[str]:
+    """Slugs of the venue's accessibility that is one of the features the form offers."""
+    named = set(conn.execute(select(Accessibility.description).where(Accessibility.location_id == location_id)).scalars())
+    return [f.slug for f in taxonomy.aliss_venue_features() if f.name in named]
+
+
+def _chosen(value: Any, known: list[str], what: str, key: str, problems: dict[str, str]) -> list[str]:
+    """The ticked values that the list knows, in its order; an unknown one is a problem."""
+    given = value if isinstance(value, list) else [value] if value else []
+    unknown = [v for v in given if v not in known]
+    if unknown:
+        problems[key] = f"unknown {what} {str(unknown[0])[:40]!r}: tick one of the list"
+    return [k for k in known if k in given]
 
 
 def _check(conn: Connection, raw: dict[str, Any]) -> dict[str, Any]:
@@ -167,6 +198,10 @@ def _check(conn: Connection, raw: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         problems["needs"] = f"unknown need {unknown[0]!r}"
     values["needs"] = [n for n in needs if vocabulary.term(n)]
+    values["access"] = _chosen(values["access"], [f.slug for f in taxonomy.aliss_venue_features()],
+                               "accessibility feature", "access", problems)
+    values["who"] = _chosen(values["who"], [g.slug for g in taxonomy.aliss_lists().groups], "group", "who",
+                            problems)
     if "cost" not in problems:
         values["cost"] = fields.cost(values["cost"])  # checked above: 0.0, pounds, or words
     for key, rule in (("latitude", fields.latitude), ("longitude", fields.longitude)):
@@ -176,6 +211,8 @@ def _check(conn: Connection, raw: dict[str, Any]) -> dict[str, Any]:
             problems[key] = f"{exc.reason}: {exc.advice}"
     if (values["latitude"] is None) != (values["longitude"] is None):
         problems["latitude"] = "give both latitude and longitude, or neither"
+    if values["access"] and not (values["latitude"] is not None or values["address"] or values["postcode"]):
+        problems["access"] = "accessibility is the venue's: give its address, postcode or place on the map"
     if values["postcode"] and values["latitude"] is None and "latitude" not in problems:
         try:
             place = lookup(conn, values["postcode"])
@@ -204,8 +241,12 @@ def save_service(engine: Engine, raw: dict[str, Any], user: str, service_id: str
                    "maximum_age": values["maximum_age"], "organization_id": org_id, "last_modified": now,
                    "fees_description": values["cost"] if isinstance(values["cost"], str) else None}
         if service_id is None:
+            # Made by someone who knows it: verified when made, and that is where it came from.
             service_id = str(uuid.uuid4())
-            conn.execute(Service.__table__.insert().values(id=service_id, **columns))
+            conn.execute(Service.__table__.insert().values(
+                id=service_id, assured_date=now.date(), assurer_email=user if _EMAIL.match(user) else None,
+                **columns))
+            _made_by_an_editor(conn, service_id, now)
             action = "create"
         else:
             assert before is not None
@@ -222,6 +263,15 @@ def save_service(engine: Engine, raw: dict[str, Any], user: str, service_id: str
         _audit(conn, now, user, action, service_id, before.values if before else {}, after.values)
         changes.bump(conn, changes.DIRECTORY)
     return service_id
+
+
+def _made_by_an_editor(conn: Connection, service_id: str, now: dt.datetime) -> None:
+    backend = backends.of(conn)
+    conn.execute(backend.insert(DataSource).values(key=EDITOR.key, label=EDITOR.label, kind=EDITOR.kind)
+                 .on_conflict_do_nothing(index_elements=["key"]))
+    conn.execute(RecordSource.__table__.insert().values(
+        record_type="service", record_id=service_id, source_key=EDITOR.key, source_record_id=service_id,
+        source_updated=now.date(), last_synced=now, listed=True))
 
 
 def _parse_version(version: str) -> dt.datetime:
@@ -244,9 +294,10 @@ def _organisation(conn: Connection, name: str) -> str:
 
 
 def _write_children(conn: Connection, service_id: str, org_id: str, values: dict[str, Any]) -> None:
-    """Where, when, phone, cost and needs: replaced as a whole from the form."""
+    """Where, when, phone, cost and needs, as the form says: rows kept by id where they exist, so a
+    record from a source stays that record and the next sync can tell what the editor changed."""
     location_ids = list(conn.execute(select(ServiceAtLocation.location_id).where(
-        ServiceAtLocation.service_id == service_id)).scalars())
+        ServiceAtLocation.service_id == service_id).order_by(ServiceAtLocation.location_id)).scalars())
     location_id = location_ids[0] if location_ids else None
     placed = values["latitude"] is not None
     if placed or values["address"] or values["postcode"]:
@@ -262,34 +313,80 @@ def _write_children(conn: Connection, service_id: str, org_id: str, values: dict
                 id=str(uuid.uuid4()), service_id=service_id, location_id=location_id))
         else:
             conn.execute(update(Location).where(Location.id == location_id).values(geom=geom, **row))
-        conn.execute(delete(Address).where(Address.location_id == location_id))
-        if values["address"] or values["postcode"]:
-            conn.execute(Address.__table__.insert().values(
-                id=str(uuid.uuid4()), location_id=location_id, address_1=values["address"],
-                postal_code=values["postcode"], country="GB", address_type="physical"))
-    conn.execute(delete(Schedule).where(Schedule.service_id == service_id))
-    if values["days"] or values["when"] or values["attending"]:
-        conn.execute(Schedule.__table__.insert().values(
-            id=str(uuid.uuid4()), service_id=service_id, freq="WEEKLY" if values["days"] else None,
-            byday=",".join(values["days"]) or None, opens_at=values["opens_at"], closes_at=values["closes_at"],
-            description=values["when"], attending_type=",".join(values["attending"]) or None))
-    conn.execute(delete(Phone).where(Phone.service_id == service_id))
-    if values["phone"]:
-        conn.execute(Phone.__table__.insert().values(id=str(uuid.uuid4()), service_id=service_id,
-                                                     number=values["phone"]))
-    conn.execute(delete(CostOption).where(CostOption.service_id == service_id))
-    if isinstance(values["cost"], float):
-        conn.execute(CostOption.__table__.insert().values(
-            id=str(uuid.uuid4()), service_id=service_id, amount=values["cost"], currency="GBP",
-            option="Free" if values["cost"] == 0 else None))
+        _keep_one(conn, Address, Address.location_id == location_id,
+                  {"address_1": values["address"], "postal_code": values["postcode"]} if values["address"]
+                  or values["postcode"] else None,
+                  {"location_id": location_id, "country": "GB", "address_type": "physical"})
+    _keep_one(conn, Schedule, Schedule.service_id == service_id, {
+        "freq": "WEEKLY" if values["days"] else None, "byday": ",".join(values["days"]) or None,
+        "opens_at": values["opens_at"], "closes_at": values["closes_at"], "description": values["when"],
+        "attending_type": ",".join(values["attending"]) or None,
+    } if values["days"] or values["when"] or values["attending"] else None, {"service_id": service_id})
+    _keep_one(conn, Phone, Phone.service_id == service_id,
+              {"number": values["phone"]} if values["phone"] else None, {"service_id": service_id})
+    cost = values["cost"]
+    _keep_one(conn, CostOption, CostOption.service_id == service_id, {
+        "amount": cost, "currency": "GBP", "option": "Free" if cost == 0 else None,
+    } if isinstance(cost, float) else None, {"service_id": service_id})
+    if location_id is not None:
+        _write_access(conn, location_id, values["access"])
     vocabulary = taxonomy.load()
-    conn.execute(delete(Attribute).where(Attribute.link_id == service_id))
-    for slug in values["needs"]:
-        term = vocabulary.term(slug)
-        assert term is not None
-        conn.execute(Attribute.__table__.insert().values(
-            id=str(uuid.uuid4()), link_id=service_id, link_entity="service", link_type=term.kind,
-            taxonomy_term_id=term.id))
+    groups = {g.slug: g for g in taxonomy.aliss_lists().groups}
+    if values["who"] and conn.execute(select(TaxonomyTerm.id).where(
+            TaxonomyTerm.id == taxonomy.aliss_group_id(values["who"][0]))).first() is None:
+        taxonomy.install_aliss(conn)  # the first "who it is for" in a directory that never imported ALISS
+    # Only the tags the form shows are replaced, each kept by id where it stays: a source's own
+    # categories stay as they came, and a sync can tell what the editor changed.
+    wanted: dict[str, dict[str, Any]] = {}
+    for term in (t for t in (vocabulary.term(slug) for slug in values["needs"]) if t is not None):
+        wanted[term.id] = {"link_type": term.kind, "label": None}
+    for slug in values["who"]:
+        wanted[taxonomy.aliss_group_id(slug)] = {"link_type": "who_it_is_for", "label": groups[slug].name}
+    shown = [t.id for t in vocabulary.terms] + [taxonomy.aliss_group_id(slug) for slug in groups]
+    had = dict(conn.execute(select(Attribute.taxonomy_term_id, Attribute.id).where(
+        Attribute.link_id == service_id, Attribute.taxonomy_term_id.in_(shown))).all())
+    gone = [attribute for term_id, attribute in had.items() if term_id not in wanted]
+    if gone:
+        conn.execute(delete(Attribute).where(Attribute.id.in_(gone)))
+    for term_id, extra in wanted.items():
+        if term_id not in had:
+            conn.execute(Attribute.__table__.insert().values(
+                id=str(uuid.uuid4()), link_id=service_id, link_entity="service", taxonomy_term_id=term_id,
+                **{k: v for k, v in extra.items() if v is not None}))
+
+
+def _keep_one(conn: Connection, model: Any, where: Any, values: dict[str, Any] | None,
+              new: dict[str, Any]) -> None:
+    """The form holds one of these (one phone, one schedule): update the first row, drop the
+    rest; add one if there was none; with ``values`` None, drop them all."""
+    ids = list(conn.execute(select(model.id).where(where).order_by(model.id)).scalars())
+    keep = ids[0] if ids and values is not None else None
+    extra = [i for i in ids if i != keep]
+    if extra:
+        conn.execute(delete(model).where(model.id.in_(extra)))
+    if values is None:
+        return
+    if keep is None:
+        conn.execute(model.__table__.insert().values(id=str(uuid.uuid4()), **new, **values))
+    else:
+        changed = {k: v for k, v in values.items()}
+        current = conn.execute(select(*[model.__table__.c[k] for k in changed]).where(model.id == keep)).one()
+        if tuple(current) != tuple(changed.values()):
+            conn.execute(update(model).where(model.id == keep).values(**changed))
+
+
+def _write_access(conn: Connection, location_id: str, chosen: list[str]) -> None:
+    """The venue's features as ticked; a feature kept keeps its details, other accessibility text stays."""
+    features = {f.slug: f.name for f in taxonomy.aliss_venue_features()}
+    held = _venue_features(conn, location_id)
+    dropped = [features[slug] for slug in held if slug not in chosen]
+    if dropped:
+        conn.execute(delete(Accessibility).where(Accessibility.location_id == location_id,
+                                                 Accessibility.description.in_(dropped)))
+    for slug in chosen:
+        if slug not in held:
+            conn.execute(Accessibility.__table__.insert().values(
+                id=str(uuid.uuid4()), location_id=location_id, description=features[slug]))
 
 
 def _audit(conn: Connection, at: dt.datetime, user: str, action: str, service_id: str,

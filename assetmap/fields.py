@@ -16,7 +16,8 @@ The limits:
 - any other text (a description, eligibility, ...): 10,000 characters, a long page;
 - a cost: a finite number of pounds from 0 to 100,000 (no community activity
   costs more; a bigger figure is a typo or pence);
-- an age: 0 to 120; latitude -90..90, longitude -180..180.
+- an age: 0 to 120; latitude -90..90, longitude -180..180, both or neither
+  (``coordinates``).
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ class FieldProblem(ValueError):
 Rule = Callable[[Any], Any]
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A value as a message quotes it: short, so a 10,000-character cell does not fill the report."""
     text = f"{value:g}" if isinstance(value, float) else str(value)
     return repr(text if len(text) <= 30 else text[:27] + "...")
 
@@ -76,7 +78,7 @@ def url(value: Any) -> Any:
         return None
     text(URL_LENGTH)(value)
     if not _URL.match(str(value).strip()):
-        raise FieldProblem(f"{_shown(value)} is not a web address", "give a web address starting http:// or https://")
+        raise FieldProblem(f"{shown(value)} is not a web address", "give a web address starting http:// or https://")
     return value
 
 
@@ -85,7 +87,7 @@ def email(value: Any) -> Any:
         return None
     text(EMAIL_LENGTH)(value)
     if not _EMAIL.match(str(value).strip()):
-        raise FieldProblem(f"{_shown(value)} is not an email address", "give an address such as name@example.org")
+        raise FieldProblem(f"{shown(value)} is not an email address", "give an address such as name@example.org")
     return value
 
 
@@ -99,11 +101,11 @@ def number(low: float, high: float, what: str, span: str, advice: str) -> Rule:
                 raise ValueError
             amount = float(str(value).strip().lstrip("£").replace(",", "")) if isinstance(value, str) else float(value)
         except (TypeError, ValueError):
-            raise FieldProblem(f"{_shown(value)} is not {what}", advice) from None
+            raise FieldProblem(f"{shown(value)} is not {what}", advice) from None
         if not math.isfinite(amount):
-            raise FieldProblem(f"{_shown(value)} is not {what}", advice)
+            raise FieldProblem(f"{shown(value)} is not {what}", advice)
         if not low <= amount <= high:
-            raise FieldProblem(f"{_shown(value)} is outside {span}", advice)
+            raise FieldProblem(f"{shown(value)} is outside {span}", advice)
         return amount
     return rule
 
@@ -140,7 +142,7 @@ def cost(value: Any) -> float | str | None:
 def finite(value: Any) -> Any:
     """Any number stored: never infinite or not-a-number, which JSON cannot carry."""
     if isinstance(value, float) and not math.isfinite(value):
-        raise FieldProblem(f"{_shown(value)} is not a number", "give a finite number")
+        raise FieldProblem(f"{shown(value)} is not a number", "give a finite number")
     return value
 
 
@@ -196,6 +198,41 @@ def _any(value: Any) -> Any:
 _ANY: Rule = _any
 
 
-def left_out(where: str, column: str, problem: FieldProblem) -> str:
-    """The import report's line for a field that was left out."""
-    return f"{where}: {column} {problem.reason}; left out"
+class CoordinatesProblem(FieldProblem):
+    """Coordinates that are no point on Earth. ``field`` is the one at fault (or the one given
+    without the other); ``refusal`` says it as a strict import refuses the file."""
+
+    def __init__(self, field: str, reason: str, advice: str, refusal: str) -> None:
+        super().__init__(reason, advice)
+        self.field, self.refusal = field, refusal
+
+
+def coordinates(lat: Any, lon: Any, names: tuple[str, str] = ("latitude", "longitude")) -> tuple[float, float] | None:
+    """A point on Earth, or None when neither is given: the one rule for coordinates in every
+    file (latitude -90..90, longitude -180..180, both or neither), since half a point or one
+    off the globe cannot be placed. ``names`` are the file's own words for the two."""
+    if lat is None and lon is None:
+        return None
+    if lat is None or lon is None:
+        given, missing = names if lat is not None else (names[1], names[0])
+        raise CoordinatesProblem(given, f"{shown(lat if lat is not None else lon)} is given without a {missing}",
+                                 f"give both {names[0]} and {names[1]}, or neither", f"has {given} but not {missing}")
+    return _coordinate(lat, names[0], latitude), _coordinate(lon, names[1], longitude)
+
+
+def _coordinate(value: Any, name: str, rule: Rule) -> float:
+    try:
+        return float(rule(value))
+    except FieldProblem as problem:
+        try:
+            amount = float(value)
+        except (TypeError, ValueError):
+            amount = math.nan
+        refusal = (f"{name} {amount} is impossible (latitude -90..90, longitude -180..180)" if math.isfinite(amount)
+                   else f"{name} is {value!r}, it must be a number")
+        raise CoordinatesProblem(name, problem.reason, problem.advice, refusal) from None
+
+
+def left_out(where: str, column: str, problem: FieldProblem, what: str = "left out") -> str:
+    """The import report's line for a field that was left out (``what`` says so if more went with it)."""
+    return f"{where}: {column} {problem.reason}; {what}"

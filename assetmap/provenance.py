@@ -52,3 +52,4 @@ class Provenance:
     source: Source | None = None
     # (table, id) -> Origin, for the records the source names (services, organisations, locations).
     origins: dict[tuple[str, str], Origin] = field(default_factory=dict)
+

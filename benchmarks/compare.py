@@ -24,7 +24,8 @@ from typing import Any
 from common import ROOT, write_results
 
 # Figures that measure assetmap itself (the baselines inside each benchmark do not change).
-OURS = ("in_process", "http", "index_build", "assetmap_full_analysis", "assetmap_2sfca")
+OURS = ("in_process", "http", "index_build", "assetmap_full_analysis", "assetmap_2sfca", "import_seconds",
+        "resync_seconds", "export_seconds")
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, float]:
@@ -52,6 +53,8 @@ def main() -> None:
     parser.add_argument("name", help="the benchmark: search, gaps, ...")
     parser.add_argument("--rev", required=True, help="the old revision to compare with, e.g. a commit")
     parser.add_argument("--rounds", type=int, default=2, help="runs of each tree (default: %(default)s)")
+    parser.add_argument("--same-script", action="store_true",
+                        help="run HEAD's benchmark script in the old tree too (the same workload on old code)")
     parser.epilog = "Arguments after -- go to the benchmark itself."
     mine, _, theirs = " ".join(sys.argv[1:]).partition(" -- ")
     args = parser.parse_args(mine.split())
@@ -61,6 +64,9 @@ def main() -> None:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), args.rev], check=True,
                        capture_output=True)
         try:
+            if args.same_script:
+                script = f"benchmarks/{args.name}.py"
+                (old / script).write_text((ROOT / script).read_text())
             runs: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
             for round_number in range(args.rounds):
                 for label, tree in (("old", old), ("new", ROOT)):

@@ -47,6 +47,7 @@ def services() -> list[dict[str, Any]]:
 
     main = {
         "id": SERVICE_ID, "name": hostile("name"), "description": hostile("description"), "status": "active",
+        "assured_date": "2024-03-01",  # checked long ago: in the review queue
         "url": JAVASCRIPT_URL, "email": hostile("email"), "accreditations": hostile("accreditations"),
         "alert": hostile("alert"), "eligibility_description": hostile("eligibility"),
         "organization": {"id": "hostile-organisation", "name": hostile("organisation"),

@@ -20,13 +20,18 @@ def test_import_give_food_then_export_it(db_url: str, opendata: Path, tmp_path: 
     assert json.loads((tmp_path / "out.json").read_text())["total_items"] == 83
 
 
-def test_a_bad_asset_file_is_one_line_naming_record_and_field(db_url: str, tmp_path: Path) -> None:
+def test_a_bad_field_is_left_out_and_reported_or_with_strict_one_line_naming_record_and_field(
+        db_url: str, tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text(json.dumps({"id": "s1", "name": "Walk", "status": "active",
                                                    "minimum_age": "eighteen"}))
-    result = run_assetmap("--database-url", db_url, "import", "assets", str(tmp_path / "bad.json"))
+    result = run_assetmap("--database-url", db_url, "import", "assets", "--strict", str(tmp_path / "bad.json"))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert "service s1 'Walk': minimum_age is the text 'eighteen', it must be a number" in result.stderr
+    result = run_assetmap("--database-url", db_url, "import", "assets", str(tmp_path / "bad.json"))
+    assert result.returncode == 0, result.stderr
+    assert "loaded 1" in result.stdout
+    assert "service s1 'Walk': minimum_age is the text 'eighteen', not a number; left out" in result.stdout
 
 
 # --- all or nothing across files, duplicate ids, hostile nesting ------------------------

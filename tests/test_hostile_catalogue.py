@@ -317,6 +317,19 @@ def _twice(folder: Path) -> None:
     (folder / "twice.json").write_text(json.dumps([first, second]))
 
 
+def _lone_table(folder: Path) -> None:
+    (folder / "contacts.csv").write_text("id,service_id,name,email\nc1,s1,Ann Persona,ann@example.org\n")
+
+
+def _api_base(folder: Path) -> None:
+    (folder / "base.json").write_text(json.dumps({"version": "3.0", "profile": "https://example.org/profile",
+                                                  "openapi_url": "https://example.org/openapi.json"}))
+
+
+def _off_the_globe(folder: Path) -> None:
+    (folder / "groups.csv").write_text("name,latitude,longitude\nKnit and Natter,155.85,-4.2\n")
+
+
 CLI: dict[str, Cli] = {
     "an account for something that is not an email": Cli(("user", "add", "not-an-email", "--password-stdin"), 2,
                                                          "not an email", stdin=PASSWORD + "\n"),
@@ -368,6 +381,12 @@ CLI: dict[str, Cli] = {
     "two files, the second refused": Cli(("import", "assets", "{dir}/groups.csv", "{dir}/services.json"), 2,
                                          "services.json", files=lambda d: (_spreadsheet(d), _not_json(d))),
     "one id, two different services": Cli(("import", "assets", "{dir}/twice.json"), 2, "appears twice", files=_twice),
+    "one table of a CSV package alone": Cli(("import", "assets", "{dir}/contacts.csv"), 2,
+                                            "import the whole CSV package folder", files=_lone_table),
+    "an API's base document": Cli(("import", "assets", "{dir}/base.json"), 2, "give the API's records instead",
+                                  files=_api_base),
+    "a latitude off the globe, strictly": Cli(("import", "assets", "--strict", "{dir}/groups.csv"), 2,
+                                              "latitude 155.85 is impossible", files=_off_the_globe),
     "gaps into a folder that is not there": Cli(("gaps", "--need", "food", "--out", "{dir}/nowhere/gaps.csv"), 2,
                                                 "does not exist"),
     "an export into a folder that is not there": Cli(("export", "oruk", "{dir}/nowhere/out.json"), 2,

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import Engine, select
 
 from assetmap.db import connect
-from assetmap.io.assets import import_assets
+from assetmap.io.assets import import_assets, import_files
 from assetmap.io.oruk import ORDER, TABLES, export_oruk, service_records
 from assetmap.io.report import ImportFileError
-from assetmap.models import Base
+from assetmap.models import Base, Location, Service
 from tests.snapshots import fingerprint
 
 DIRECTORY = tuple(m.class_ for m in Base.registry.mappers if m.local_table.name in ORDER)
@@ -92,7 +92,9 @@ def test_the_official_examples_import_without_loss(example_paths: list[Path], db
     engine = connect(db_url)
     checked = 0
     for path in example_paths:
-        import_assets(engine, path, keep_bad_coordinates=True)
+        # A taxonomy on its own is no directory: it comes in with the services it tags.
+        with_services = [path.parent / "service_list.json"] if path.name.startswith("taxonomy") else []
+        import_files(engine, [path, *with_services], keep_bad_coordinates=True)
         for record in records_in(path):
             rows = stored_rows(engine, record["id"])
             assert rows, f"{path.name}: {record['id']} was not stored"
@@ -105,14 +107,39 @@ def test_the_official_examples_import_without_loss(example_paths: list[Path], db
     assert checked > 500
 
 
-def test_the_api_base_document_is_refused_as_holding_no_records(shared: Path, engine: Engine) -> None:
-    with pytest.raises(ImportFileError, match="holds no records"):
+def test_the_api_base_document_is_refused_saying_what_to_give_instead(shared: Path, engine: Engine) -> None:
+    with pytest.raises(ImportFileError, match="holds no records: give the API's records instead"):
         import_assets(engine, shared / "openreferral/hsds-3.0/examples/base.json")
 
 
-def test_placeholder_coordinates_are_refused_unless_kept_on_purpose(shared: Path, engine: Engine) -> None:
-    with pytest.raises(ImportFileError, match=r"location 3a19ff88-\S+: latitude 100.0 is impossible"):
-        import_assets(engine, shared / "openreferral/oruk-3.0/examples/service_full.json")
+def placed(engine: Engine, location_id: str) -> tuple[Any, Any, bool]:
+    with engine.connect() as conn:
+        row = conn.execute(select(Location.latitude, Location.longitude, Location.geom.is_not(None))
+                           .where(Location.id == location_id)).one()
+    return row[0], row[1], bool(row[2])
+
+
+def test_placeholder_coordinates_are_left_out_refused_when_strict_or_kept_on_purpose(
+        shared: Path, db_url: str, tmp_path: Path, backend_name: str, request: pytest.FixtureRequest) -> None:
+    from tests.conftest import fresh_database
+
+    example, venue = shared / "openreferral/oruk-3.0/examples/service_full.json", "3a19ff88-4620-4d17-9830-ac1d859eb5d5"
+    engine = connect(db_url)
+    report = import_assets(engine, example)
+    assert placed(engine, venue) == (None, None, False)
+    assert any(line.startswith(f"location {venue} 'MyCity Civic Center'") and "latitude '100' is outside -90 to 90"
+               in line for line in report.notes), report.notes
+
+    engine.dispose()
+    for url in fresh_database(backend_name, request, tmp_path):
+        strict = connect(url)
+        with pytest.raises(ImportFileError, match=rf"location {venue}: latitude 100.0 is impossible"):
+            import_assets(strict, example, strict=True)
+        with strict.connect() as conn:
+            assert conn.execute(select(Service.id)).all() == []
+        import_assets(strict, example, keep_bad_coordinates=True, strict=True)  # kept as given, unplaced
+        assert placed(strict, venue) == (100, 101, False)
+        strict.dispose()
 
 
 def load_directory(engine: Engine, shared: Path) -> None:
@@ -156,6 +183,35 @@ def test_import_export_import_gives_the_same_records(full_directory: Engine, for
         again.dispose()
 
 
+def test_the_csv_package_is_written_under_the_standards_file_names(full_directory: Engine, shared: Path,
+                                                                    tmp_path: Path) -> None:
+    official = shared / "openreferral/hsds-3.0/examples/csv"  # one file per table, as the standard names them
+    export_oruk(full_directory, tmp_path / "package")
+    written = {p.name for p in (tmp_path / "package").glob("*.csv")}
+    assert written == {p.name for p in official.glob("*.csv")}
+    assert {"funding.csv", "service_at_location.csv", "accessibility.csv", "services.csv"} <= written
+    # The descriptor names each resource by its table, as the standard's datapackage.json does.
+    resources = json.loads((tmp_path / "package/datapackage.json").read_text())["resources"]
+    assert {r["path"] for r in resources} == written and {r["name"] for r in resources} == set(ORDER)
+
+
+def test_a_package_from_before_the_standards_names_still_imports(
+        full_directory: Engine, tmp_path: Path, backend_name: str, request: pytest.FixtureRequest) -> None:
+    """Earlier exports wrote fundings.csv and service_at_locations.csv, as some publishers do."""
+    from tests.conftest import fresh_database
+
+    package = tmp_path / "package"
+    export_oruk(full_directory, package)
+    (package / "funding.csv").rename(package / "fundings.csv")
+    (package / "service_at_location.csv").rename(package / "service_at_locations.csv")
+    (package / "datapackage.json").unlink()
+    for url in fresh_database(backend_name, request, tmp_path):
+        again = connect(url)
+        import_assets(again, package, keep_bad_coordinates=True)
+        assert fingerprint(again, DIRECTORY) == fingerprint(full_directory, DIRECTORY)
+        again.dispose()
+
+
 def test_importing_again_updates_and_never_duplicates(full_directory: Engine, shared: Path) -> None:
     before = fingerprint(full_directory, DIRECTORY)
     load_directory(full_directory, shared)
@@ -173,19 +229,23 @@ def test_a_service_record_carries_its_organisation_location_and_needs(full_direc
     assert glasgow["organization"]["name"] == "Queen's Park Govanhill Parish Church"
 
 
+def one_service(**extra: Any) -> str:
+    """A service at a Glasgow hall, with ``extra`` fields for the service and its location."""
+    location = {"id": "l1", "location_type": "physical", "name": "Hall", "latitude": 55.86, "longitude": -4.25}
+    location |= {k[9:]: v for k, v in extra.items() if k.startswith("location_")}
+    service = {"id": "s1", "name": "Lunch club", "status": "active",
+               "service_at_locations": [{"id": "sl1", "location": location}]}
+    return json.dumps(service | {k: v for k, v in extra.items() if not k.startswith("location_")})
+
+
+# Refused however imported: what a record cannot be without, or a file that is no records.
 BAD_JSON = {
     "invalid JSON": ('{"id": "a", "name": "Lunch club",', "is not valid JSON"),
     "a service without an id": ('{"name": "Lunch club", "status": "active"}', "has no id"),
-    "coordinates as text": (json.dumps({"id": "s1", "name": "Lunch club", "status": "active",
-                                        "service_at_locations": [{"id": "sl1", "location": {
-                                            "id": "l1", "location_type": "physical", "latitude": "55.86",
-                                            "longitude": "-4.25"}}]}),
-                            "location l1: latitude is the text '55.86', it must be a number"),
-    "a latitude of 95": (json.dumps({"id": "s1", "name": "Lunch club", "status": "active",
-                                     "service_at_locations": [{"id": "sl1", "location": {
-                                         "id": "l1", "location_type": "physical", "latitude": 95,
-                                         "longitude": -4.25}}]}),
-                         "location l1: latitude 95.0 is impossible"),
+    "a list where a record should be": (one_service(organization=["o1"]),
+                                        "service s1: organization should be a record, not list"),
+    "a name that is a list": (json.dumps({"id": "s1", "name": ["Lunch", "club"], "status": "active"}),
+                              "service s1: name should be a single value, not a list"),
     "an unknown taxonomy term": (json.dumps({"id": "s1", "name": "Lunch club", "status": "active",
                                              "attributes": [{"id": "a1", "taxonomy_term_id": "no-such-term"}]}),
                                  "attribute a1: taxonomy_term_id no-such-term is an unknown taxonomy term"),
@@ -206,3 +266,63 @@ def test_a_bad_open_referral_file_names_the_record_and_field_and_changes_nothing
         import_assets(full_directory, path)
     assert says in str(caught.value)
     assert fingerprint(full_directory, DIRECTORY) == before
+
+
+# One bad value in a field the record can be without: (file, the report's line, --strict's refusal).
+BAD_FIELDS = {
+    "coordinates as text": (one_service(location_latitude="55.86"),
+                            "location l1 'Hall': latitude is the text '55.86', not a number",
+                            "location l1 'Hall': latitude is the text '55.86', it must be a number"),
+    "a latitude of 95": (one_service(location_latitude=95),
+                         "location l1 'Hall': latitude '95' is outside -90 to 90; "
+                         "latitude and longitude left out, the location unplaced",
+                         "location l1: latitude 95.0 is impossible"),
+    "a longitude without a latitude": (one_service(location_latitude=None),
+                                       "location l1 'Hall': longitude '-4.25' is given "
+                                       "without a latitude; latitude and longitude left out",
+                                       "location l1: has longitude but not latitude"),
+    "an age in words": (one_service(minimum_age="eighteen"),
+                        "service s1 'Lunch club': minimum_age is the text 'eighteen', not a number; left out",
+                        "service s1 'Lunch club': minimum_age is the text 'eighteen', it must be a number"),
+    "a malformed date": (one_service(assured_date="last Tuesday"),
+                         "service s1 'Lunch club': assured_date is 'last Tuesday', not a date (YYYY-MM-DD); left out",
+                         "service s1 'Lunch club': assured_date is 'last Tuesday', it must be a date (YYYY-MM-DD)"),
+    "a half-made time stamp": (one_service(last_modified="2024-13-45T10:00"),
+                               "service s1 'Lunch club': last_modified is '2024-13-45T10:00', not a date and time",
+                               "last_modified is '2024-13-45T10:00', it must be a date and time (ISO 8601)"),
+    "a description that is a record": (one_service(description={"en": "Soup"}),
+                                       "service s1 'Lunch club': description is a dict, not a single value; left out",
+                                       "service s1 'Lunch club': description should be a single value, not a dict"),
+    "a link that is no web address": (one_service(url="javascript:alert(1)"),
+                                      "service s1 'Lunch club': url 'javascript:alert(1)' is not a web address",
+                                      "url 'javascript:alert(1)' is not a web address: give a web address"),
+}
+WITHOUT = {"coordinates as text": ("location", "latitude"), "a latitude of 95": ("location", "latitude"),
+           "a longitude without a latitude": ("location", "longitude"), "an age in words": ("service", "minimum_age"),
+           "a malformed date": ("service", "assured_date"), "a half-made time stamp": ("service", "last_modified"),
+           "a description that is a record": ("service", "description"),
+           "a link that is no web address": ("service", "url")}
+
+
+@pytest.mark.parametrize("case", BAD_FIELDS)
+def test_a_bad_field_is_left_out_and_reported_or_refused_when_strict(
+        case: str, full_directory: Engine, tmp_path: Path) -> None:
+    text, reported, refused = BAD_FIELDS[case]
+    path = tmp_path / "service.json"
+    path.write_text(text)
+    before = fingerprint(full_directory, DIRECTORY)
+    with pytest.raises(ImportFileError) as caught:
+        import_assets(full_directory, path, strict=True)
+    assert refused in str(caught.value) and "nothing was imported" in str(caught.value)
+    assert fingerprint(full_directory, DIRECTORY) == before
+
+    report = import_assets(full_directory, path)
+    assert any(reported in line for line in report.notes), report.notes
+    table, column = WITHOUT[case]
+    with full_directory.connect() as conn:
+        kept = conn.execute(select(TABLES[table]).where(TABLES[table].c.id == f"{table[0]}1")).mappings().one()
+        hall = conn.execute(select(Location.geom.is_not(None)).where(Location.id == "l1")).scalar_one()
+        name = conn.execute(select(Service.name).where(Service.id == "s1")).scalar_one()
+    # A verified date left out becomes the day the file was read (the source listed it as current).
+    assert kept[column] == (dt.date.today() if column == "assured_date" else None) and name == "Lunch club"
+    assert hall == (table != "location")  # an impossible point leaves the hall unplaced, nothing else does

@@ -169,9 +169,6 @@ def test_a_mapping_file_names_the_columns(engine: Engine, tmp_path: Path) -> Non
 BAD_SHEETS = {
     "a mapped column that is missing": ([{"name": "A"}], ["postcode=Venue postcode"],
                                         "the column 'Venue postcode' mapped to postcode is not in"),
-    "a latitude of 95": ([{"name": "A", "lat": "95", "lon": "-4.2"}], [], "sheet.csv row 2: lat 95.0 is impossible"),
-    "coordinates as text": ([{"name": "A", "lat": "fifty-five", "lon": "-4.2"}], [],
-                            "sheet.csv row 2: lat is 'fifty-five', it must be a number"),
     "no name column": ([{"title of thing": "A"}], [], "which column of sheet.csv holds the service name"),
 }
 
@@ -194,3 +191,57 @@ def test_an_empty_sheet_is_refused(engine: Engine, tmp_path: Path) -> None:
         import_assets(engine, tmp_path / "empty.csv")
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Service)).scalar_one() == 0
+
+
+# One bad cell: (row, the report's line, --strict's refusal). Each row also has a postcode.
+BAD_CELLS = {
+    "a latitude of 95": ({"lat": "95", "lon": "-4.2"},
+                         "sheet.csv row 2 ('Tollcross Health Walk'): lat '95' is outside -90 to 90; lat and lon left out",
+                         "sheet.csv row 2: lat 95.0 is impossible"),
+    "coordinates as text": ({"lat": "fifty-five", "lon": "-4.2"},
+                            "sheet.csv row 2 ('Tollcross Health Walk'): lat 'fifty-five' is not a latitude",
+                            "sheet.csv row 2: lat is 'fifty-five', it must be a number"),
+    "a longitude alone": ({"lat": "", "lon": "-4.2"},
+                          "sheet.csv row 2 ('Tollcross Health Walk'): lon '-4.2' is given without a lat",
+                          "sheet.csv row 2: has lon but not lat"),
+    "a lat-long cell with three numbers": ({"lat long": "55.8,-4.2,7"},
+                                           "lat long is '55.8,-4.2,7', not \"latitude,longitude\"; left out",
+                                           "sheet.csv row 2: lat long is '55.8,-4.2,7', expected \"latitude,longitude\""),
+    "a checked date that is no date": ({"checked": "last Tuesday"},
+                                       "sheet.csv row 2 ('Tollcross Health Walk'): checked 'last Tuesday' is not a date",
+                                       "sheet.csv row 2: checked is 'last Tuesday', it must be a date"),
+    "an email that is no address": ({"email": "walks at example"},
+                                    "email 'walks at example' is not an email address; left out",
+                                    "email 'walks at example' is not an email address: give an address"),
+}
+
+
+@pytest.fixture
+def two_postcodes(engine: Engine, opendata: Path, tmp_path: Path) -> Engine:
+    """The Code-Point rows of the two postcodes the sheet below uses (all of G takes seconds)."""
+    with open(opendata / "codepoint-open-2020-08/csv/g.csv", encoding="utf-8") as handle:
+        rows = [line for line in handle if line.startswith(('"G32 8AQ"', '"G32 7XR"'))]
+    (tmp_path / "g.csv").write_text("".join(rows))
+    import_postcodes(engine, tmp_path / "g.csv")
+    return engine
+
+
+@pytest.mark.parametrize("case", BAD_CELLS)
+def test_a_bad_cell_is_left_out_and_reported_or_refused_when_strict(case: str, two_postcodes: Engine,
+                                                                    tmp_path: Path) -> None:
+    cells, reported, refused = BAD_CELLS[case]
+    sheet = write_sheet(tmp_path / "sheet.csv", [{"name": "Tollcross Health Walk", "postcode": "G32 8AQ", **cells},
+                                                 {"name": "Shettleston Men's Shed", "postcode": "G32 7XR"}])
+    with pytest.raises(ImportFileError) as caught:
+        import_assets(two_postcodes, sheet, strict=True, verified="2026-01-05")
+    assert refused in str(caught.value) and "nothing was imported" in str(caught.value)
+    assert services_by_name(two_postcodes) == {}
+
+    report = import_assets(two_postcodes, sheet, verified="2026-01-05")
+    assert any(reported in line for line in report.notes), report.notes
+    walk = services_by_name(two_postcodes)["Tollcross Health Walk"]
+    location = walk["service_at_locations"][0]["location"]
+    place = lookup(two_postcodes, "G32 8AQ")  # placed by its postcode instead of the bad coordinates
+    assert (location["latitude"], location["longitude"]) == (place.latitude, place.longitude)
+    assert walk["assured_date"] == "2026-01-05"  # --verified stands where the cell says no date
+    assert "email" not in walk

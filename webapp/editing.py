@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from assetmap import duplicates, editing, fields, taxonomy
-from assetmap.editing import ATTENDING, DAYS, FIELDS, ConflictError, EditError, Form
+from assetmap import conflicts, duplicates, editing, fields, taxonomy
+from assetmap.editing import ATTENDING, DAYS, FIELDS, LISTS, ConflictError, EditError, Form
 from webapp.db import engine
 from webapp.security import current_account, require, safe_next, signed_in_email
 
@@ -17,7 +17,7 @@ STATUSES = ("active", "temporarily closed", "inactive", "defunct")
 
 def _submitted() -> dict[str, Any]:
     values: dict[str, Any] = {key: request.form.get(key, "") for key in FIELDS}
-    for key in ("days", "attending", "needs"):
+    for key in LISTS:
         values[key] = request.form.getlist(key)
     return values
 
@@ -27,6 +27,7 @@ def _page(form: Form, service_id: str | None, problems: dict[str, str] | None = 
           too_large: str | None = None):
     return render_template("edit.html", form=form, service_id=service_id, problems=problems or {},
                            theirs=theirs, vocabulary=taxonomy.load(), days=DAYS, attending=ATTENDING,
+                           features=taxonomy.aliss_venue_features(), groups=taxonomy.aliss_lists().groups,
                            statuses=STATUSES, account=current_account(), lengths=fields.FORM_LENGTHS,
                            too_large=too_large), status
 
@@ -114,7 +115,22 @@ def status(service_id: str):
 @require("editor")
 def review():
     return render_template("review.html", services=editing.review_queue(engine()), account=current_account(),
+                           conflicts=conflicts.open_conflicts(engine()), unlisted=conflicts.no_longer_listed(engine()),
                            duplicates=duplicates.waiting(engine()))
+
+
+@bp.post("/review/settle")
+@require("editor")
+def settle():
+    form = request.form
+    try:
+        conflicts.settle(engine(), form.get("record_type", ""), form.get("record_id", ""), form.get("field", ""),
+                         form.get("source_key", ""), form.get("take", ""), signed_in_email())
+    except conflicts.SettleError as exc:
+        abort(400, description=str(exc))
+    flash("Settled: the value kept is in the audit log.")
+    back = form.get("back")
+    return redirect(safe_next(back) if back else url_for("editing.review"))
 
 
 @bp.get("/duplicates")

@@ -3,8 +3,11 @@
 Reading flattens nested records (a service with its organization, locations,
 schedules, ...) into rows of the standard's tables, which are also assetmap's
 tables, so import is a mapping. Everything is checked before anything is
-written: a record without an id, a number given as text, an impossible
-latitude or a taxonomy term nobody defines stops the file with a message
+written. A field a record can be without that breaks its rule (a number given as
+text, a malformed date, an impossible latitude) is left out of the record and the
+report names the record, the field and why; with ``strict`` it refuses the file
+instead. What a record cannot be without (an id, a required field, a record where
+one should be, a taxonomy term nobody defines) stops the file with a message
 naming the record and the field, and the database is left as it was.
 Rows are written by id, so importing again updates and never duplicates.
 """
@@ -16,7 +19,7 @@ import datetime as dt
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain
@@ -105,14 +108,21 @@ REFERENCES: dict[str, dict[str, str]] = {
     table: {fk.parent.name: fk.column.table.name for fk in TABLES[table].foreign_keys}
     for table in ORDER
 }
-# CSV file names in packages: plural or singular, as the examples use both.
-CSV_NAMES = {name: name for name in ORDER} | {
-    "organizations": "organization", "programs": "program", "organization_identifiers": "organization_identifier",
-    "services": "service", "locations": "location", "addresses": "address", "contacts": "contact",
-    "phones": "phone", "schedules": "schedule", "cost_options": "cost_option", "service_areas": "service_area",
-    "languages": "language", "fundings": "funding", "required_documents": "required_document",
-    "attributes": "attribute", "taxonomies": "taxonomy", "taxonomy_terms": "taxonomy_term",
-    "service_at_locations": "service_at_location", "meta_table_descriptions": "meta_table_description",
+# Each table's file in a CSV package, as the standard names it (HSDS 3.0's datapackage.json
+# and its example package): plural, but funding, accessibility, metadata, service_at_location.
+PACKAGE_FILES = {
+    "taxonomy": "taxonomies.csv", "taxonomy_term": "taxonomy_terms.csv", "organization": "organizations.csv",
+    "program": "programs.csv", "organization_identifier": "organization_identifiers.csv",
+    "service": "services.csv", "location": "locations.csv", "address": "addresses.csv",
+    "service_at_location": "service_at_location.csv", "contact": "contacts.csv", "phone": "phones.csv",
+    "schedule": "schedules.csv", "cost_option": "cost_options.csv", "accessibility": "accessibility.csv",
+    "service_area": "service_areas.csv", "language": "languages.csv", "funding": "funding.csv",
+    "required_document": "required_documents.csv", "attribute": "attributes.csv", "metadata": "metadata.csv",
+    "meta_table_description": "meta_table_descriptions.csv",
+}
+# File names read: the standard's, the singular (the ORUK examples use both) and other plurals.
+CSV_NAMES = {name: name for name in ORDER} | {file[:-4]: table for table, file in PACKAGE_FILES.items()} | {
+    "fundings": "funding", "service_at_locations": "service_at_location",
 }
 NOT_DIRECTORY: set[str] = set()
 
@@ -128,6 +138,10 @@ class Records:
     notes: list[str] = field(default_factory=list)  # for the import report (e.g. a file's encoding)
     # Fields that broke their rule (assetmap.fields) and were left out of a record that was kept.
     left_out: list[str] = field(default_factory=list)
+    # Refuse the file for one bad field (``--strict``) instead of leaving the field out.
+    strict: bool = False
+    # (table, id, field) already reported: a record nested in several others is read once per copy.
+    reported: set[tuple[str, str, str]] = field(default_factory=set, repr=False)
     # Where each record was first read (table, id) -> "service 12" or a file name, to say
     # where both copies of an id came from when they disagree.
     origin: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -135,8 +149,28 @@ class Records:
     provenance: Provenance = field(default_factory=Provenance)
 
     def error(self, message: str) -> None:
-        if len(self.errors) < 8:
+        if len(self.errors) < 8 and message not in self.errors:
             self.errors.append(message)
+
+    def bad_field(self, where: str, column: str, problem: fields.FieldProblem, refusal: str,
+                  what: str = "left out", record: tuple[str, str] | None = None) -> None:
+        """One field that breaks its rule: left out of its record and reported (``where`` names
+        the record, ``record`` is its table and id), or, when strict, the file refused with ``refusal``."""
+        if self.strict:
+            self.error(refusal)
+            return
+        if record is not None:
+            if (*record, column) in self.reported:
+                return
+            self.reported.add((*record, column))
+        self.left_out.append(fields.left_out(where, column, problem, what))
+
+    def refuse(self, name: str = "") -> None:
+        """Refuse the file, in one line, if anything was wrong that it cannot be imported with."""
+        if self.errors:
+            more = "" if len(self.errors) < 8 else "; ..."
+            start = f"{name}: " if name else ""
+            raise ImportFileError(start + "; ".join(self.errors) + more + "; nothing was imported")
 
     def left_out_lines(self, most: int = 20) -> list[str]:
         """The report's lines for fields left out: the first ``most``, then how many more."""
@@ -178,12 +212,15 @@ class Records:
 # --- reading ----------------------------------------------------------------------
 
 
-def read(path: Path, keep_bad_coordinates: bool = False) -> Records:
-    """Read a JSON file (record, list, API page, tabular JSON) or a CSV package folder."""
-    records = Records()
+def read(path: Path, keep_bad_coordinates: bool = False, strict: bool = False) -> Records:
+    """Read a JSON file (record, list, API page, tabular JSON), a CSV package folder, or one
+    table of a package (see ``table_of``). ``strict``: one bad field refuses the file."""
+    records = Records(strict=strict)
     try:
         if path.is_dir() or path.name == "datapackage.json":
             _read_csv_package(path if path.is_dir() else path.parent, records, keep_bad_coordinates)
+        elif path.suffix.lower() == ".csv":
+            _read_table(path, table_of(path), records, keep_bad_coordinates)
         else:
             _read_json(path, records, keep_bad_coordinates)
     except RecursionError:  # json and _flatten recurse once per level of nesting
@@ -192,10 +229,51 @@ def read(path: Path, keep_bad_coordinates: bool = False) -> Records:
                               ) from None
     if records.count() == 0 and not records.errors:
         raise ImportFileError(f"{path.name} holds no Open Referral records")
-    if records.errors:
-        more = "" if len(records.errors) < 8 else "; ..."
-        raise ImportFileError(f"{path.name}: " + "; ".join(records.errors) + more + "; nothing was imported")
+    records.refuse(path.name)
     return records
+
+
+def table_of(path: Path) -> str | None:
+    """The Open Referral table one CSV file is, or None: named as one of the standard's
+    tables (services.csv, taxonomy_terms.csv, ...) with every header column one of that
+    table's fields, as in the official packages and assetmap's export. A spreadsheet
+    called services.csv with a postcode column is a spreadsheet."""
+    table = CSV_NAMES.get(path.stem)
+    if table is None or path.suffix.lower() != ".csv" or not path.is_file():
+        return None
+    header = _header(path)
+    return table if "id" in header and set(header) <= set(KINDS[table]) else None
+
+
+def _header(path: Path) -> list[str]:
+    encoding = detect_encoding(path)
+    try:
+        with open(path, newline="", encoding=encoding.codec) as handle:
+            return [name.strip() for name in next(csv.reader(handle), [])]
+    except (UnicodeDecodeError, csv.Error):
+        return []  # read as a spreadsheet, which says what is wrong with it
+
+
+def lone_table(path: Path, table: str) -> str:
+    """What to say of one table of a CSV package given without its services: the rows only
+    mean something beside the package's other tables, which they point into by id."""
+    return (f"{path.name} is an Open Referral {table.replace('_', ' ')} table, not a directory of services: "
+            f"import the whole CSV package folder that holds it (with services.csv)")
+
+
+VOCABULARY = {"taxonomy", "taxonomy_term"}
+
+
+def not_a_directory(name: str, records: Records) -> str | None:
+    """What to say of a file that holds only a taxonomy or its terms, or None if it holds more:
+    services are tagged with terms, but terms alone put nothing in the directory."""
+    held = {table for table, rows in records.rows.items() if rows}
+    if not held or not held <= VOCABULARY:
+        return None
+    what = "taxonomy term list" if "taxonomy_term" in held else "taxonomy list"
+    return (f"{name} is an Open Referral {what}, not a directory of services: import the services that use "
+            f"it (their records carry their terms), or give it in the same import as them "
+            f"(assetmap import assets {name} SERVICES)")
 
 
 def _load_json(path: Path) -> Any:
@@ -238,7 +316,9 @@ def _kind_from_name(name: str) -> str | None:
 
 def _top_level(data: Any, hint: str | None, name: str) -> Iterator[tuple[dict[str, Any], str]]:
     if isinstance(data, dict) and "id" not in data and set(data) <= {"openapi_url", "profile", "version"}:
-        raise ImportFileError(f"{name} describes an Open Referral API (its base endpoint); it holds no records")
+        raise ImportFileError(f"{name} describes an Open Referral API (its base endpoint) and holds no records: "
+                              f"give the API's records instead, such as a page of its /services saved as a "
+                              f".json file, or a CSV package folder")
     if isinstance(data, dict) and isinstance(data.get("contents"), list):  # an API page
         items: list[Any] = data["contents"]
     elif isinstance(data, list):
@@ -282,6 +362,8 @@ def _flatten(item: dict[str, Any], table: str, records: Records, keep_bad: bool,
             records.error(f"{label} in {where} has no id")
             return None
     kinds, skipped = KINDS[table], SKIPPED[table]
+    # Where a refusal says the problem is, and where the report says a field was left out.
+    at = _At(f"{table} {record_id}{label[len(table):]}", table, record_id, parent)
     row: dict[str, Any] = {}
     for key, value in item.items():
         if key in skipped:
@@ -291,23 +373,21 @@ def _flatten(item: dict[str, Any], table: str, records: Records, keep_bad: bool,
             if value not in (None, [], {}, ""):
                 records.ignored.add(f"{table}.{key}")
             continue
-        where_here = f"{table} {record_id}{label[len(table):]}"
         if kind in _TEXT and isinstance(value, str):
             value = records.dropped.clean(value) if key != "id" else record_id
             text = value if value.strip() or key == "id" else None
-            if text is None or _fits(table, key, text, records, where_here, parent):
+            if text is None or _fits(key, text, records, at):
                 row[key] = text
             continue
-        converted = _convert(kind, key, value, strict_types, records, where_here)
-        if converted is not _INVALID and (converted is None or _fits(table, key, converted, records, where_here,
-                                                                     parent)):
+        converted = _convert(kind, key, value, strict_types, records, at)
+        if converted is not _INVALID and (converted is None or _fits(key, converted, records, at)):
             row[key] = converted
     row["id"] = record_id
     if parent:
         parent_table, parent_id = parent
         _link_to_parent(table, row, parent_table, parent_id)
     if table == "location" and not keep_bad:
-        _coordinates_ok(row, records, record_id)
+        _place(row, records, at)
     records.add(table, row, where)
     here = f"{table} {record_id}"
     for key, (child_table, _fk) in NESTED[table].items():
@@ -355,54 +435,77 @@ def _link_to_parent(table: str, row: dict[str, Any], parent_table: str, parent_i
                 break
 
 
-def _coordinates_ok(row: dict[str, Any], records: Records, record_id: str) -> bool:
-    lat, lon = row.get("latitude"), row.get("longitude")
-    if lat is None and lon is None:
-        return True
-    if lat is None or lon is None:
-        records.error(f"location {record_id}: has {'latitude' if lat is not None else 'longitude'} "
-                      f"but not {'longitude' if lat is not None else 'latitude'}")
-        return False
-    if not placeable(lat, lon):
-        field_name, value = ("latitude", lat) if not -90 <= lat <= 90 else ("longitude", lon)
-        records.error(f"location {record_id}: {field_name} {value} is impossible "
-                      f"(latitude -90..90, longitude -180..180)")
-        return False
-    return True
+@dataclass(frozen=True)
+class _At:
+    """One record being read: ``where`` names it in a refusal; ``line`` in the report's line
+    for a field left out, with the record it is nested in (a cost option of service s1)."""
+
+    where: str
+    table: str
+    record_id: str
+    parent: tuple[str, str] | None
+
+    @property
+    def record(self) -> tuple[str, str]:
+        return self.table, self.record_id
+
+    @property
+    def line(self) -> str:
+        parent = self.parent
+        return self.where + (f" of {parent[0]} {parent[1]}" if parent and parent[0] != self.table else "")
+
+
+def _place(row: dict[str, Any], records: Records, at: _At) -> None:
+    """Coordinates that are no point on Earth are left out and the location kept unplaced
+    (strict: the file refused): its name, address and services are still worth having."""
+    try:
+        fields.coordinates(row.get("latitude"), row.get("longitude"))
+    except fields.CoordinatesProblem as problem:
+        records.bad_field(at.line, problem.field, problem, f"location {at.record_id}: {problem.refusal}",
+                          what="latitude and longitude left out, the location unplaced", record=at.record)
+        row.pop("latitude", None)
+        row.pop("longitude", None)
 
 
 _INVALID = object()
 _TEXT = {String, Text}
 
 
-def _fits(table: str, key: str, value: Any, records: Records, where: str,
-          parent: tuple[str, str] | None) -> bool:
-    """Whether a value keeps its field's rule; if not, the field is left out (and said so),
-    or, for a field the record cannot be without, the file is refused."""
+def _bad_value(key: str, records: Records, at: _At, problem: fields.FieldProblem, refusal: str) -> None:
+    """A value its record can be without is left out (strict: the file refused); a required
+    field, an id or a pointer to another record refuses the file, said by ``refusal``."""
+    if key == "id" or key.endswith("_id") or not TABLES[at.table].c[key].nullable:
+        records.error(refusal)
+    else:
+        records.bad_field(at.line, key, problem, refusal, record=at.record)
+
+
+def _fits(key: str, value: Any, records: Records, at: _At) -> bool:
+    """Whether a value keeps its field's rule (assetmap.fields); if not, see ``_bad_value``."""
     if key == "id" or key.endswith("_id"):
         return True  # ids and pointers: checked as references
     try:
-        fields.column_rule(table, key)(value)
+        fields.column_rule(at.table, key)(value)
         return True
     except fields.FieldProblem as problem:
-        if not TABLES[table].c[key].nullable:
-            records.error(f"{where}: {key} {problem.reason}: {problem.advice}")
-        else:
-            owner = f" of {parent[0]} {parent[1]}" if parent and table != parent[0] else ""
-            records.left_out.append(fields.left_out(where + owner, key, problem))
+        _bad_value(key, records, at, problem, f"{at.where}: {key} {problem.reason}: {problem.advice}")
         return False
 
 
-def _convert(kind: type, key: str, value: Any, strict: bool, records: Records, where: str) -> Any:
+def _convert(kind: type, key: str, value: Any, strict: bool, records: Records, at: _At) -> Any:
+    """A file's value as its column's type, or _INVALID (see ``_bad_value``)."""
     if value is None or (isinstance(value, str) and not value.strip() and key != "id"):
         return None
+    where = at.where
     try:
         if kind in (Float, Integer):
             if isinstance(value, bool):
                 raise ValueError
             if isinstance(value, str):
                 if strict:  # JSON says what is a number; text there is a mistake
-                    records.error(f"{where}: {key} is the text {value!r}, it must be a number")
+                    _bad_value(key, records, at, fields.FieldProblem(
+                        f"is the text {fields.shown(value)}, not a number", "give it as a number, without quotes"),
+                        f"{where}: {key} is the text {value!r}, it must be a number")
                     return _INVALID
                 value = float(value)
             if not isinstance(value, (int, float)):
@@ -425,13 +528,17 @@ def _convert(kind: type, key: str, value: Any, strict: bool, records: Records, w
         if kind is Boolean:
             return str(value).strip().lower() in ("1", "true", "yes", "y")
         if isinstance(value, (dict, list)):
-            records.error(f"{where}: {key} should be a single value, not a {type(value).__name__}")
+            shape = type(value).__name__
+            _bad_value(key, records, at, fields.FieldProblem(f"is a {shape}, not a single value", "give one value"),
+                       f"{where}: {key} should be a single value, not a {shape}")
             return _INVALID
         return str(value)
     except ValueError:
         expected = {Float: "a number", Integer: "a whole number", Date: "a date (YYYY-MM-DD)",
                     DateTime: "a date and time (ISO 8601)"}.get(kind, "a value")
-        records.error(f"{where}: {key} is {value!r}, it must be {expected}")
+        _bad_value(key, records, at, fields.FieldProblem(f"is {fields.shown(value)}, not {expected}",
+                                                         f"give {expected}"),
+                   f"{where}: {key} is {value!r}, it must be {expected}")
         return _INVALID
 
 
@@ -440,8 +547,15 @@ def _read_csv_package(folder: Path, records: Records, keep_bad: bool) -> None:
     if not files:
         raise ImportFileError(f"{folder.name} holds no Open Referral CSV tables (services.csv, ...)")
     for table, path in files:
-        for row in _csv_rows(path, records):
-            _flatten(row, table, records, keep_bad, where=path.name, strict_types=False)
+        _read_table(path, table, records, keep_bad)
+
+
+def _read_table(path: Path, table: str | None, records: Records, keep_bad: bool) -> None:
+    if table is None:
+        raise ImportFileError(f"{path.name} is not an Open Referral table (named as one, with the table's "
+                              f"columns): give a CSV package folder, or import it as a spreadsheet")
+    for row in _csv_rows(path, records):
+        _flatten(row, table, records, keep_bad, where=path.name, strict_types=False)
 
 
 def _package_files(folder: Path) -> list[tuple[str, Path]]:
@@ -584,7 +698,8 @@ def write_checked(conn: Connection, records: Records, source: str) -> int:
     return written
 
 
-def import_checked(engine: Engine, records: Records, source: str) -> int:
+def import_checked(engine: Engine, records: Records, source: str,
+                   also: Callable[[Connection], object] | None = None) -> int:
     """Write checked records in one transaction that holds the write lock as briefly as it can.
 
     A record they refer to can only have gone since the check if someone deleted it in
@@ -592,8 +707,12 @@ def import_checked(engine: Engine, records: Records, source: str) -> int:
     try:
         # SpatiaLite stages the rows before it takes the file's write lock; PostgreSQL
         # writers do not lock each other out, so it writes them in one transaction.
-        return backends.of(engine).write_import(
-            engine, batches(records), lambda conn: changes.bump(conn, changes.DIRECTORY), progress=source)
+        def finish(conn: Connection) -> None:
+            if also:  # e.g. the sources' provenance (assetmap.io.sync.apply), in the same transaction
+                also(conn)
+            changes.bump(conn, changes.DIRECTORY)
+
+        return backends.of(engine).write_import(engine, batches(records), finish, progress=source)
     except IntegrityError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         raise ImportFileError(f"{source}: a record it refers to was deleted while it was being imported "
@@ -607,8 +726,8 @@ def check_and_write(conn: Connection, records: Records, source: str) -> int:
 
 
 def import_oruk(engine: Engine, path: Path | str, keep_bad_coordinates: bool = False,
-                check_records: Any = None) -> ImportReport:
-    """Import an Open Referral file or CSV package, all or nothing.
+                check_records: Any = None, strict: bool = False) -> ImportReport:
+    """Import an Open Referral file or CSV package, all or nothing (``strict``: see ``read``).
 
     ``check_records(conn, rows, flag)`` may flag records that need a look (see
     assetmap.quality). Reading and checking happen on a read connection; only the
@@ -616,7 +735,7 @@ def import_oruk(engine: Engine, path: Path | str, keep_bad_coordinates: bool = F
     """
     path = Path(path)
     report = ImportReport(source=path.name, what="records")
-    records = read(path, keep_bad_coordinates)
+    records = read(path, keep_bad_coordinates, strict)
     with reading(engine) as conn:
         if check_records:
             check_records(conn, records.rows, report.flag)
@@ -638,7 +757,8 @@ def describe(report: ImportReport, records: Records) -> None:
 # --- export -------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A stored value as files and JSON carry it (dates as ISO text, whole floats as ints)."""
     if isinstance(value, dt.datetime):
         if value.tzinfo:
             value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -665,8 +785,8 @@ REQUIRED_ON_EXPORT = {
 
 def _clean(row: Any, table: str) -> dict[str, Any]:
     # None is left out, and so is a non-finite number (which JSON cannot carry) already stored.
-    plain = {c.name: _plain(getattr(row, c.name)) for c in TABLES[table].columns if c.name not in INTERNAL}
-    record = {k: v for k, v in plain.items() if v is not None}
+    values = {c.name: plain(getattr(row, c.name)) for c in TABLES[table].columns if c.name not in INTERNAL}
+    record = {k: v for k, v in values.items() if v is not None}
     for name in REQUIRED_ON_EXPORT.get(table, ()):
         record.setdefault(name, "")
     return record
@@ -827,14 +947,17 @@ def table_records(conn: Connection, table: str, offset: int, limit: int,
 
 
 def page(contents: list[dict[str, Any]], number: int = 1, size: int | None = None,
-         total: int | None = None) -> dict[str, Any]:
-    """An ORUK API page around ``contents``."""
+         total: int | None = None, attribution: list[str] | None = None) -> dict[str, Any]:
+    """An ORUK API page around ``contents``; with the lines its sources' licences ask to be shown."""
     total = len(contents) if total is None else total
     size = size or max(len(contents), 1)
     pages = max(1, math.ceil(total / size))
-    return {"total_items": total, "total_pages": pages, "page_number": number, "size": size,
-            "first_page": number == 1, "last_page": number >= pages, "empty": not contents,
-            "contents": contents}
+    found = {"total_items": total, "total_pages": pages, "page_number": number, "size": size,
+             "first_page": number == 1, "last_page": number >= pages, "empty": not contents,
+             "contents": contents}
+    if attribution:
+        found["attribution"] = attribution
+    return found
 
 
 def export_oruk(engine: Engine, out: Path | str) -> int:
@@ -848,13 +971,30 @@ def export_oruk(engine: Engine, out: Path | str) -> int:
     check_output_folder(out)
     with engine.connect() as conn:
         if out.suffix.lower() == ".json":
+            from assetmap.io.sync import attribution
+
             services = service_records(conn)
-            out.write_text(json.dumps(page(services), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            out.write_text(json.dumps(page(services, attribution=attribution(conn)), indent=1, ensure_ascii=False)
+                           + "\n", encoding="utf-8")
             return len(services)
         return _export_csv_package(conn, out)
 
 
-PACKAGE_NAMES = {table: name for name, table in CSV_NAMES.items() if name != table}
+def _package_sources(conn: Connection) -> dict[str, Any]:
+    """Where the records came from, in the data package's own terms (sources, licenses), and the
+    attribution lines the licences ask for."""
+    from assetmap.io.sync import attribution
+    from assetmap.models import DataSource
+
+    sources = conn.execute(select(DataSource.label, DataSource.url, DataSource.licence)
+                           .where(DataSource.kind != "editor").order_by(DataSource.label)).all()
+    if not sources:
+        return {}
+    return {"sources": [{"title": s.label, **({"path": s.url} if s.url else {})} for s in sources],
+            "licenses": [{"title": f"{s.label}: {s.licence}", **({"path": s.licence} if (s.licence or "")
+                                                                   .startswith("http") else {})}
+                         for s in sources if s.licence],
+            "attribution": attribution(conn)}
 
 
 def _export_csv_package(conn: Connection, folder: Path) -> int:
@@ -864,12 +1004,13 @@ def _export_csv_package(conn: Connection, folder: Path) -> int:
     resources = []
     for table in ORDER:
         columns = [c for c in TABLES[table].columns if c.name not in INTERNAL]
-        name = f"{PACKAGE_NAMES.get(table, table)}.csv"
+        name = PACKAGE_FILES[table]
         with open(folder / name, "w", newline="", encoding="utf-8") as handle:
             rows = conn.execute(select(*columns).order_by(TABLES[table].c.id))
             write_rows(handle, chain([[c.name for c in columns]],
-                                     (["" if v is None else _plain(v) for v in row] for row in rows)))
+                                     (["" if v is None else plain(v) for v in row] for row in rows)))
         resources.append({"name": table, "path": name, "profile": "tabular-data-resource"})
-    package = {"name": "assetmap-export", "profile": "tabular-data-package", "resources": resources}
+    package: dict[str, Any] = {"name": "assetmap-export", "profile": "tabular-data-package", "resources": resources}
+    package.update(_package_sources(conn))
     (folder / "datapackage.json").write_text(json.dumps(package, indent=1) + "\n", encoding="utf-8")
     return int(conn.execute(select(func.count()).select_from(TABLES["service"])).scalar_one())

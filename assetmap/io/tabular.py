@@ -6,6 +6,9 @@ given, common column names are recognised, and Give Food's list is known by its
 columns. Each row becomes an Open Referral organization, service, location,
 address, phone, schedule and cost, with ids derived from the source and the
 row's own id (or name and postcode), so importing again updates, never duplicates.
+A cell that breaks its field's rule (an impossible latitude, a date that is not
+one, an email that is not one) is left out of its row and reported; ``strict``
+refuses the file instead.
 """
 
 from __future__ import annotations
@@ -180,13 +183,6 @@ def _text(row: dict[str, Any], mapping: Mapping, key: str) -> str:
     return str(row.get(column, "")).strip() if column else ""
 
 
-def _number(value: str, where: str, column: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        raise ImportFileError(f"{where}: {column} is {value!r}, it must be a number; nothing was imported") from None
-
-
 @dataclass
 class Placed:
     latitude: float | None
@@ -212,28 +208,39 @@ def _postcode_points(conn: Connection, frame: pd.DataFrame, mapping: Mapping) ->
     return found
 
 
-def _place(row: dict[str, Any], mapping: Mapping, where: str, conn: Connection,
-           geocode: Any, report: ImportReport, name: str,
-           placed_at: dict[str, tuple[float, float]]) -> Placed:
-    lat_text, lon_text = _text(row, mapping, "latitude"), _text(row, mapping, "longitude")
+def _coordinates(row: dict[str, Any], mapping: Mapping, where: str, line: str,
+                 records: Records) -> tuple[float, float] | None:
+    """The row's point, if its coordinates make one (assetmap.fields.coordinates); if they
+    cannot, they are left out and said so (strict: the file refused), and the row is placed
+    by its postcode or address instead, as a row without coordinates would be."""
     latlon = _text(row, mapping, "latlon")
     if latlon:
+        column = mapping.columns["latlon"]
         parts = [p.strip() for p in latlon.split(",")]
         if len(parts) != 2:
-            raise ImportFileError(f"{where}: {mapping.columns['latlon']} is {latlon!r}, expected "
-                                  f"\"latitude,longitude\"; nothing was imported")
+            problem = fields.FieldProblem(f"is {fields.shown(latlon)}, not \"latitude,longitude\"",
+                                          "give the latitude and longitude with a comma between")
+            records.bad_field(line, column, problem, f"{where}: {column} is {latlon!r}, expected "
+                              f"\"latitude,longitude\"")
+            return None
         lat_text, lon_text = parts
-        lat_col = lon_col = mapping.columns["latlon"]
+        names, dropped = (f"{column} latitude", f"{column} longitude"), column
     else:
-        lat_col, lon_col = mapping.columns.get("latitude", "latitude"), mapping.columns.get("longitude", "longitude")
-    if lat_text and lon_text:
-        lat, lon = _number(lat_text, where, lat_col), _number(lon_text, where, lon_col)
-        if not -90 <= lat <= 90:
-            raise ImportFileError(f"{where}: {lat_col} {lat} is impossible (latitude is -90..90); "
-                                  f"nothing was imported")
-        if not -180 <= lon <= 180:
-            raise ImportFileError(f"{where}: {lon_col} {lon} is impossible (longitude is -180..180); "
-                                  f"nothing was imported")
+        lat_text, lon_text = _text(row, mapping, "latitude"), _text(row, mapping, "longitude")
+        names = (mapping.columns.get("latitude", "latitude"), mapping.columns.get("longitude", "longitude"))
+        dropped = " and ".join(names)
+    try:
+        return fields.coordinates(lat_text or None, lon_text or None, names)
+    except fields.CoordinatesProblem as problem:
+        records.bad_field(line, problem.field, problem, f"{where}: {problem.refusal}", what=f"{dropped} left out")
+        return None
+
+
+def _place(row: dict[str, Any], mapping: Mapping, point: tuple[float, float] | None, conn: Connection,
+           geocode: Any, report: ImportReport, name: str,
+           placed_at: dict[str, tuple[float, float]]) -> Placed:
+    if point:
+        lat, lon = point
         if _in_uk(lat, lon):
             return Placed(lat, lon, "coordinates")
         if _in_uk(lon, lat):
@@ -316,13 +323,15 @@ def _checked(row: dict[str, Any], mapping: Mapping, where: str, records: Records
     try:
         rule(value)
     except fields.FieldProblem as problem:
-        records.left_out.append(fields.left_out(where, mapping.columns[key], problem))
+        column = mapping.columns[key]
+        records.bad_field(where, column, problem, f"{where}: {column} {problem.reason}: {problem.advice}")
         return ""
     return value
 
 
 def read(path: Path, conn: Connection, report: ImportReport, mapping: Mapping, geocode: Any,
-         verified: dt.date | None) -> Records:
+         verified: dt.date | None, strict: bool = False) -> Records:
+    """The rows as Open Referral records; ``strict``: one bad cell refuses the file."""
     frame = read_frame(path)
     vocabulary = taxonomy.load()
     fixed_terms = []
@@ -331,7 +340,7 @@ def read(path: Path, conn: Connection, report: ImportReport, mapping: Mapping, g
         if not matched:
             raise ImportFileError(f"--need {need!r} is not a need or activity type; see assetmap/data/taxonomy.toml")
         fixed_terms.extend(matched[:1])
-    records = Records()
+    records = Records(strict=strict)
     # Rows by id (or name and postcode): an identical copy is merged, a different one refused.
     seen: dict[str, tuple[int, dict[str, Any]]] = {}
     identical = 0
@@ -346,7 +355,8 @@ def read(path: Path, conn: Connection, report: ImportReport, mapping: Mapping, g
         if len(name) > fields.NAME_LENGTH:
             report.reject(number, f"a name longer than {fields.NAME_LENGTH} characters")
             continue
-        cell = partial(_checked, row, mapping, f"{path.name} row {number} ({name[:40]!r})", records)
+        line = f"{path.name} row {number} ({name[:40]!r})"  # where the report says a cell was left out
+        cell = partial(_checked, row, mapping, line, records)
 
         postcode_text = _text(row, mapping, "postcode")
         postcode = normalise_unit(postcode_text) if postcode_text else None
@@ -385,16 +395,19 @@ def read(path: Path, conn: Connection, report: ImportReport, mapping: Mapping, g
         if verified_text:
             try:
                 assured = pd.to_datetime(verified_text, dayfirst=True).date()
-            except (ValueError, TypeError):
-                raise ImportFileError(f"{where}: {mapping.columns['verified']} is {verified_text!r}, "
-                                      f"it must be a date; nothing was imported") from None
+            except (ValueError, TypeError):  # left out: the row keeps --verified, if given
+                column = mapping.columns["verified"]
+                problem = fields.FieldProblem(f"{fields.shown(verified_text)} is not a date",
+                                              "give a date such as 31/01/2025 or 2025-01-31")
+                records.bad_field(line, column, problem, f"{where}: {column} is {verified_text!r}, it must be a date")
         cost_text = cell("cost", fields.cost)
         records.rows["service"][service_id] = {
             "id": service_id, "organization_id": org_id, "name": name,
             "description": cell("description") or None, "url": website, "email": email,
             "status": status, "assured_date": assured, "fees_description": cost_text or None,
         }
-        placed = _place(row, mapping, where, conn, geocode, report, name, placed_at)
+        point = _coordinates(row, mapping, where, line, records)
+        placed = _place(row, mapping, point, conn, geocode, report, name, placed_at)
         address = cell("address", fields.text(fields.LINE_LENGTH))
         location_id = stable_id("location", base)
         if placed.latitude is not None or address or postcode_text:
@@ -439,6 +452,7 @@ def read(path: Path, conn: Connection, report: ImportReport, mapping: Mapping, g
             records.rows["attribute"][attribute_id] = {
                 "id": attribute_id, "link_id": service_id, "link_entity": "service",
                 "link_type": term.kind, "taxonomy_term_id": term.id}
+    records.refuse()
     report.check_mostly_valid("a spreadsheet with one service per row")
     report.notes.extend(records.left_out_lines())
     if identical:

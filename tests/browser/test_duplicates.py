@@ -14,7 +14,7 @@ from assetmap.io.assets import import_assets
 from tests.browser.conftest import PASSWORD, screenshot, sign_in
 from tests.browser.test_pages import no_serious_accessibility_problems
 from tests.serving import serving
-from tests.test_duplicates import GIVE_FOOD, other_directory, sources, write_page
+from tests.test_duplicates import GIVE_FOOD, OTHER, other_directory, write_page
 
 
 @pytest.fixture
@@ -24,37 +24,30 @@ def two_records(tmp_path: Path, opendata: Path) -> Iterator[tuple[str, str]]:
     engine = connect(url)
     init_database(engine)
     import_assets(engine, opendata / GIVE_FOOD)
-    import_assets(engine, write_page(tmp_path / "other.json", [other_directory()]))
-    from sqlalchemy import select
-
-    from assetmap.models import Service
-
-    with engine.connect() as conn:
-        give_food = conn.execute(select(Service.id).where(Service.name == "Glasgow NE")).scalar_one()
-    sources(engine, {give_food: ("givefood", "Give Food"),
-                     other_directory()["id"]: ("oruk:trussell", "Trussell Trust directory")})
+    import_assets(engine, write_page(tmp_path / "other.json", [other_directory()]), source=OTHER)
     create_user(engine, "editor@example.org", "Test editor", PASSWORD, "editor")
     engine.dispose()
     with serving(url, tmp_path, env={"ASSETMAP_PUBLIC_SEARCH": ""}) as (base, _server):
-        yield base, give_food
+        yield base, other_directory()["id"]
 
 
 def test_an_editor_compares_the_two_records_and_keeps_one(page: Page, two_records: tuple[str, str]) -> None:
-    base, give_food = two_records
+    base, other = two_records
     sign_in(page, base, "editor")
     page.goto(base + "/review")
     page.get_by_role("link", name="Possible duplicates").click()
-    expect(page.get_by_role("heading", name="1. Glasgow North East Foodbank and Glasgow NE")).to_be_visible()
+    expect(page.get_by_role("heading", name="1. Glasgow NE and Glasgow North East Foodbank")).to_be_visible()
     row = page.get_by_role("row", name="Came from")
-    expect(row).to_contain_text("Trussell Trust directory")
     expect(row).to_contain_text("Give Food")
+    expect(row).to_contain_text(OTHER)
     expect(page.get_by_role("row", name="Phone")).to_contain_text("07951 749363")
     no_serious_accessibility_problems(page)
     page.set_viewport_size({"width": 1366, "height": 1000})
     print("screenshot:", screenshot(page, "duplicates"))
-    page.get_by_role("button", name="Same service: keep this one (Glasgow NE)").click()
+    # The other directory's record is kept: the one search hid until now.
+    page.get_by_role("button", name="Same service: keep this one (Glasgow North East Foodbank)").click()
     expect(page.get_by_text("Marked as the same service")).to_be_visible()
     expect(page.get_by_text("Nothing to review")).to_be_visible()
-    page.goto(f"{base}/services/{give_food}")
-    expect(page.get_by_text("Also listed in Trussell Trust directory")).to_be_visible()
+    page.goto(f"{base}/services/{other}")
+    expect(page.get_by_text("Also listed in Give Food")).to_be_visible()
     screenshot(page, "duplicates-kept")
