@@ -249,6 +249,35 @@ def cmd_gaps(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    from assetmap import duplicates
+
+    engine = _engine(args)
+    found = duplicates.detect(engine) if args.find else None
+    listed = duplicates.pairs(engine, None if args.status == "all" else args.status, limit=None)
+    if args.json:
+        print(json.dumps([duplicates.as_json(p) for p in listed], indent=2))
+        return 0
+    if found is not None:
+        print(f"looked over the whole directory: {len(found.new):,} new possible duplicates")
+    plural = "" if len(listed) == 1 else "s"
+    what = {"suspected": f"possible duplicate{plural} for an editor to review",
+            "merged": f"pair{plural} decided to be one service", "distinct": f"pair{plural} decided to be two",
+            "all": f"pair{plural} recorded"}[args.status]
+    print(f"{len(listed):,} {what}" + (" (decided on the web app's Possible duplicates page)" if listed else ""))
+    for number, pair in enumerate(listed, start=1):
+        print(f"\n{number}. {pair['reason']} ({pair['status']}" +
+              (f", by {pair['decided_by']} on {pair['decided_at']:%Y-%m-%d})" if pair["decided_by"] else ")"))
+        for role in ("shown", "hidden"):
+            side = pair[role]
+            sources = ", ".join(s["label"] for s in side["sources"]) or "source not recorded"
+            print(f"   {role + ':':8}{side['name']} [{side['id']}] from {sources}; "
+                  f"last verified {side['last_verified'] or 'never'}")
+            if side["addresses"]:
+                print(f"           {side['addresses'][0]}")
+    return 0
+
+
 def _format_of(path: str) -> str:
     suffix = os.path.splitext(path)[1].lower().lstrip(".")
     return {"json": "geojson", "geojson": "geojson", "gpkg": "gpkg", "csv": "csv"}.get(suffix, "csv")
@@ -671,6 +700,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     gaps.add_argument("--unmet-searches", type=int, default=3, help="gap rule: unmet searches that make a gap (3)")
     gaps.add_argument("--show", type=int, default=20, help="how many gaps to list (default 20)")
     gaps.set_defaults(handler=cmd_gaps)
+
+    dups = commands.add_parser(
+        "duplicates", help="services that look like one from two sources, for an editor to decide",
+        description="List pairs of services that look like one service from two sources (the same place, and "
+        "alike names or the same phone, email or website). Search shows one of each suspected or merged pair; "
+        "editors decide each pair on the web app's Possible duplicates page. Every `assetmap import assets` "
+        "looks for new ones.",
+    )
+    dups.add_argument("--status", choices=["suspected", "merged", "distinct", "all"], default="suspected",
+                      help="which pairs: still to review (default), decided the same, decided different, or all")
+    dups.add_argument("--find", action="store_true",
+                      help="look over the whole directory for new ones first, as an import does")
+    dups.add_argument("--json", action="store_true", help="print the pairs as JSON")
+    dups.set_defaults(handler=cmd_duplicates)
 
     demo = commands.add_parser(
         "demo", help="load a fictional directory to try assetmap with",

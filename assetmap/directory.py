@@ -18,6 +18,10 @@ are. An activity type also meets the needs it serves, so a gardening group meets
 matched as typed (case-insensitive, LIKE's wildcards escaped); times of day are
 compared as ``HH:MM`` text, so a schedule must write its times with two-digit
 hours (as Open Referral's format does) for a time filter to see them.
+
+Each service is listed once: unless a filter says otherwise, the hidden side of a
+pair of services that look like one (:mod:`assetmap.duplicates`), suspected or
+merged, is left out, by one rule (:func:`hidden_duplicates`) in SQL and in the index.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from assetmap.models import (
     Attribute,
     CostOption,
     Deprivation,
+    Duplicate,
     Location,
     Organization,
     Schedule,
@@ -66,6 +71,10 @@ ACCESSIBILITY = tuple(dict.fromkeys(("wheelchair", "hearing loop",
 DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _BYDAY_TOKEN = "(^|,)([+-]?[0-9])?({days})(,|$)"
 _TIME = "^([01][0-9]|2[0-3]):[0-5][0-9]"
+# Pairs of services that look like one (see assetmap.duplicates) whose hidden side a reader
+# leaves out: search, its map and the gap analysis show each service once while an editor decides.
+SHOWN_ONCE = ("suspected", "merged")
+DUPLICATE_STATUSES = ("suspected", "merged", "distinct")
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,8 @@ class Filter:
     attending: str | None = None  # "in_person", "online" or "phone"
     near: Near | None = None  # at a venue within the distance
     areas: tuple[str, ...] = ()  # delivered across any of these areas (today's codes, see service_areas)
+    # The hidden side of duplicate pairs with these statuses is left out; () keeps every record.
+    hide_duplicates: tuple[str, ...] = SHOWN_ONCE
 
 
 # --- which needs a service meets ----------------------------------------------------------
@@ -205,6 +216,16 @@ def delivered_across(conn: Connection) -> dict[str, tuple[str, ...]]:
 
 
 # --- which services match -----------------------------------------------------------------
+
+
+def _hidden(statuses: Sequence[str]) -> Select[Any]:
+    """The services a duplicate pair of one of ``statuses`` hides: the one rule, for SQL and the index."""
+    return select(Duplicate.other_id).where(Duplicate.status.in_(list(statuses)))
+
+
+def hidden_duplicates(conn: Connection, statuses: Sequence[str] = SHOWN_ONCE) -> set[str]:
+    """Ids of the services left out as the hidden side of a pair of ``statuses`` (the index's half)."""
+    return set(conn.execute(_hidden(statuses)).scalars()) if statuses else set()
 
 
 def _tagged(term_ids: Sequence[str]) -> ColumnElement[bool]:
@@ -334,6 +355,8 @@ def conditions(conn: Connection, f: Filter, vocabulary: taxonomy.Vocabulary) -> 
     where: list[ColumnElement[bool]] = []
     if f.statuses is not None:
         where.append(Service.status.in_(f.statuses))
+    if f.hide_duplicates:
+        where.append(Service.id.not_in(_hidden(f.hide_duplicates)))
     if f.needs:
         where.append(_tagged(terms_meeting(conn, vocabulary, f.needs)))
     if f.term_ids:
@@ -498,7 +521,7 @@ def source_labels(conn: Connection) -> dict[str, tuple[str, ...]]:
     return {service_id: tuple(labels) for service_id, labels in found.items()}
 
 
-__all__ = ["ACCESSIBILITY", "ATTENDING", "Filter", "Near", "Page", "areas", "attending_kinds", "conditions",
-           "delivered_across",
-           "find_service_at_locations", "find_services", "is_free", "latest_deprivation", "latest_edition", "needs_met",
-           "needs_of_term", "service_links", "source_labels", "term_needs", "terms_meeting", "venues"]
+__all__ = ["ACCESSIBILITY", "ATTENDING", "DUPLICATE_STATUSES", "Filter", "Near", "Page", "SHOWN_ONCE", "areas",
+           "attending_kinds", "conditions", "delivered_across", "find_service_at_locations", "find_services",
+           "hidden_duplicates", "is_free", "latest_deprivation", "latest_edition", "needs_met", "needs_of_term",
+           "service_links", "source_labels", "term_needs", "terms_meeting", "venues"]

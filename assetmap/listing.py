@@ -6,6 +6,12 @@ Every filter narrows the list, combined with AND, on both ``/services`` and
 ``/service_at_locations``; a parameter that is unknown, repeated or malformed is a
 :class:`BadRequest` whose message says what to change, so a typo never returns
 wrong results.
+
+Duplicates: a list leaves out a service an editor merged into another (the same
+service from a second source), since a consumer showing the list would otherwise
+show it twice, and keeps both of a pair only suspected (a guess is not withheld
+from a feed other directories read). The merged record is still published: at
+``/services/{id}`` and in ``assetmap export oruk``, with its source.
 """
 
 from __future__ import annotations
@@ -154,7 +160,8 @@ def list_filter(engine: Engine, asked: Asked, vocabulary: taxonomy.Vocabulary) -
     return dataclasses.replace(
         base, text=text, taxonomy_id=asked.one("taxonomy_id"), organization_id=asked.one("organization_id"),
         modified_since=since, minimum_age=minimum_age, maximum_age=maximum_age, day=day,
-        starts_at_or_after=asked.time("start_time"), ends_at_or_before=asked.time("end_time"), near=near)
+        starts_at_or_after=asked.time("start_time"), ends_at_or_before=asked.time("end_time"), near=near,
+        hide_duplicates=("merged",))
 
 
 def services(engine: Engine, parameters: Parameters) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Keeping the asset map current: add and edit services, verify, change status, review, audit."""
+"""Keeping the asset map current: add and edit services, verify, change status, review, duplicates, audit."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from assetmap import conflicts, editing, fields, taxonomy
+from assetmap import conflicts, duplicates, editing, fields, taxonomy
 from assetmap.editing import ATTENDING, DAYS, FIELDS, LISTS, ConflictError, EditError, Form
 from webapp.db import engine
 from webapp.security import current_account, require, safe_next, signed_in_email
@@ -115,7 +115,8 @@ def status(service_id: str):
 @require("editor")
 def review():
     return render_template("review.html", services=editing.review_queue(engine()), account=current_account(),
-                           conflicts=conflicts.open_conflicts(engine()), unlisted=conflicts.no_longer_listed(engine()))
+                           conflicts=conflicts.open_conflicts(engine()), unlisted=conflicts.no_longer_listed(engine()),
+                           duplicates=duplicates.waiting(engine()))
 
 
 @bp.post("/review/settle")
@@ -130,6 +131,44 @@ def settle():
     flash("Settled: the value kept is in the audit log.")
     back = form.get("back")
     return redirect(safe_next(back) if back else url_for("editing.review"))
+
+
+@bp.get("/duplicates")
+@require("editor")
+def duplicate_pairs():
+    return render_template("duplicates.html", pairs=duplicates.pairs(engine()), waiting=duplicates.waiting(engine()),
+                           account=current_account())
+
+
+def _two(first: str, second: str) -> tuple[str, str]:
+    a, b = request.form.get(first, "").strip(), request.form.get(second, "").strip()
+    if not a or not b:
+        abort(400, description="Choose one of the pairs on the Possible duplicates page: this form names no pair.")
+    return a, b
+
+
+@bp.post("/duplicates/merge")
+@require("editor")
+def merge():
+    kept, hidden = _two("kept", "hidden")
+    duplicates.merge(engine(), kept, hidden, signed_in_email())
+    flash("Marked as the same service: search shows the one you kept; both records stay.")
+    return redirect(url_for("editing.duplicate_pairs"), code=303)
+
+
+@bp.post("/duplicates/distinct")
+@require("editor")
+def distinct():
+    one, other = _two("one", "other")
+    duplicates.mark_distinct(engine(), one, other, signed_in_email())
+    flash("Marked as different services: search shows both.")
+    return redirect(url_for("editing.duplicate_pairs"), code=303)
+
+
+@bp.app_template_global()
+def duplicates_of(service_id: str) -> dict[str, list[dict[str, Any]]]:
+    """For a service's page: where else it is listed, and what search shows in its place."""
+    return duplicates.of_service(engine(), service_id)
 
 
 @bp.get("/audit")

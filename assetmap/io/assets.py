@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine
 
-from assetmap import quality, service_areas
+from assetmap import duplicates, quality, service_areas
 from assetmap.config import settings
 from assetmap.db import reading
 from assetmap.io import aliss, oruk, sync, tabular
@@ -114,6 +114,9 @@ def import_files(engine: Engine, paths: Sequence[Path | str], *, mapping: list[s
     for item, plan in zip(prepared, plans):
         _describe(item)
         item.report.notes.extend(plan.notes())
+    note = duplicates.detect(engine).note()  # the same service from another source: an editor decides
+    if note:
+        prepared[0].report.notes.append(note)
     return [item.report for item in prepared]
 
 

@@ -88,6 +88,9 @@ class Index:
         self.min_age = np.array([np.nan if s.minimum_age is None else s.minimum_age for s in services])
         self.max_age = np.array([np.nan if s.maximum_age is None else s.maximum_age for s in services])
         self.search_text = [f"{s.name} {s.description or ''} {s.organization or ''}".lower() for s in services]
+        # The services a duplicate pair of each status hides (the SQL's rule, directory.hidden_duplicates).
+        self.hidden_by = {status: {index[s] for s in directory.hidden_duplicates(conn, (status,)) if s in index}
+                          for status in directory.DUPLICATE_STATUSES}
 
         labels = directory.source_labels(conn)
         self.sources: list[tuple[str, ...]] = [labels.get(service_id, ()) for service_id in self.ids]
@@ -227,6 +230,9 @@ class Index:
         elif f.statuses is not None:
             statuses, status = set(f.statuses), self.status
             checks.append(lambda i, _: status[i] in statuses)
+        hidden = set().union(*(self.hidden_by.get(status, set()) for status in f.hide_duplicates))
+        if hidden:  # an empty set asks nothing: no check per candidate
+            checks.append(lambda i, _: i not in hidden)
         if f.needs:
             needs, covers = f.needs, self.covers
             checks.append(lambda i, _: any(slug in covers[i] for slug in needs))
