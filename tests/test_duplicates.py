@@ -158,6 +158,8 @@ def test_another_directorys_record_of_a_give_food_bank_is_found_and_search_shows
     assert [s["label"] for s in pair["shown"]["sources"]] == ["Give Food"]
     assert [s["label"] for s in pair["hidden"]["sources"]] == [OTHER]
     assert food_banks_near_the_church(engine) == ["Glasgow NE"]
+    on_the_map = [p["name"] for p in Searcher(engine).places(-4.30, 55.80, -4.10, 55.90, need="food-bank")]
+    assert "Glasgow NE" in on_the_map and "Glasgow North East Foodbank" not in on_the_map
     # Open Referral lists keep a pair that is only suspected (see assetmap/listing.py).
     assert listed(engine, "Glasgow N") == ["Glasgow NE", "Glasgow NW", "Glasgow North East Foodbank"]
 

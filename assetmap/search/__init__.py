@@ -118,10 +118,12 @@ class Searcher:
             d, _ = self._current(conn)
         inside = np.nonzero((d.point_lon >= west) & (d.point_lon <= east) &
                             (d.point_lat >= south) & (d.point_lat <= north))[0]
+        # The map shows a service once, as search does: not the hidden record of a duplicate pair.
+        hidden = set().union(*(d.hidden_by.get(status, set()) for status in Filter().hide_duplicates))
         found = []
         for point in inside:
             i = int(d.point_service[point])
-            if d.active[i] and (need is None or need in d.covers[i]):
+            if d.active[i] and i not in hidden and (need is None or need in d.covers[i]):
                 found.append({"id": d.ids[i], "name": d.services[i].name, "lat": float(d.point_lat[point]),
                               "lon": float(d.point_lon[point]), "current": bool(d.current[i])})
                 if len(found) >= limit:
