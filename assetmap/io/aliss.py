@@ -39,7 +39,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 from tqdm import tqdm
 
 from assetmap import fields, taxonomy
-from assetmap.io.oruk import Records
+from assetmap.io.oruk import Records, load_json
 from assetmap.io.report import ImportFileError, ImportReport
 from assetmap.provenance import Origin, Source
 
@@ -153,17 +153,7 @@ def _page_files(folder: Path) -> list[Path]:
 
 
 def _load(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ImportFileError(f"cannot open {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ImportFileError(f"{path.name} is not UTF-8 text: is it the right file?") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ImportFileError(f"{path.name} is not valid JSON ({exc.msg} at line {exc.lineno}, column "
-                              f"{exc.colno}): save the ALISS page again; nothing was imported") from None
+    return load_json(path, "an ALISS API answer", ": save the ALISS page again")
 
 
 def refuse_personal(address: str) -> None:

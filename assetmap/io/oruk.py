@@ -276,7 +276,8 @@ def not_a_directory(name: str, records: Records) -> str | None:
             f"(assetmap import assets {name} SERVICES)")
 
 
-def _load_json(path: Path) -> Any:
+def load_json(path: Path, expected: str = "Open Referral JSON", advice: str = "") -> Any:
+    """A JSON file, or one line saying why it cannot be read (the ALISS reader uses it too)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -284,12 +285,12 @@ def _load_json(path: Path) -> Any:
     except UnicodeDecodeError:
         raise ImportFileError(f"{path.name} is not UTF-8 text: is it the right file?") from None
     if not text.strip():
-        raise ImportFileError(f"{path.name} is empty: expected Open Referral JSON")
+        raise ImportFileError(f"{path.name} is empty: expected {expected}")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ImportFileError(f"{path.name} is not valid JSON ({exc.msg} at line {exc.lineno}, "
-                              f"column {exc.colno}); nothing was imported") from None
+                              f"column {exc.colno}){advice}; nothing was imported") from None
 
 
 def _is_tabular(data: Any) -> bool:
@@ -297,7 +298,7 @@ def _is_tabular(data: Any) -> bool:
 
 
 def _read_json(path: Path, records: Records, keep_bad: bool) -> None:
-    data = _load_json(path)
+    data = load_json(path)
     if _is_tabular(data):  # HSDS's tabular JSON: {"services.csv": [rows], ...}
         _read_tabular_json(data, records, keep_bad)
         return
