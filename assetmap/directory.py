@@ -43,10 +43,12 @@ from assetmap.models import (
     Area,
     Attribute,
     CostOption,
+    DataSource,
     Deprivation,
     Duplicate,
     Location,
     Organization,
+    RecordSource,
     Schedule,
     Service,
     ServiceArea,
@@ -511,8 +513,6 @@ def areas(conn: Connection, area_type: str = "datazone2011", codes: Sequence[str
 
 def source_labels(conn: Connection) -> dict[str, tuple[str, ...]]:
     """service -> where it came from (ALISS, Give Food, a spreadsheet's name, an editor), for results."""
-    from assetmap.models import DataSource, RecordSource
-
     found: dict[str, list[str]] = defaultdict(list)
     for service_id, label in conn.execute(
             select(RecordSource.record_id, DataSource.label).join(DataSource, DataSource.key == RecordSource.source_key)
@@ -521,7 +521,43 @@ def source_labels(conn: Connection) -> dict[str, tuple[str, ...]]:
     return {service_id: tuple(labels) for service_id, labels in found.items()}
 
 
+def sources_of(conn: Connection, service_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """service -> where it came from: each source's label, id there, date there, last sync, listed."""
+    ids = sorted(set(service_ids))
+    found: dict[str, list[dict[str, Any]]] = {}
+    for start in range(0, len(ids), 500):
+        rows = conn.execute(
+            select(RecordSource.record_id, RecordSource.source_record_id, RecordSource.source_updated,
+                   RecordSource.last_synced, RecordSource.listed, DataSource.key, DataSource.label,
+                   DataSource.kind, DataSource.url, DataSource.licence, DataSource.attribution)
+            .join(DataSource, DataSource.key == RecordSource.source_key)
+            .where(RecordSource.record_type == "service", RecordSource.record_id.in_(ids[start:start + 500]))
+            .order_by(RecordSource.record_id, DataSource.label))
+        for row in rows:
+            found.setdefault(row.record_id, []).append(dict(row._mapping))
+    return found
+
+
+def attribution(conn: Connection, service_ids: Iterable[str] | None = None) -> list[str]:
+    """The lines the sources' licences ask to be shown with these services (or the whole directory)."""
+    query = select(DataSource.label, DataSource.licence, DataSource.attribution).order_by(DataSource.label)
+    if service_ids is not None:
+        ids = sorted(set(service_ids))
+        if not ids:
+            return []
+        keys: set[str] = set()
+        for start in range(0, len(ids), 500):
+            keys |= set(conn.execute(select(RecordSource.source_key).where(
+                RecordSource.record_type == "service", RecordSource.record_id.in_(ids[start:start + 500]))
+                .distinct()).scalars())
+        query = query.where(DataSource.key.in_(sorted(keys)))
+    lines: list[str] = []
+    for _label, _licence, given in conn.execute(query):
+        lines.extend(line for line in given or () if line not in lines)
+    return lines
+
+
 __all__ = ["ACCESSIBILITY", "ATTENDING", "DUPLICATE_STATUSES", "Filter", "Near", "Page", "SHOWN_ONCE", "areas",
            "attending_kinds", "conditions", "delivered_across", "find_service_at_locations", "find_services",
            "hidden_duplicates", "is_free", "latest_deprivation", "latest_edition", "needs_met", "needs_of_term",
-           "service_links", "source_labels", "term_needs", "terms_meeting", "venues"]
+           "service_links", "source_labels", "sources_of", "attribution", "term_needs", "terms_meeting", "venues"]

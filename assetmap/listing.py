@@ -28,7 +28,7 @@ from assetmap.db import reading
 from assetmap.directory import Filter, Near
 from assetmap.errors import AssetmapError
 from assetmap.geography import lookup
-from assetmap.io import oruk, sync
+from assetmap.io import oruk
 from assetmap.search.query import SearchError, check_day, check_time
 
 MAX_PER_PAGE = 100
@@ -184,7 +184,7 @@ def _page_of(engine: Engine, parameters: Parameters, find: Callable[..., directo
         chosen = find(conn, found, vocabulary, (number - 1) * size, size)
         contents = records(conn, chosen.ids)
         # What the sources' licences ask to be shown with their records (CC BY for ALISS).
-        shown = sync.attribution(conn, [c.get("service_id", c["id"]) for c in contents])
+        shown = directory.attribution(conn, [c.get("service_id", c["id"]) for c in contents])
     return oruk.page(contents, number, size, chosen.total, attribution=shown)
 
 

@@ -13,7 +13,7 @@ from assetmap import conflicts
 from assetmap.editing import save_service, service_form
 from assetmap.io.assets import import_assets
 from assetmap.io.oruk import ORDER
-from assetmap.io.sync import sources_of
+from assetmap.directory import sources_of
 from assetmap.models import Base, Phone, RecordSource, Service
 from assetmap.taxonomy import stable_id
 from tests.snapshots import fingerprint

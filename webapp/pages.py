@@ -8,11 +8,11 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request
 
-from assetmap import conflicts, taxonomy
+from assetmap import conflicts, directory, taxonomy
 from assetmap.editing import ATTENDING, audit_log
 from assetmap.errors import AssetmapError, DatabaseUnavailable
 from assetmap.health import database_status
-from assetmap.io import oruk, sync
+from assetmap.io import oruk
 from assetmap.search import ACCESSIBILITY, Query, record_unmet_search
 from webapp.db import engine, searcher
 from webapp.security import current_account, require, searcher_token
@@ -111,7 +111,7 @@ def handout():
 def service(service_id: str):
     with engine().connect() as conn:
         records = oruk.service_records(conn, [service_id])
-        sources = sync.sources_of(conn, [service_id]).get(service_id, [])
+        sources = directory.sources_of(conn, [service_id]).get(service_id, [])
     if not records:
         abort(404, description="There is no service with that id: it may have been removed.")
     account = current_account()

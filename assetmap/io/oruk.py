@@ -972,7 +972,7 @@ def export_oruk(engine: Engine, out: Path | str) -> int:
     check_output_folder(out)
     with engine.connect() as conn:
         if out.suffix.lower() == ".json":
-            from assetmap.io.sync import attribution
+            from assetmap.directory import attribution
 
             services = service_records(conn)
             out.write_text(json.dumps(page(services, attribution=attribution(conn)), indent=1, ensure_ascii=False)
@@ -984,7 +984,7 @@ def export_oruk(engine: Engine, out: Path | str) -> int:
 def _package_sources(conn: Connection) -> dict[str, Any]:
     """Where the records came from, in the data package's own terms (sources, licenses), and the
     attribution lines the licences ask for."""
-    from assetmap.io.sync import attribution
+    from assetmap.directory import attribution
     from assetmap.models import DataSource
 
     sources = conn.execute(select(DataSource.label, DataSource.url, DataSource.licence)

@@ -19,7 +19,6 @@ transaction and refuses (``Stale``) if an editor saved one of its services in be
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -271,39 +270,3 @@ def _mark_unlisted(conn: Connection, plan_: Plan) -> None:
             RecordSource.source_key == plan_.source.key, RecordSource.record_type == "service",
             RecordSource.record_id.in_(gone[start:start + 500])).values(listed=False))
     plan_.no_longer_listed = len(gone)
-
-
-def sources_of(conn: Connection, service_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-    """service -> where it came from: each source's label, id there, date there, last sync, listed."""
-    ids = sorted(set(service_ids))
-    found: dict[str, list[dict[str, Any]]] = {}
-    for start in range(0, len(ids), 500):
-        rows = conn.execute(
-            select(RecordSource.record_id, RecordSource.source_record_id, RecordSource.source_updated,
-                   RecordSource.last_synced, RecordSource.listed, DataSource.key, DataSource.label,
-                   DataSource.kind, DataSource.url, DataSource.licence, DataSource.attribution)
-            .join(DataSource, DataSource.key == RecordSource.source_key)
-            .where(RecordSource.record_type == "service", RecordSource.record_id.in_(ids[start:start + 500]))
-            .order_by(RecordSource.record_id, DataSource.label))
-        for row in rows:
-            found.setdefault(row.record_id, []).append(dict(row._mapping))
-    return found
-
-
-def attribution(conn: Connection, service_ids: Iterable[str] | None = None) -> list[str]:
-    """The lines the sources' licences ask to be shown with these services (or the whole directory)."""
-    query = select(DataSource.label, DataSource.licence, DataSource.attribution).order_by(DataSource.label)
-    if service_ids is not None:
-        ids = sorted(set(service_ids))
-        if not ids:
-            return []
-        keys: set[str] = set()
-        for start in range(0, len(ids), 500):
-            keys |= set(conn.execute(select(RecordSource.source_key).where(
-                RecordSource.record_type == "service", RecordSource.record_id.in_(ids[start:start + 500]))
-                .distinct()).scalars())
-        query = query.where(DataSource.key.in_(sorted(keys)))
-    lines: list[str] = []
-    for _label, _licence, given in conn.execute(query):
-        lines.extend(line for line in given or () if line not in lines)
-    return lines
