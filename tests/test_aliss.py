@@ -52,7 +52,7 @@ from assetmap.search.query import check_accessibility
 from tests.cli import run_assetmap
 from tests.conftest import IN_CI, shared_dir
 from tests.snapshots import fingerprint
-from tests.test_fields import PASSWORD, signed_in
+from tests.webclient import PASSWORD, signed_in
 
 FILES = ("v4-services-search-G2-4AA.json", "v4.1-service.json", "v4.1-organisation.json")
 DIRECTORY = tuple(m.class_ for m in Base.registry.mappers if m.local_table.name in ORDER)
@@ -512,7 +512,7 @@ def test_the_editor_ticks_alisss_accessibility_and_who_it_is_for_and_keeps_aliss
         import_assets(engine, _edited(aliss_dir, tmp_path, with_2024_fields, FILES[1]))
         create_user(engine, "editor@example.org", "Editor", PASSWORD, "editor")
         soup = "4b5eaf69-b5dc-4aea-9970-42fa3b590b91"
-        editor = signed_in(db_url)
+        editor = signed_in(db_url, "editor@example.org")
         page = editor.get(f"/services/{soup}/edit").get_data(as_text=True)
         assert re.search(r'value="hearing-loop" checked>\s*Hearing loop', page)
         assert re.search(r'value="older-adults" checked>\s*Older Adults', page)

@@ -26,7 +26,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
 
 from assetmap import directory, duplicates, listing
-from assetmap.accounts import create_user
 from assetmap.db import connect
 from assetmap.directory import Filter, Near
 from assetmap.io import oruk
@@ -36,6 +35,7 @@ from assetmap.search import Query, Searcher
 from assetmap.search.rank import GEOD
 from tests.cli import run_assetmap
 from tests.conftest import ROOT
+from tests.webclient import new_account
 from webapp import create_app
 
 GIVE_FOOD = "givefood/foodbanks_scotland_subset.csv"
@@ -327,17 +327,7 @@ def as_text(html: str) -> str:
 
 
 def signed_in(db_url: str, role: str) -> FlaskClient:
-    engine = connect(db_url)
-    create_user(engine, f"{role}@example.org", role.title(), PASSWORD, role)
-    engine.dispose()
-    client = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests-" + "x" * 32}).test_client()
-    with client.session_transaction() as session:
-        session["csrf"] = "token"
-    assert client.post("/login", data={"csrf_token": "token", "email": f"{role}@example.org",
-                                       "password": PASSWORD}).status_code == 302
-    with client.session_transaction() as session:
-        session["csrf"] = "token"
-    return client
+    return new_account(db_url, role, PASSWORD)
 
 
 def test_the_editors_page_shows_both_side_by_side_and_its_buttons_decide(db_url: str, both: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from assetmap.db import connect
 from assetmap.io.assets import import_assets
 from assetmap.models import CostOption, Service
 from tests.directory import add, service
+from tests.webclient import signed_in
 from webapp import create_app
 
 PASSWORD = "a long enough password"
@@ -27,24 +28,13 @@ PERCENT = service("Save 50% Club", 55.8530, -4.2000, ["money"])
 UNDERSCORE = service("snake_case coders", 55.8540, -4.2010, ["digital-inclusion"])
 
 
-def signed_in(db_url: str, role: str = "editor") -> FlaskClient:
-    client = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests"}).test_client()
-    with client.session_transaction() as session:
-        session["csrf"] = "token"
-    assert client.post("/login", data={"csrf_token": "token", "email": f"{role}@example.org",
-                                       "password": PASSWORD}).status_code == 302
-    with client.session_transaction() as session:
-        session["csrf"] = "token"
-    return client
-
-
 @pytest.fixture
 def editor(db_url: str) -> FlaskClient:
     engine = connect(db_url)
     add(engine, [KNIT, PERCENT, UNDERSCORE])
     create_user(engine, "editor@example.org", "Editor", PASSWORD, "editor")
     engine.dispose()
-    return signed_in(db_url)
+    return signed_in(db_url, "editor@example.org", PASSWORD)
 
 
 def form(**changes: str) -> dict[str, str]:

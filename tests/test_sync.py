@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import Engine, select
 
 from assetmap import conflicts
+from assetmap.directory import sources_of
 from assetmap.editing import save_service, service_form
 from assetmap.io.assets import import_assets
 from assetmap.io.oruk import ORDER
-from assetmap.directory import sources_of
 from assetmap.models import Base, Phone, RecordSource, Service
 from assetmap.taxonomy import stable_id
 from tests.snapshots import fingerprint
@@ -160,20 +160,14 @@ def test_an_editors_new_record_is_verified_when_made_and_says_so(engine: Engine)
 def test_an_editor_sees_the_conflict_and_where_the_record_came_from_and_settles_it_on_the_page(
         db_url: str, engine: Engine, opendata: Path, tmp_path: Path) -> None:
     from assetmap.accounts import create_user
-    from webapp import create_app
+    from tests.webclient import PASSWORD, signed_in
 
-    create_user(engine, "editor@example.org", "Editor", "a long enough password", "editor")
+    create_user(engine, "editor@example.org", "Editor", PASSWORD, "editor")
     import_assets(engine, opendata / "givefood/foodbanks_scotland_subset.csv")
     edit(engine, GOVANHILL, phone="0141 423 0000")
     import_assets(engine, changed_copy(opendata, tmp_path, {
         "queens-park-govanhill-parish-church": {"phone": "0141 423 9999"}}, drop=("eats-rosyth",)))
-    client = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests"}).test_client()
-    with client.session_transaction() as session:
-        session["csrf"] = "token"
-    client.post("/login", data={"csrf_token": "token", "email": "editor@example.org",
-                                "password": "a long enough password"})
-    with client.session_transaction() as session:
-        session["csrf"] = "token"
+    client = signed_in(db_url, "editor@example.org")
 
     review = client.get("/review").get_data(as_text=True)
     assert "Changed here and at the source" in review
