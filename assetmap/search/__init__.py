@@ -37,6 +37,9 @@ from assetmap.search.index import Index, Postcodes
 from assetmap.search.present import Answer, Result, UnmetSearch
 from assetmap.search.present import result as _result
 from assetmap.search.query import (
+    MAX_TRAVEL_METRES,
+    TRAVEL_KMH,
+    TRAVEL_LABELS,
     DEFAULT_MAX_METRES,
     DETOUR_FACTOR,
     MAX_LIMIT,
@@ -176,6 +179,6 @@ def search(engine: Engine, query: Query, searcher: Searcher | None = None) -> An
 _EVERYTHING = Filter(statuses=None)
 
 __all__ = ["ACCESSIBILITY", "ATTENDING", "Answer", "DEFAULT_MAX_METRES", "DETOUR_FACTOR", "MAX_LIMIT",
-           "MAX_METRES", "MAX_NEEDS", "PostcodeNotFound", "Query", "Result", "SearchError", "Searcher",
+           "MAX_METRES", "MAX_NEEDS", "MAX_TRAVEL_METRES", "TRAVEL_KMH", "TRAVEL_LABELS", "PostcodeNotFound", "Query", "Result", "SearchError", "Searcher",
            "UNMET_RULE", "UnmetSearch", "WALK_METRES_PER_MINUTE", "record_unmet", "record_unmet_search",
            "search", "unmet_needs"]

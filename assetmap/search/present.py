@@ -44,6 +44,15 @@ class Result:
     delivered_across: str | None = None
     # Where the record came from (ALISS, Give Food, a spreadsheet, an editor): what a CLW trusts it by.
     sources: list[str] = field(default_factory=list)
+    # How fresh the record is, in words a CLW reads at a glance: "checked 3 March 2026", "never checked".
+    freshness: str = ""
+    # The estimated time by the answer's way of travel (Answer.reach), beside walk_minutes.
+    travel_minutes: float | None = None
+    # How to get in: {"kind": "drop_in" | "call_first" | "referral" | None, "label": "Referral needed",
+    # "text": the record's own words}, from the application process or the source's referral details.
+    how_to_get_in: dict[str, Any] | None = None
+    # Found by searching names and descriptions for words the vocabulary did not know.
+    matches_words: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,14 @@ class Answer:
     walking_estimate: str = (f"estimated walking time: straight-line distance x {DETOUR_FACTOR} detour "
                              f"at {WALK_METRES_PER_MINUTE * 60 / 1000:.1f} km/h")
     ranking: str = ("current records first, then the share of the person's needs met, then distance")
+    # How far the search reached and why: {"travel", "minutes", "metres", "label", "estimate", "why"};
+    # "why" says so plainly when a rural postcode widened the default.
+    reach: dict[str, Any] | None = None
+    # Wider searches to offer when little or nothing fits: [{"travel", "minutes", "label"}].
+    wider: list[dict[str, Any]] = field(default_factory=list)
+    # What was typed and how it was read: [{"typed", "as": slug | None, "label"}]; unknown words
+    # (as None) are searched for in names and descriptions, never refused.
+    words: list[dict[str, Any]] = field(default_factory=list)
     # Not part of the answer shown: what the web layer may count (see search.unmet.record_unmet_search).
     unmet: UnmetSearch | None = field(default=None, repr=False)
 

@@ -24,6 +24,11 @@ WALK_METRES_PER_MINUTE = 80.0  # 4.8 km/h
 DETOUR_FACTOR = 1.3
 DEFAULT_MAX_METRES = 3000.0
 MAX_METRES = 200_000.0
+# How a person gets there, and the average door-to-door speed each estimate assumes (km/h): the
+# straight line times DETOUR_FACTOR at this speed. Estimates, and said so wherever they are shown.
+TRAVEL_KMH = {"walk": WALK_METRES_PER_MINUTE * 60 / 1000, "public_transport": 20.0, "drive": 40.0}
+TRAVEL_LABELS = {"walk": "walk", "public_transport": "bus or train ride", "drive": "drive"}
+MAX_TRAVEL_METRES = 50_000.0  # the longest reach by time: beyond it, a CLW is not looking for local help
 MAX_NEEDS = 10
 MAX_LIMIT = 50
 
@@ -41,6 +46,9 @@ class Query:
     text: str | None = None
     max_metres: float | None = None
     max_walk_minutes: float | None = None
+    # A reach by time and way of travel (TRAVEL_KMH); max_walk_minutes is the same with travel="walk".
+    travel: str | None = None
+    max_minutes: float | None = None
     day: str | None = None
     time: str | None = None
     free_only: bool = False
@@ -59,6 +67,10 @@ class Checked:
     filter: Filter  # without ``near``: the index measures distance itself
     max_metres: float
     limit: int
+    # How the reach was set: {"travel", "minutes", "metres", "label", "estimate", "why"} (see Answer.reach).
+    reach: dict[str, Any] | None = None
+    # Typed words the vocabulary did not know, searched for in names and descriptions instead.
+    unknown_words: tuple[str, ...] = ()
 
     @property
     def attending(self) -> str | None:
@@ -67,7 +79,17 @@ class Checked:
 
 def walk_metres(minutes: float) -> float:
     """The straight-line reach of a walk, for the stated detour and pace."""
-    return minutes * WALK_METRES_PER_MINUTE / DETOUR_FACTOR
+    return travel_metres("walk", minutes)
+
+
+def travel_metres(travel: str, minutes: float) -> float:
+    """The straight-line reach of ``minutes`` of ``travel``, for the stated detour and speed."""
+    return minutes * TRAVEL_KMH[travel] * 1000 / 60 / DETOUR_FACTOR
+
+
+def travel_minutes(travel: str, metres: float) -> float:
+    """The estimated minutes of ``travel`` for a straight-line distance."""
+    return metres * DETOUR_FACTOR / (TRAVEL_KMH[travel] * 1000 / 60)
 
 
 def check(query: Query, vocabulary: taxonomy.Vocabulary, max_limit: int = MAX_LIMIT) -> Checked:
