@@ -163,13 +163,14 @@ def cmd_lookup(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from assetmap.search import Query, search
+    from assetmap.search import TRAVEL_LABELS, Query, search
 
     if args.postcode is None and (args.lat is None or args.lon is None):
         raise AssetmapError("give --postcode, or both --lat and --lon")
     answer = search(_engine(args), Query(
         postcode=args.postcode, latitude=args.lat, longitude=args.lon, needs=tuple(args.need), text=args.text,
-        max_metres=args.max_metres, max_walk_minutes=args.max_walk_minutes, day=args.day, time=args.time,
+        max_metres=args.max_metres, max_walk_minutes=args.max_walk_minutes, travel=args.travel,
+        max_minutes=args.minutes, day=args.day, time=args.time,
         free_only=args.free, age=args.age, accessibility=tuple(args.access), attending=args.attending,
         include_inactive=args.include_inactive, limit=args.limit))
     if args.json:
@@ -178,6 +179,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(answer.message)
     for note in (answer.place or {}).get("notes", []):
         print(f"note: {note}")
+    if answer.reach:
+        print(f"reach: {answer.reach['label']}" + (f" ({answer.reach['why']})" if answer.reach.get("why") else ""))
+    read = [f"{w['typed']!r} as {w['label']}" if w["as"] else f"{w['typed']!r} searched for in names and descriptions"
+            for w in answer.words]
+    if read:
+        print(f"words: {'; '.join(read)}")
+    if answer.wider:
+        print("search wider: " + "; ".join(f"a {w['label']} finds {w['finds']}" for w in answer.wider))
     sections = [("", answer.results), ("Delivered across the person's area:", answer.area_wide),
                 ("Nearest beyond the limit:", answer.beyond), ("Online or by phone:", answer.remote)]
     number = 0
@@ -192,7 +201,10 @@ def cmd_search(args: argparse.Namespace) -> int:
                 print(f"   why:     {'; '.join(result.why)}")
             if result.distance_metres is not None:
                 print(f"   where:   {result.location or ''}{', ' + result.address if result.address else ''}")
-                print(f"            {result.distance_metres:,.0f} m, about {result.walk_minutes:.0f} min walk (estimate)")
+                travel = (answer.reach or {}).get("travel", "walk")
+                minutes = result.travel_minutes if result.travel_minutes is not None else result.walk_minutes
+                print(f"            {result.distance_metres:,.0f} m, about {minutes:.0f} min "
+                      f"{TRAVEL_LABELS.get(travel, 'walk')} (estimate)")
             else:
                 if result.delivered_across:
                     print(f"   where:   delivered across {result.delivered_across}")
@@ -204,11 +216,15 @@ def cmd_search(args: argparse.Namespace) -> int:
             contact = ", ".join(result.phones + [c for c in (result.email, result.url) if c])
             if contact:
                 print(f"   contact: {contact}")
-            print(f"   checked: {result.last_verified or 'never verified'}" +
+            print(f"   checked: {result.freshness or result.last_verified or 'never checked'}" +
                   ("" if result.current else "  (not current: check before referring)"))
+            if result.how_to_get_in:
+                print(f"   get in:  {result.how_to_get_in['label'] or 'see'}: {result.how_to_get_in['text']}")
+            if result.matches_words:
+                print("   matches your words")
             if result.sources:
                 print(f"   from:    {', '.join(result.sources)}")
-    print(f"\n{answer.walking_estimate}; ranking: {answer.ranking}")
+    print(f"\n{(answer.reach or {}).get('estimate') or answer.walking_estimate}; ranking: {answer.ranking}")
     return 0
 
 
@@ -665,8 +681,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     find.add_argument("--need", action="append", default=[], metavar="NEED",
                       help="a need or activity type (repeatable): loneliness, money, health walk, ...")
     find.add_argument("--text", help="words that must appear in the service")
-    find.add_argument("--max-metres", type=float, help="how far (default 3000)")
+    find.add_argument("--max-metres", type=float,
+                      help="how far (default: a 30-minute walk, or a 30-minute drive from a rural postcode)")
     find.add_argument("--max-walk-minutes", type=float, help="how far, as an estimated walk")
+    find.add_argument("--travel", help="how the person gets there: walk, public_transport (bus, train) or drive")
+    find.add_argument("--minutes", type=float, help="with --travel: how far, as an estimated time")
     find.add_argument("--day", help="a day the person can go")
     find.add_argument("--time", help="with --day, a time the person can go (HH:MM)")
     find.add_argument("--free", action="store_true", help="leave out services with a charge")

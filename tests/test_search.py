@@ -109,12 +109,16 @@ def test_typed_needs_with_typos_find_services(east_end: Engine) -> None:
     assert set(names(money.results)) == {"Money Matters", "Both Needs Cafe"}
 
 
-def test_ranking_current_first_then_needs_met_then_distance(east_end: Engine) -> None:
+def test_ranking_needs_met_then_distance_with_freshness_among_similar_distances(east_end: Engine) -> None:
     answer = Searcher(east_end).search(Query(postcode="G32 8AQ", needs=("loneliness", "money")))
     ranked = names(answer.results)
     assert ranked[0] == "Both Needs Cafe"  # meets both needs, though the farthest
-    assert ranked[1:3] == ["Shettleston Befrienders", "Tollcross Garden"]  # one need each, nearest first
-    assert ranked[-1] == "Stale Lunch Club"  # nearest of all, but not verified in 12 months
+    # One need each, nearest first; the stale lunch club (111 m, not verified in 12 months) ranks as
+    # if 25% + 250 m further (389 m): after the befrienders at 222 m, before the garden at 444 m.
+    assert ranked[1:4] == ["Shettleston Befrienders", "Stale Lunch Club", "Tollcross Garden"]
+    assert "25% + 250 m further away" in answer.ranking
+    stale = next(r for r in answer.results if r.name == "Stale Lunch Club")
+    assert stale.freshness.startswith("checked over a year ago: ") and not stale.current
     assert "Closed Club" not in ranked
     assert answer.results[0].score == 1.0 and answer.results[1].score == 0.5
     with_inactive = Searcher(east_end).search(Query(postcode="G32 8AQ", needs=("loneliness",), include_inactive=True))
@@ -181,7 +185,13 @@ def test_a_new_service_is_found_by_the_same_searcher_after_import(east_end: Engi
 
 
 @pytest.mark.parametrize(("query", "says"), [
-    (Query(postcode="G32 8AQ", needs=("zzzz",)), "unknown need 'zzzz'"),
+    (Query(postcode="G32 8AQ", needs=("",)), "an empty need"),
+    (Query(postcode="G32 8AQ", needs=("x" * 61,)), "too long"),
+    (Query(postcode="G32 8AQ", travel="rocket"), "not a way of travel"),
+    (Query(postcode="G32 8AQ", travel="drive", max_minutes=120), "out of range for a drive"),
+    (Query(postcode="G32 8AQ", max_minutes=0), "out of range"),
+    (Query(postcode="G32 8AQ", max_metres=500, max_minutes=10), "not both"),
+    (Query(postcode="G32 8AQ", travel="drive", max_walk_minutes=10), "max_walk_minutes is a walk"),
     (Query(postcode="G32 8AQ", max_metres=-5), "out of range"),
     (Query(postcode="G32 8AQ", max_metres=1e9), "out of range"),
     (Query(latitude=95, longitude=-4.2), "impossible"),

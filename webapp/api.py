@@ -18,8 +18,8 @@ from webapp.security import current_account, searcher_token
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-SEARCH_PARAMETERS = {"postcode", "lat", "lon", "need", "text", "max_metres", "max_walk_minutes", "day", "time",
-                     "free", "age", "access", "attending", "include_inactive", "limit"}
+SEARCH_PARAMETERS = {"postcode", "lat", "lon", "need", "text", "max_metres", "max_walk_minutes", "travel",
+                     "max_minutes", "day", "time", "free", "age", "access", "attending", "include_inactive", "limit"}
 GAPS_PARAMETERS = {"need", "format", "aggregate", "catchment_metres", "catchment_minutes", "areas"}
 __all__ = ["BadRequest", "bp"]
 
@@ -45,7 +45,8 @@ def search():
     query = Query(
         postcode=asked.one("postcode"), latitude=asked.number("lat"), longitude=asked.number("lon"),
         needs=tuple(asked.all("need")), text=asked.one("text"), max_metres=asked.number("max_metres"),
-        max_walk_minutes=asked.number("max_walk_minutes"), day=asked.one("day"), time=asked.one("time"),
+        max_walk_minutes=asked.number("max_walk_minutes"), travel=asked.one("travel"),
+        max_minutes=asked.number("max_minutes"), day=asked.one("day"), time=asked.one("time"),
         free_only=asked.flag("free"), age=asked.number("age"), accessibility=tuple(asked.all("access")),
         attending=asked.one("attending"), include_inactive=asked.flag("include_inactive"),
         limit=int(limit) if limit is not None else 10,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from assetmap.search import DEFAULT_MAX_METRES, MAX_LIMIT, MAX_METRES
+from assetmap.search import MAX_LIMIT, MAX_METRES, MAX_TRAVEL_METRES, TRAVEL_KMH
 
 
 def _param(name: str, kind: str = "string", description: str = "", **schema: Any) -> dict[str, Any]:
@@ -78,9 +78,14 @@ def document() -> dict[str, Any]:
         _param("lon", "number", "longitude, with lat", minimum=-180, maximum=180),
         _list("need", "a need or activity type: a slug (loneliness) or the words a CLW types (lonely, benifits)"),
         _param("text", description="words that must appear in the service", maxLength=100),
-        _param("max_metres", "number", f"how far (default {DEFAULT_MAX_METRES:.0f})", minimum=0, exclusiveMinimum=True,
-               maximum=MAX_METRES),
+        _param("max_metres", "number", "how far, in straight-line metres (default: a 30-minute walk, or a "
+               "30-minute drive where the postcode is rural; the answer's reach says which and why)", minimum=0,
+               exclusiveMinimum=True, maximum=MAX_METRES),
         _param("max_walk_minutes", "number", "how far, as an estimated walk", minimum=0, exclusiveMinimum=True, maximum=240),
+        _param("travel", description="how the person gets there: walk, public_transport (bus or train) or drive; "
+               "times are estimates (straight line x detour at an average speed)", enum=sorted(TRAVEL_KMH)),
+        _param("max_minutes", "number", f"with travel (default walk): how far, as an estimated time; at most "
+               f"{MAX_TRAVEL_METRES / 1000:.0f} km", minimum=0, exclusiveMinimum=True, maximum=240),
         _param("day", description="a day the person can go (monday ... sunday)"),
         _param("time", description="with day: a time the person can go, HH:MM"),
         _param("free", "boolean", "leave out services with a charge"),
@@ -145,7 +150,24 @@ def document() -> dict[str, Any]:
                                       "matched_needs": {"type": "array", "items": {"type": "string"}},
                                       "why": {"type": "array", "items": {"type": "string"}},
                                       "score": {"type": "number"}, "current": {"type": "boolean"},
-                                      "remote": {"type": "boolean"}}},
+                                      "remote": {"type": "boolean"},
+                                      "freshness": {"type": "string", "description": "checked 3 March 2026, "
+                                                    "checked over a year ago: 4 May 2024, or never checked"},
+                                      "travel_minutes": {"type": "number", "nullable": True,
+                                                         "description": "estimated, by the answer's way of travel"},
+                                      "how_to_get_in": {"type": "object", "nullable": True, "properties": {
+                                          "kind": {"type": "string", "nullable": True,
+                                                   "enum": ["drop_in", "call_first", "referral", None]},
+                                          "label": {"type": "string", "nullable": True},
+                                          "text": {"type": "string"}}},
+                                      "matches_words": {"type": "boolean",
+                                                        "description": "found by the words no need knows"}}},
+            "Reach": {"type": "object", "required": ["travel", "minutes", "metres", "label", "estimate"],
+                      "properties": {"travel": {"type": "string", "enum": sorted(TRAVEL_KMH)},
+                                     "minutes": {"type": "number"}, "metres": {"type": "number"},
+                                     "label": {"type": "string"}, "estimate": {"type": "string"},
+                                     "why": {"type": "string", "nullable": True},
+                                     "finds": {"type": "integer", "description": "in wider: results it finds"}}},
             "SearchAnswer": {"type": "object",
                              "required": ["results", "remote", "beyond", "message", "walking_estimate", "ranking"],
                              "properties": {
@@ -153,6 +175,13 @@ def document() -> dict[str, Any]:
                                  "remote": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
                                  "beyond": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
                                  "message": {"type": "string"}, "walking_estimate": {"type": "string"},
-                                 "ranking": {"type": "string"}}},
+                                 "ranking": {"type": "string"},
+                                 "reach": {"$ref": "#/components/schemas/Reach"},
+                                 "wider": {"type": "array", "items": {"$ref": "#/components/schemas/Reach"}},
+                                 "words": {"type": "array", "items": {
+                                     "type": "object", "required": ["typed", "as"],
+                                     "properties": {"typed": {"type": "string"},
+                                                    "as": {"type": "string", "nullable": True},
+                                                    "label": {"type": "string", "nullable": True}}}}}},
         }},
     }

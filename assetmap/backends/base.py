@@ -9,6 +9,7 @@ engine or connection and never looks at the dialect itself.
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +50,17 @@ def primary_key(model: type[Base]) -> Column[Any]:
     """The single-column primary key that ``within`` and ``nearest`` return as ``key``."""
     (key,) = model.__table__.primary_key.columns
     return key
+
+
+def search_words(typed: Sequence[str], most: int = 10) -> list[str]:
+    """What the full-text search looks for: runs of letters and digits, lower case, two or more
+    long, at most ``most``; both backends tokenise text the same way (see migration 0012)."""
+    found: list[str] = []
+    for text in typed:
+        for word in re.findall(r"[^\W_]+", text.lower()):
+            if len(word) >= 2 and word not in found:
+                found.append(word)
+    return found[:most]
 
 
 class Backend(abc.ABC):
@@ -110,6 +122,12 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def nearest(self, model: type[Base], longitude: float, latitude: float, k: int) -> Select[Any]:
         """(key, metres) of the ``k`` rows of ``model`` nearest the point, nearest first."""
+
+    @abc.abstractmethod
+    def text_matches(self, conn: Connection, words: Sequence[str]) -> set[str]:
+        """The ids of services whose name, description or organisation's name holds any of ``words``
+        (each a prefix: "ukulele" finds "ukuleles"), through the database's full-text search.
+        ``words`` are whole words of letters and digits (see :func:`search_words`)."""
 
     @abc.abstractmethod
     def insert(self, table: Any) -> Any:

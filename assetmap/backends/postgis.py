@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,9 +31,16 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, NoSuchModuleError
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
-from assetmap.backends.base import Backend, primary_key
+from assetmap.backends.base import Backend, primary_key, search_words
 from assetmap.errors import ConfigError, DatabaseUnavailable, DiskFull
 from assetmap.models import WGS84, Base
+
+# The text a service's words are searched in: runs of letters and digits, as SQLite's FTS5
+# (unicode61) splits them, so both backends find the same services. Migration 0012 indexes
+# exactly these expressions (GIN), so they must stay as they are.
+SERVICE_TEXT = ("to_tsvector('simple', regexp_replace(coalesce(s.name, '') || ' ' || coalesce(s.description, ''), "
+                "'[^[:alnum:]]+', ' ', 'g'))")
+ORGANIZATION_TEXT = "to_tsvector('simple', regexp_replace(coalesce(o.name, ''), '[^[:alnum:]]+', ' ', 'g'))"
 
 if TYPE_CHECKING:
     from assetmap.backup import BackupInfo, Restored
@@ -168,6 +175,18 @@ class PostGIS(Backend):
             .subquery("nearest")
         )
         return select(found.c.key, found.c.metres).order_by(found.c.metres, found.c.key)
+
+    def text_matches(self, conn: Connection, words: Sequence[str]) -> set[str]:
+        wanted = search_words(words)
+        if not wanted:
+            return set()
+        # Plain words as prefixes ("word:*"), joined by "or"; the expressions are those the GIN
+        # indexes of migration 0012 hold, so the indexes answer.
+        query = " | ".join(f"{w}:*" for w in wanted)
+        return {row[0] for row in conn.execute(text(
+            f"SELECT s.id FROM service s LEFT JOIN organization o ON o.id = s.organization_id "
+            f"WHERE {SERVICE_TEXT} @@ to_tsquery('simple', :query) "
+            f"OR {ORGANIZATION_TEXT} @@ to_tsquery('simple', :query)"), {"query": query})}
 
     def insert(self, table: Any) -> Any:
         return pg_insert(table)

@@ -43,7 +43,7 @@ from sqlalchemy.sql import Select, sqltypes
 from sqlalchemy.sql.elements import ColumnElement
 from tqdm import tqdm
 
-from assetmap.backends.base import CHUNK, URL_HELP, Backend, Batch, primary_key
+from assetmap.backends.base import CHUNK, URL_HELP, Backend, Batch, primary_key, search_words
 from assetmap.config import settings
 from assetmap.errors import ConfigError, DatabaseUnavailable, DiskFull
 from assetmap.models import WGS84, Base
@@ -312,6 +312,15 @@ class SpatiaLite(Backend):
             .order_by(distance, key)
             .limit(k)
         )
+
+    def text_matches(self, conn: Connection, words: Sequence[str]) -> set[str]:
+        wanted = search_words(words)
+        if not wanted:
+            return set()
+        # Each word quoted (FTS5's own syntax never reaches it) and a prefix.
+        match = " OR ".join('"' + w.replace('"', '""') + '"*' for w in wanted)
+        return {row[0] for row in conn.exec_driver_sql(
+            "SELECT service_id FROM service_text WHERE service_text MATCH ?", (match,))}
 
     def insert(self, table: Any) -> Any:
         return sqlite_insert(table)

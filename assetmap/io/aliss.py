@@ -58,7 +58,7 @@ AREA_TYPES = {"0": "Country", "1": "Region", "2": "Local Authority", "3": "Healt
 GSS_URI = "http://statistics.data.gov.uk/id/statistical-geography/{code}"
 # ALISS fields with no Open Referral place: said in the report, not kept.
 NOT_KEPT = {"slug", "aliss_url", "permalink", "is_claimed", "is_deprioritised", "facebook", "twitter",
-            "instagram", "formatted_address", "description_formatted", "summary", "referral_url",
+            "instagram", "formatted_address", "description_formatted", "summary",
             "media_gallery", "media_galery", "location_score", "selected"}
 _ENVELOPE = re.compile(r'^\s*\{\s*"(meta|count|next|previous|data)"\s*:')
 _BARE_WEB = re.compile(r"^(www\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(/\S*)?$", re.IGNORECASE)
@@ -458,6 +458,12 @@ class _Mapper:
             self.records.left_out.append(fields.left_out(where, column, problem))
             return None
 
+    def _referral(self, value: Any, where: str) -> str | None:
+        """ALISS's referral address as how to get in (application_process): where a professional
+        refers the person (search.getting_in reads it as "Referral needed")."""
+        url = self._value("service", "url", value, where)
+        return f"Referral through ALISS's referral link: {url}" if url else None
+
     def _moment(self, value: Any, where: str, column: str) -> dt.datetime | None:
         text = self._text_of(value)
         if text is None:
@@ -511,11 +517,13 @@ class _Mapper:
                "description": self._value("service", "description", raw.get("description"), where),
                "url": self._value("service", "url", raw.get("url"), where),
                "email": self._value("service", "email", raw.get("email"), where),
-               "assured_date": checked.date() if checked else None, "last_modified": updated}
+               "assured_date": checked.date() if checked else None, "last_modified": updated,
+               "application_process": self._referral(raw.get("referral_url"), where)}
         if row["name"] is None:
             self._reject("a service whose name breaks its rule", where)
             return
         self._keep("service", row, raw, ("id", "name", "description", "url", "email", "phone", "last_updated",
+                                         "referral_url",
                                          "last_reviewed", "organisation", "categories", "service_areas",
                                          "locations", "accessibility_features", "community_groups"))
         self.records.provenance.origins[("service", service_id)] = Origin(

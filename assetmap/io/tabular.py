@@ -65,6 +65,14 @@ FIELDS: dict[str, tuple[str, ...]] = {
 }
 # Give Food's list of food banks: recognised by its columns, imported as food banks.
 GIVE_FOOD_COLUMNS = {"slug", "shopping_list_url", "latt_long", "closed"}
+# How to get in to a food bank of each of Give Food's networks (its ``network`` column), as the
+# record's application process: a Trussell Trust food bank gives food against a referral voucher,
+# so nothing may tell the person to just go along. Other networks' food banks differ: not said.
+GIVE_FOOD_ENTRY = {
+    "trussell trust": "Referral voucher needed: a Trussell Trust food bank gives food with a voucher from a "
+                      "referral partner (such as a GP practice, Community Links Worker, Citizens Advice or social "
+                      "work). Phone the food bank to ask how to get one.",
+}
 STATUS_WORDS = {
     "active": "active", "open": "active", "running": "active", "current": "active", "yes": "active",
     "inactive": "inactive", "closed": "inactive", "ended": "inactive", "stopped": "inactive", "no": "inactive",
@@ -406,6 +414,9 @@ def read(path: Path, conn: Connection, report: ImportReport, mapping: Mapping, g
             "description": cell("description") or None, "url": website, "email": email,
             "status": status, "assured_date": assured, "fees_description": cost_text or None,
         }
+        if mapping.source == "givefood":  # every row keeps the same keys: None where not known
+            records.rows["service"][service_id]["application_process"] = GIVE_FOOD_ENTRY.get(
+                str(row.get("network") or "").strip().lower())
         point = _coordinates(row, mapping, where, line, records)
         placed = _place(row, mapping, point, conn, geocode, report, name, placed_at)
         address = cell("address", fields.text(fields.LINE_LENGTH))

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine
 
-from assetmap import changes, service_areas, taxonomy
+from assetmap import backends, changes, service_areas, taxonomy
 from assetmap.db import reading
 from assetmap.directory import ACCESSIBILITY, ATTENDING, Filter
 from assetmap.geography import PostcodeNotFound
@@ -38,6 +38,7 @@ from assetmap.search.present import Answer, Result, UnmetSearch
 from assetmap.search.present import result as _result
 from assetmap.search.query import (
     MAX_TRAVEL_METRES,
+    RURAL_RADIUS_METRES,
     TRAVEL_KMH,
     TRAVEL_LABELS,
     DEFAULT_MAX_METRES,
@@ -52,6 +53,7 @@ from assetmap.search.query import (
     check_day,
     check_time,
     echo,
+    rural_default,
     where,
 )
 from assetmap.search.unmet import UNMET_RULE, record_unmet, record_unmet_search, unmet_needs
@@ -104,6 +106,13 @@ class Searcher:
             # person's postcode and point are used here and forgotten.
             council = postcodes.council_at(place["query"] if place["kind"] == "postcode" else None,
                                            latitude, longitude)
+            if checked.default_reach:
+                rural_default(checked, place["query"] if place["kind"] != "coordinates" else "This place",
+                              postcodes.live_within(latitude, longitude, RURAL_RADIUS_METRES))
+            if checked.unknown_words:
+                # The words no need knows, in names and descriptions: the database's full-text search.
+                found = backends.of(conn).text_matches(conn, checked.unknown_words)
+                checked.word_matches = frozenset(index.position[s] for s in found if s in index.position)
             answer = rank.search(index, checked, latitude, longitude, now, service_areas.covering(council))
             answer.place = place
             if not answer.results and checked.terms:

@@ -70,6 +70,7 @@ class Index:
             select(Service.id, Service.name, Service.description, Service.status, Service.assured_date,
                    Service.minimum_age, Service.maximum_age, Service.url, Service.email,
                    Service.fees_description, Service.fees, Service.organization_id, Service.last_modified,
+                   Service.application_process,
                    Organization.name.label("organization"),
                    Organization.email.label("org_email"), Organization.website.label("org_website"))
             .outerjoin(Organization, Organization.id == Service.organization_id)
@@ -181,8 +182,12 @@ class Index:
         self.point_lat = np.array(point_lat, dtype=float)
         self.point_name, self.point_address, self.point_access = point_name, point_address, point_access
         self.first_point: dict[int, int] = {}
+        points_of: dict[int, list[int]] = defaultdict(list)
         for p, i in enumerate(point_service):
             self.first_point.setdefault(i, p)
+            points_of[i].append(p)
+        # Tuples: the garbage collector stops tracking tuples of plain values.
+        self.points_of: dict[int, tuple[int, ...]] = {i: tuple(found) for i, found in points_of.items()}
         self.attending = [directory.attending_kinds([s.get("attending_type") for s in self.schedules[i]],
                                                     location_types[i]) for i in range(n)]
         placed_services = set(point_service)
@@ -373,6 +378,18 @@ class Postcodes:
             for pc, lat, lon, area, district in rows if lat is not None and lon is not None}
         self.boundaries = [(code, shapely.prepared.prep(shape)) for code, shape in geography.council_boundaries(conn)]
         self._nearest: tuple[cKDTree, list[str | None]] | None = None
+        self._all: cKDTree | None = None
+
+    def live_within(self, latitude: float, longitude: float, metres: float) -> int:
+        """How many live postcodes lie within ``metres`` of a point: how built-up the place is."""
+        if self._all is None:  # built on the first search that asks, not with the index
+            lat = np.array([p[0] for p in self.points.values()], dtype=float)
+            lon = np.array([p[1] for p in self.points.values()], dtype=float)
+            self._all = cKDTree(unit_vectors(lon, lat) if len(lat) else np.zeros((0, 3)))
+        if not self._all.n:
+            return 0
+        here = unit_vectors(np.array([longitude]), np.array([latitude]))[0]
+        return int(self._all.query_ball_point(here, chord(metres), return_length=True))
 
     def council_at(self, postcode: str | None, latitude: float, longitude: float) -> str | None:
         """Today's code of the council area a person is in: their postcode's, else the point's."""

@@ -6,9 +6,20 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from assetmap import schedules, service_areas
+from assetmap import quality, schedules, service_areas
+from assetmap.search.getting_in import how_to_get_in
 from assetmap.search.index import Index
-from assetmap.search.query import DETOUR_FACTOR, WALK_METRES_PER_MINUTE, Checked
+from assetmap.search.query import DETOUR_FACTOR, WALK_METRES_PER_MINUTE, Checked, travel_minutes
+
+# How freshness weighs in the ranking: a record not checked in the last 12 months (or never) ranks
+# as if it were STALE_FACTOR further away plus STALE_METRES, so it gives way only to results of
+# similar distance, never to one much further away.
+STALE_FACTOR = 0.25
+STALE_METRES = 250.0
+RANKING = ("the share of the person's needs met first, then distance, nearest first; a record not checked in "
+           f"the last 12 months ranks as if it were {STALE_FACTOR:.0%} + {STALE_METRES:.0f} m further away, so "
+           "it gives way only to results of similar distance; inactive records (shown only when asked) come "
+           "last; the nearest beyond the reach are listed nearest first")
 
 
 @dataclass
@@ -83,11 +94,11 @@ class Answer:
     message: str = ""
     walking_estimate: str = (f"estimated walking time: straight-line distance x {DETOUR_FACTOR} detour "
                              f"at {WALK_METRES_PER_MINUTE * 60 / 1000:.1f} km/h")
-    ranking: str = ("current records first, then the share of the person's needs met, then distance")
+    ranking: str = RANKING
     # How far the search reached and why: {"travel", "minutes", "metres", "label", "estimate", "why"};
     # "why" says so plainly when a rural postcode widened the default.
     reach: dict[str, Any] | None = None
-    # Wider searches to offer when little or nothing fits: [{"travel", "minutes", "label"}].
+    # Wider searches to offer when little or nothing fits: [{"travel", "minutes", "metres", "label", "finds"}].
     wider: list[dict[str, Any]] = field(default_factory=list)
     # What was typed and how it was read: [{"typed", "as": slug | None, "label"}]; unknown words
     # (as None) are searched for in names and descriptions, never refused.
@@ -99,6 +110,14 @@ class Answer:
         shown = asdict(self)
         shown.pop("unmet")
         return shown
+
+
+def freshness(assured: dt.date | None, today: dt.date | None = None) -> str:
+    """"checked 3 March 2026", "checked over a year ago: 4 May 2024", "never checked"."""
+    if assured is None:
+        return "never checked"
+    day = f"{assured.day} {assured:%B %Y}"
+    return f"checked over a year ago: {day}" if quality.is_stale(assured, today) else f"checked {day}"
 
 
 def cost_text(index: Index, i: int) -> str | None:
@@ -143,13 +162,19 @@ def result(index: Index, i: int, c: Checked, point: int | None, metres: float | 
         url=s.url or s.org_website, last_verified=s.assured_date.isoformat() if s.assured_date else None,
         current=bool(index.current[i]), status=index.status[i], minimum_age=s.minimum_age,
         maximum_age=s.maximum_age, delivered_across=delivered, sources=list(index.sources[i]),
+        freshness=freshness(s.assured_date, now.date() if now else None),
+        travel_minutes=round(travel_minutes(c.reach["travel"], metres))
+        if metres is not None and c.reach else None,
+        how_to_get_in=how_to_get_in(s.application_process), matches_words=i in c.word_matches,
     )
 
 
 def message(c: Checked, local: list[Result], beyond: list[Result], remote: list[Result],
             across: list[Result] | None = None) -> str:
-    asked = " and ".join(t.label.lower() for t in c.terms) or "anything"
+    asked = " and ".join([t.label.lower() for t in c.terms] + [repr(w) for w in c.unknown_words]) or "anything"
     limit = f"{c.max_metres / 1000:.1f} km" if c.max_metres >= 1000 else f"{c.max_metres:.0f} m"
+    if c.reach and c.reach.get("label"):
+        limit += f", a {c.reach['label']}" if c.reach["label"][0].isdigit() else f", {c.reach['label']}"
     wide = (f"{len(across)} service{'s' if len(across) != 1 else ''} delivered across the person's area"
             if across else "")
     if local:

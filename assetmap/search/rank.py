@@ -1,72 +1,107 @@
-"""Finding and ordering: candidates from the k-d trees, then current first, needs met, distance.
+"""Finding and ordering: candidates from the k-d trees, then needs met, distance and freshness.
 
-How results are ranked (what a CLW sees, in this order):
+How results are ranked (what a CLW sees, in this order; Answer.ranking says it in words):
 
-1. Current records before the rest: a service not verified in the last 12
-   months never outranks one that is active and verified, and an inactive one
-   (shown only when asked for) comes after both.
-2. Relevance: how many of the person's needs the service meets, directly or
+1. Relevance: how many of the person's needs the service meets, directly or
    through its activity type (a gardening group meets "loneliness").
-3. Distance: straight-line metres on the WGS84 ellipsoid, nearest first.
+2. Distance: straight-line metres on the WGS84 ellipsoid, nearest first, where a
+   record not checked in the last 12 months (or never) counts as STALE_FACTOR
+   further away plus STALE_METRES: freshness reorders only results of similar
+   distance, and never hides a nearer real record behind a far verified one.
+3. Inactive records (shown only when asked for) after the rest.
 
-Services delivered across an area (a council area, a health board, the country) are listed
-apart, found from anywhere inside the area and not from outside it: current first, then
-needs met, then the smaller area (a Glasgow service before a Scotland-wide one). A service
-with a venue within reach is listed by its venue, never twice.
+"Nearest beyond the reach" is strictly nearest first. Services delivered across an area
+(a council area, a health board, the country) are listed apart, found from anywhere inside
+the area and not from outside it: current first, then needs met, then the smaller area (a
+Glasgow service before a Scotland-wide one). A service with a venue within reach is listed by
+its venue, never twice.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 import numpy as np
 from pyproj import Geod
 
 from assetmap.search.index import Index, chord, unit_vectors
-from assetmap.search.present import Answer, Result, message, result
-from assetmap.search.query import Checked
+from assetmap.search.present import STALE_FACTOR, STALE_METRES, Answer, Result, message, result
+from assetmap.search.query import MAX_TRAVEL_METRES, WIDER, Checked, reach, travel_metres
 
 GEOD = Geod(ellps="WGS84")
 
 
-def candidates(d: Index, c: Checked, here: np.ndarray, bound: float | None, want: int) -> dict[int, int]:
-    """service -> its nearest point that passes the filter, from the trees of the asked-for terms.
+def _trees(d: Index, c: Checked) -> list[tuple[Any, np.ndarray]]:
+    """The trees to search: one per asked-for term; every service when nothing was asked; none
+    when only unknown words were typed (their matches come from the text search)."""
+    if c.terms:
+        return [d.trees[t.slug] for t in c.terms if t.slug in d.trees]
+    if c.unknown_words:
+        return []
+    return [(d.all_tree[0], d.all_tree[1])] if d.all_tree[0] is not None else []
 
-    Each tree is searched outwards until it has given ``want`` current services (or
-    runs out within ``bound``), so a stale record nearby cannot crowd out a current
-    one further away; a service meeting several needs is found through each of them.
+
+def candidates(d: Index, c: Checked, here: np.ndarray, bound: float | None, want: int) -> dict[int, int]:
+    """service -> its nearest point that passes the filter, from the trees of the asked-for terms
+    and the services whose names or descriptions hold the unknown words.
+
+    Within a bound every point inside it is looked at: a service meeting two needs far off
+    outranks a nearer one meeting one, so the nearest few of each tree are not enough. Without
+    one (the nearest beyond the reach), each tree is searched outwards until it has given
+    ``want`` services that pass, stale or not, so the nearest are found whatever their date.
     """
-    trees = [d.trees[t.slug] for t in c.terms if t.slug in d.trees] if c.terms else \
-        ([(d.all_tree[0], d.all_tree[1])] if d.all_tree[0] is not None else [])
     f = c.filter
     # A tree holds only services that meet its term: the needs need no second look.
-    passes = d.matcher(dataclasses.replace(f, needs=()) if c.terms else f)
+    passes = d.matcher(dataclasses.replace(f, needs=()) if (c.terms or c.unknown_words) else f)
     found: dict[int, tuple[float, int]] = {}
-    for tree, members in trees:
+
+    def consider(point: int, distance: float) -> bool:
+        service = int(d.point_service[point])
+        if service in found:
+            if found[service][0] > distance and (not f.accessibility or d.accessible(point, f.accessibility)):
+                found[service] = (distance, point)
+            return True
+        if passes(service, point):
+            found[service] = (distance, point)
+            return True
+        return False
+
+    vectors = None
+    for tree, members in _trees(d, c):
         size = len(members)
+        if not size:
+            continue
+        if bound is not None:
+            positions = tree.query_ball_point(here, bound)
+            if positions:
+                distances = np.linalg.norm(tree.data[positions] - here, axis=1)
+                for position, distance in zip(positions, distances):
+                    consider(int(members[position]), float(distance))
+            continue
         k = min(size, max(want * 3, 24))
         while True:
-            distances, positions = tree.query(here, k=k, distance_upper_bound=bound if bound else np.inf)
+            distances, positions = tree.query(here, k=k)
             distances, positions = np.atleast_1d(distances), np.atleast_1d(positions)
-            current = 0
+            passing = 0
             for distance, position in zip(distances, positions):
                 if position >= size:
                     break
-                point = int(members[position])
-                service = int(d.point_service[point])
-                if service in found:
-                    current += d.current[service]
-                    if found[service][0] > distance and (not f.accessibility or d.accessible(point, f.accessibility)):
-                        found[service] = (float(distance), point)
-                    continue
-                if passes(service, point):
-                    found[service] = (float(distance), point)
-                    current += d.current[service]
-            exhausted = k >= size or positions[-1] >= size
-            if current >= want or exhausted:
+                passing += consider(int(members[position]), float(distance))
+            if passing >= want or k >= size:
                 break
             k = min(size, k * 4)
+    if c.word_matches:
+        points = [p for i in c.word_matches for p in d.points_of.get(i, ())]
+        if points:
+            chosen = np.array(points, dtype=np.int64)
+            if vectors is None:
+                vectors = unit_vectors(d.point_lon[chosen], d.point_lat[chosen])
+            distances = np.linalg.norm(vectors - here, axis=1)
+            for point, distance in zip(points, distances):
+                if bound is None or distance <= bound:
+                    consider(point, float(distance))
     return {service: point for service, (_, point) in found.items()}
 
 
@@ -75,7 +110,14 @@ def tier(d: Index, i: int) -> int:
     return 0 if d.current[i] else 1 if d.active[i] else 2
 
 
-def rank(d: Index, c: Checked, services: dict[int, int], lon: float, lat: float) -> list[tuple[int, int, float]]:
+def ranked_metres(d: Index, i: int, metres: float) -> float:
+    """The distance a result ranks at: a record not checked in 12 months as if a little further."""
+    return metres if d.current[i] or not d.active[i] else metres * (1 + STALE_FACTOR) + STALE_METRES
+
+
+def rank(d: Index, c: Checked, services: dict[int, int], lon: float, lat: float,
+         nearest: bool = False) -> list[tuple[int, int, float]]:
+    """(service, point, metres) in the ranking's order; ``nearest``: strictly nearest first."""
     if not services:
         return []
     order = list(services.items())
@@ -83,30 +125,62 @@ def rank(d: Index, c: Checked, services: dict[int, int], lon: float, lat: float)
     _, _, metres = GEOD.inv(np.full(len(points), lon), np.full(len(points), lat),
                             d.point_lon[points], d.point_lat[points])
     slugs = [t.slug for t in c.terms]
-    keyed = []
+    keyed: list[tuple[tuple[Any, ...], tuple[int, int, float]]] = []
     for (service, point), m in zip(order, np.atleast_1d(metres)):
+        name = d.services[service].name
+        if nearest:
+            keyed.append(((float(m), name), (service, point, float(m))))
+            continue
         covers = d.covers[service]
         met = sum(1 for slug in slugs if slug in covers)
-        keyed.append(((tier(d, service), -met, float(m), d.services[service].name), (service, point, float(m))))
+        keyed.append(((0 if d.active[service] else 1, -met, ranked_metres(d, service, float(m)), name),
+                      (service, point, float(m))))
     keyed.sort(key=lambda pair: pair[0])
     return [item for _, item in keyed]
+
+
+def within(d: Index, c: Checked, here: np.ndarray, lon: float, lat: float, metres: float,
+           want: int) -> list[tuple[int, int, float]]:
+    """The ranked in-person results within ``metres``."""
+    found = candidates(d, c, here, chord(metres), want)
+    return [r for r in rank(d, c, found, lon, lat) if r[2] <= metres]
+
+
+def wider(d: Index, c: Checked, here: np.ndarray, lon: float, lat: float) -> list[dict[str, Any]]:
+    """Up to three wider reaches than the search's, each with how many results it finds: those
+    that find something, narrowest first; the widest alone when none does."""
+    offered: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for travel, minutes in WIDER:
+        metres = travel_metres(travel, minutes)
+        if metres <= c.max_metres * 1.01 or metres > MAX_TRAVEL_METRES or round(metres) in seen:
+            continue
+        seen.add(round(metres))
+        option = reach(travel, minutes, metres)
+        option["finds"] = len(within(d, c, here, lon, lat, metres, c.limit))
+        offered.append(option)
+    finding = [o for o in offered if o["finds"]]
+    return (finding or offered[-1:])[:3]
 
 
 def area_wide(d: Index, c: Checked, areas: tuple[str, ...], shown: set[int]) -> list[tuple[int, str]]:
     """(service, the smallest of ``areas`` it is delivered across) for the services that fit,
     from the lists the index keeps per area and need; ``areas`` cover the person, smallest first."""
-    slugs: list[str | None] = [t.slug for t in c.terms] or [None]
+    slugs: list[str | None] = [t.slug for t in c.terms] or ([] if c.unknown_words else [None])
     found: dict[int, str] = {}
     for code in areas:
         for slug in slugs:
             for i in d.across.get((code, slug), ()):
                 found.setdefault(i, code)
+        for i in d.across.get((code, None), ()) if c.word_matches else ():
+            if i in c.word_matches:
+                found.setdefault(i, code)
     # The lists meet the needs already; they have no venue to ask for step-free access.
     fits = d.matcher(dataclasses.replace(c.filter, needs=(), accessibility=()))
     order = {code: n for n, code in enumerate(areas)}
     matches = [i for i in found if i not in shown and fits(i, None)]
-    matches.sort(key=lambda i: (tier(d, i), -sum(t.slug in d.covers[i] for t in c.terms), order[found[i]],
-                                d.services[i].name))
+    matches.sort(key=lambda i: (tier(d, i) == 2, -sum(t.slug in d.covers[i] for t in c.terms), tier(d, i),
+                                order[found[i]], d.services[i].name))
     return [(i, found[i]) for i in matches[: c.limit]]
 
 
@@ -120,15 +194,14 @@ def search(d: Index, c: Checked, latitude: float, longitude: float, now: dt.date
     venue = dataclasses.replace(c, filter=dataclasses.replace(c.filter, attending=None))
     if c.attending in (None, "in_person"):
         # In person means at a venue: the index measures the distance itself.
-        within = candidates(d, venue, here, chord(c.max_metres), c.limit)
-        ranked = [r for r in rank(d, c, within, longitude, latitude) if r[2] <= c.max_metres][: c.limit]
+        ranked = within(d, venue, here, longitude, latitude, c.max_metres, c.limit)[: c.limit]
         local = [result(d, s, c, p, m, now) for s, p, m in ranked]
     wide = area_wide(d, c, areas, {s for s, _, _ in ranked})
     across = [result(d, i, c, None, None, now, across=code) for i, code in wide]
     if c.attending in (None, "in_person") and not local:
         listed = {i for i, _ in wide}
         nearest = candidates(d, venue, here, None, 3 + len(listed))
-        beyond = [result(d, s, c, p, m, now) for s, p, m in rank(d, c, nearest, longitude, latitude)
+        beyond = [result(d, s, c, p, m, now) for s, p, m in rank(d, c, nearest, longitude, latitude, nearest=True)
                   if s not in listed][:3]
     remote: list[Result] = []
     if c.attending in (None, "online", "phone"):
@@ -136,12 +209,19 @@ def search(d: Index, c: Checked, latitude: float, longitude: float, now: dt.date
         # Online and phone services have no venue: a venue's features are not asked of them.
         anywhere = dataclasses.replace(c.filter, accessibility=(), attending=None)
         fits = d.matcher(anywhere)
-        matches = [i for i in d.remote if kinds & set(d.attending[i]) and fits(i, None)]
-        matches.sort(key=lambda i: (tier(d, i), -sum(t.slug in d.covers[i] for t in c.terms), d.services[i].name))
+        # Unknown words: their matches too, whatever needs they meet (only them, when no need was read).
+        worded = d.matcher(dataclasses.replace(anywhere, needs=()))
+        matches = [i for i in d.remote if kinds & set(d.attending[i]) and (
+            (i in c.word_matches and worded(i, None)) or ((c.terms or not c.unknown_words) and fits(i, None)))]
+        matches.sort(key=lambda i: (tier(d, i) == 2, -sum(t.slug in d.covers[i] for t in c.terms), tier(d, i),
+                                    d.services[i].name))
         remote = [result(d, i, c, None, None, now) for i in matches[: min(c.limit, 5)]]
     answer = Answer(query={}, place=None,
                     needs=[{"slug": t.slug, "label": t.label, "kind": t.kind} for t in c.terms],
                     max_metres=round(c.max_metres, 1), results=local, remote=remote, beyond=beyond,
                     area_wide=across)
+    if c.attending in (None, "in_person") and not local:
+        answer.wider = wider(d, venue, here, longitude, latitude)
+    answer.reach, answer.words = c.reach, list(c.words)
     answer.message = message(c, local, beyond, remote, across)
     return answer
