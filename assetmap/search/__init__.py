@@ -38,6 +38,7 @@ from assetmap.search.present import Answer, Result, UnmetSearch
 from assetmap.search.present import result as _result
 from assetmap.search.query import (
     MAX_TRAVEL_METRES,
+    KNOWN_WITHIN_METRES,
     RURAL_RADIUS_METRES,
     TRAVEL_KMH,
     TRAVEL_LABELS,
@@ -108,7 +109,8 @@ class Searcher:
                                            latitude, longitude)
             if checked.default_reach:
                 rural_default(checked, place["query"] if place["kind"] != "coordinates" else "This place",
-                              postcodes.live_within(latitude, longitude, RURAL_RADIUS_METRES))
+                              postcodes.live_within(latitude, longitude, RURAL_RADIUS_METRES),
+                              known=postcodes.live_within(latitude, longitude, KNOWN_WITHIN_METRES) > 0)
             if checked.unknown_words:
                 # The words no need knows, in names and descriptions: the database's full-text search.
                 found = backends.of(conn).text_matches(conn, checked.unknown_words)

@@ -38,6 +38,8 @@ DEFAULT_MINUTES = 30.0
 # 3,000 people, the Scottish Government's line between a small town and rural Scotland.
 RURAL_RADIUS_METRES = 2000.0
 RURAL_BELOW_POSTCODES = 100
+# With no live postcode this near, the postcodes of the place are not loaded: urban or rural is not known.
+KNOWN_WITHIN_METRES = 10_000.0
 # Names a CLW or a form may use for each way of travel.
 TRAVEL_NAMES = {"walk": "walk", "walking": "walk", "foot": "walk", "public_transport": "public_transport",
                 "public transport": "public_transport", "bus": "public_transport", "train": "public_transport",
@@ -118,9 +120,10 @@ def reach(travel: str, minutes: float | None, metres: float, why: str | None = N
             "estimate": estimate_rule(travel), "why": why}
 
 
-def rural_default(checked: Checked, where: str, live_postcodes: int) -> None:
-    """A search with no reach given, in the country: a 30-minute drive instead of a walk, said plainly."""
-    if not checked.default_reach or live_postcodes >= RURAL_BELOW_POSTCODES:
+def rural_default(checked: Checked, where: str, live_postcodes: int, known: bool = True) -> None:
+    """A search with no reach given, in the country: a 30-minute drive instead of a walk, said plainly.
+    ``known``: whether any postcode is loaded near enough to tell (else the walk stays)."""
+    if not checked.default_reach or not known or live_postcodes >= RURAL_BELOW_POSTCODES:
         return
     metres = travel_metres("drive", DEFAULT_MINUTES)
     checked.max_metres = metres
@@ -249,7 +252,9 @@ def read_needs(typed: tuple[str, ...] | list[str], vocabulary: taxonomy.Vocabula
             if matched:
                 read(piece, matched[0])
                 continue
-            for word in re.findall(r"[a-z0-9']+", piece):
+            if not re.search(r"[^\W_]", piece):
+                raise SearchError(f"the need {piece[:30]!r} has no letters or digits: type a need such as 'money'")
+            for word in re.findall(r"[^\W_][\w']*", piece):
                 word = word.strip("'")
                 if not word or word in STOP_WORDS or len(word) < 3:
                     continue
