@@ -196,7 +196,7 @@ def handout():
         outline = area_outline(conn, points)
     places = [{"number": n, "lat": r.latitude, "lon": r.longitude}
               for n, r in enumerate(found, start=1) if r.latitude is not None]
-    items = []
+    items: list[dict[str, Any]] = []
     for r in found:
         when = schedules.plain_schedules(_schedules_of(records.get(r.service_id, {}))) or list(r.schedule)
         items.append({"service": r, "when": when, "how": how_to_get_in(r.how_to_get_in),

@@ -13,7 +13,8 @@
     var element = document.getElementById("handout-map");
     if (!element || !data.places || !data.places.length) { return; }
     var map = assetmap.makeMap(element, data, { zoomControl: false, attributionControl: !!data.tiles,
-                                                dragging: false, scrollWheelZoom: false, keyboard: false });
+                                                dragging: false, scrollWheelZoom: false, keyboard: false,
+                                                zoomSnap: 0.1 });  // as close as the places allow
     var points = data.places.map(function (place) { return [place.lat, place.lon]; });
     var bounds = L.latLngBounds(points);
     if (data.outline) {
@@ -32,7 +33,7 @@
     });
     if (points.length > 1 || data.outline && !bounds.equals(L.latLngBounds(points))) {
       // The caption sits over the top of the map: keep the places clear of it.
-      map.fitBounds(bounds, { paddingTopLeft: [25, 45], paddingBottomRight: [25, 20], maxZoom: 15 });
+      map.fitBounds(bounds, { paddingTopLeft: [20, 38], paddingBottomRight: [20, 16], maxZoom: 16 });
     } else { map.setView(points[0], 14); }
   }
 
