@@ -182,3 +182,88 @@ def day_number(text: str) -> int:
     if value.upper() in DAY_CODES:
         return DAY_CODES.index(value.upper())
     raise ValueError(f"{text!r} is not a day of the week")
+
+
+# --- in plain words, for the person and the CLW ------------------------------------------
+
+DAY_WORDS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_NTH = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth", -1: "last"}
+
+
+def plain_time(at: dt.time) -> str:
+    """6pm, 10:30am, 12 noon, 12 midnight: as a person says it, not 18:00."""
+    if at.hour == 12 and at.minute == 0:
+        return "12 noon"
+    if at.hour == 0 and at.minute == 0:
+        return "12 midnight"
+    hour = at.hour % 12 or 12
+    minutes = f":{at.minute:02d}" if at.minute else ""
+    return f"{hour}{minutes}{'am' if at.hour < 12 else 'pm'}"
+
+
+def plain_date(day: dt.date) -> str:
+    """Thursday 4 December."""
+    return f"{DAY_WORDS[day.weekday()]} {day.day} {day.strftime('%B')}"
+
+
+def plain_when(at: dt.datetime | str, with_time: bool = True) -> str:
+    """Thursday 4 December, 6pm (local time); an ISO text is read first. Without a time when
+    the session's start is not known (``with_time=False``, or midnight: a day without hours)."""
+    when = dt.datetime.fromisoformat(at) if isinstance(at, str) else at
+    if when.tzinfo is not None:
+        when = when.astimezone(LOCAL)
+    if not with_time or (when.hour, when.minute) == (0, 0):
+        return plain_date(when.date())
+    return f"{plain_date(when.date())}, {plain_time(when.time())}"
+
+
+def _and(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def plain_hours(opens: dt.time | None, closes: dt.time | None) -> str:
+    """10am to 12 noon; from 6pm; until 4pm; "" when neither is known."""
+    if opens and closes:
+        return f"{plain_time(opens)} to {plain_time(closes)}"
+    if opens:
+        return f"from {plain_time(opens)}"
+    if closes:
+        return f"until {plain_time(closes)}"
+    return ""
+
+
+def plain_rule(rule: Rule) -> str:
+    """Tuesdays 10am to 12 noon; Every other Friday 6pm to 8pm; The first Monday of the month."""
+    hours = plain_hours(rule.opens, rule.closes)
+    if rule.freq == "WEEKLY":
+        names = [DAY_WORDS[w] for w in sorted({w for _, w in rule.days})]
+        if rule.interval == 2:
+            days = "Every other " + _and(names)
+        elif rule.interval > 2:
+            days = f"Every {rule.interval} weeks on " + _and(names)
+        else:
+            days = _and([n + "s" for n in names])
+    else:
+        parts = [f"the {_NTH.get(nth, f'{nth}th')} {DAY_WORDS[w]}" if nth else f"every {DAY_WORDS[w]}"
+                 for nth, w in rule.days]
+        parts += [f"the {_ordinal(d)}" if d > 0 else "the last day" for d in rule.monthdays]
+        days = _and(parts) + " of the month"
+        days = days[0].upper() + days[1:]
+    return f"{days} {hours}" if hours else days
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def plain_schedules(schedules: Iterable[dict[str, Any]]) -> list[str]:
+    """Each schedule in plain words: from its rule when it has one, else the record's own words
+    (a description such as "term time only" says what a rule cannot)."""
+    said: list[str] = []
+    for schedule in schedules:
+        rule = parse(schedule)
+        text = plain_rule(rule) if rule else str(schedule.get("description") or "").strip()
+        if text and text not in said:
+            said.append(text)
+    return said

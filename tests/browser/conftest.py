@@ -26,6 +26,7 @@ from assetmap.io.areas import import_areas
 from assetmap.io.assets import import_assets
 from assetmap.io.deprivation import import_deprivation
 from assetmap.io.postcodes import import_postcodes
+from assetmap.starter import load_open_data
 from tests import hostile
 from tests.conftest import ROOT
 
@@ -58,9 +59,31 @@ def site(tmp_path_factory: pytest.TempPathFactory, opendata: Path) -> Iterator[s
     for role in ("viewer", "editor", "admin"):
         create_user(engine, f"{role}@example.org", f"Test {role}", PASSWORD, role)
     engine.dispose()
+    yield from _serve(url, folder)
+
+
+@pytest.fixture(scope="session")
+def scotland_site(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> Iterator[str]:
+    """A server over all the real data (every Scottish postcode, council areas, SIMD, Give Food's
+    food banks, ALISS; `assetmap load-open-data`), the demo and the three accounts, with map
+    tiles off: what must read without them (the handout's map) is seen as it would be offline."""
+    folder = tmp_path_factory.mktemp("scotland")
+    url = f"sqlite:///{folder / 'assetmap.sqlite'}"
+    engine = connect(url)
+    init_database(engine)
+    load_demo(engine)
+    load_open_data(engine, shared, say=lambda _: None)
+    for role in ("viewer", "editor", "admin"):
+        create_user(engine, f"{role}@example.org", f"Test {role}", PASSWORD, role)
+    engine.dispose()
+    yield from _serve(url, folder, {"ASSETMAP_TILES_URL": ""})
+
+
+def _serve(url: str, folder: Path, extra: dict[str, str] | None = None) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "ASSETMAP_DATABASE_URL": url, "ASSETMAP_INSTANCE": str(folder / "instance"),
-           "ASSETMAP_PRACTICE": PRACTICE, "ASSETMAP_SECRET_KEY": "browser-tests-" + secrets.token_hex(16)}
+           "ASSETMAP_PRACTICE": PRACTICE, "ASSETMAP_SECRET_KEY": "browser-tests-" + secrets.token_hex(16),
+           **(extra or {})}
     server = subprocess.Popen([sys.executable, "-m", "assetmap.cli", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
     deadline = time.monotonic() + 60

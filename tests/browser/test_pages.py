@@ -71,10 +71,12 @@ def test_near_the_practice_and_a_click_on_the_map_search_without_a_postcode(page
 
 def test_the_handout_prints_on_one_a4_page(page: Page, site: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     search(page, site)
-    ids = [page.locator(".tick input").nth(i).get_attribute("value") for i in range(4)]
-    page.goto(site + "/handout?" + "&".join(f"id={i}" for i in ids))
-    expect(page.locator(".handout .item")).to_have_count(4)
-    expect(page.locator("#handout-map .map-number")).to_have_count(4)
+    toggles = page.locator(".shortlist-toggle")
+    ids = [toggles.nth(i).get_attribute("data-id") for i in range(5)]
+    page.goto(site + "/handout?" + "&".join(f"id={quote(i or '')}" for i in ids))
+    expect(page.locator(".handout .item")).to_have_count(5)  # every one asked for: no silent limit
+    expect(page.locator("#handout-map .map-number")).to_have_count(5)
+    expect(page.locator("#fit")).to_have_text("This handout fits one A4 page.")
     text = page.locator(".handout").inner_text()
     assert "G31 4EB" not in text  # nothing about the person on it
     screenshot(page, "handout")

@@ -1,4 +1,6 @@
-/* The search page's map: the person, numbered markers matching the list, click to search there. */
+/* The search page's map: the person, numbered markers matching the list, and "Search here" on a
+   click. A click never searches by itself: it would throw away the postcode the CLW typed and
+   close a popup only to start a new search. */
 "use strict";
 
 (function () {
@@ -75,12 +77,39 @@
 
   var form = document.getElementById("search-form");
   function searchAt(lat, lon) {
+    // Every other field of the form (needs, how far, filters) is kept: only where changes.
     document.getElementById("postcode").value = "";
     document.getElementById("lat").value = lat.toFixed(5);
     document.getElementById("lon").value = lon.toFixed(5);
     form.submit();
   }
-  map.on("click", function (event) { searchAt(event.latlng.lat, event.latlng.lng); });
+  // A click that closes an open popup only closes it. Leaflet closes the popup before the map's
+  // click arrives, so whether one was open is noted when the press starts.
+  var openPopups = 0;
+  var hadPopup = false;
+  map.on("popupopen", function () { openPopups += 1; });
+  map.on("popupclose", function () { openPopups = Math.max(0, openPopups - 1); });
+  ["pointerdown", "mousedown", "touchstart"].forEach(function (name) {
+    map.getContainer().addEventListener(name, function () { hadPopup = openPopups > 0; }, true);
+  });
+  map.on("click", function (event) {
+    if (hadPopup) { hadPopup = false; return; }
+    var where = event.latlng;
+    var box = document.createElement("div");
+    box.className = "search-here";
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "primary";
+    button.textContent = "Search here";
+    button.addEventListener("click", function () { searchAt(where.lat, where.lng); });
+    var hint = document.createElement("div");
+    hint.className = "hint";
+    hint.textContent = "With the same needs and filters; the postcode is cleared.";
+    box.appendChild(button);
+    box.appendChild(hint);
+    L.popup({ closeButton: true, autoPan: true }).setLatLng(where).setContent(box).openOn(map);
+    button.focus({ preventScroll: true });
+  });
   var practice = document.getElementById("near-practice");
   if (practice) {
     practice.addEventListener("click", function () {
@@ -91,5 +120,6 @@
     document.getElementById("lat").value = "";
     document.getElementById("lon").value = "";
   });
+  document.addEventListener("assetmap:shortlist", function () { map.invalidateSize(); });
   window.assetmapSearch = { map: map, markers: markers };
 })();
