@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select, update
 
-from assetmap import backends, changes, fields, taxonomy
+from assetmap import backends, changes, fields, reports, taxonomy
 from assetmap.db import writing
 from assetmap.errors import AssetmapError
 from assetmap.geography import PostcodeNotFound, lookup
@@ -48,9 +48,14 @@ DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 ATTENDING = {"in_person": "In person", "online": "Online", "phone": "By phone"}
 FIELDS = ("name", "description", "organization", "status", "url", "email", "phone", "minimum_age",
           "maximum_age", "cost", "location_name", "address", "postcode", "latitude", "longitude",
-          "days", "opens_at", "closes_at", "when", "attending", "needs", "access", "who")
+          "days", "opens_at", "closes_at", "when", "attending", "needs", "access", "who", "how_in",
+          "application_process", "eligibility")
 # The fields a form sends as several values (checkboxes).
 LISTS = ("days", "attending", "needs", "access", "who")
+# How to get in, as the form offers it: stored at the start of Service.application_process in
+# these words ("Referral needed: ask your GP for a voucher"), which search reads back as the
+# same three kinds. Text that does not start so (an import's own words) is kept as it came.
+HOW_IN = {"drop-in": "Drop in", "phone-first": "Phone first", "referral": "Referral needed"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
 
@@ -97,6 +102,24 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def how_in(process: str | None) -> tuple[str, str]:
+    """Application process text as the form's choice (a HOW_IN key, or "") and its own words."""
+    text = process or ""
+    for key, label in HOW_IN.items():
+        if text == label:
+            return key, ""
+        if text.startswith(label + ": ") and text[len(label) + 2:][:1].strip():
+            return key, text[len(label) + 2:]
+    return "", text
+
+
+def _application_process(choice: str | None, words: str | None) -> str | None:
+    """The choice and the words as one text, the way how_in() reads it back."""
+    if not choice:
+        return words or None
+    return f"{HOW_IN[choice]}: {words}" if words else HOW_IN[choice]
+
+
 def service_form(conn: Connection, service_id: str) -> Form | None:
     """The current values of a service as the edit form shows them."""
     service = conn.execute(select(Service.__table__).where(Service.id == service_id)).first()
@@ -122,6 +145,7 @@ def service_form(conn: Connection, service_id: str) -> Form | None:
     categories = sorted(set(conn.execute(select(TaxonomyTerm.name).where(
         TaxonomyTerm.id.in_(sorted(unmanaged)))).scalars())) if unmanaged else []
     access = _venue_features(conn, place.id) if place else []
+    choice, words = how_in(service.application_process)
     attending = []
     if schedule and schedule.attending_type:
         attending = [k for k in ATTENDING if k in schedule.attending_type]
@@ -137,6 +161,7 @@ def service_form(conn: Connection, service_id: str) -> Form | None:
         "opens_at": schedule.opens_at if schedule else None, "closes_at": schedule.closes_at if schedule else None,
         "when": schedule.description if schedule else None, "attending": attending, "needs": needs,
         "access": access, "who": groups, "categories": categories,
+        "how_in": choice, "application_process": words, "eligibility": service.eligibility_description,
         "assured_date": service.assured_date.isoformat() if service.assured_date else None,
     }
     return Form({k: v for k, v in values.items()}, _version(service.last_modified))
@@ -157,8 +182,15 @@ def _chosen(value: Any, known: list[str], what: str, key: str, problems: dict[st
     return [k for k in known if k in given]
 
 
-def _check(conn: Connection, raw: dict[str, Any]) -> dict[str, Any]:
-    """Clean and check what the form sent; EditError names every field that is wrong."""
+def _squashed(postcode: Any) -> str:
+    return re.sub(r"\s+", "", str(postcode or "")).upper()
+
+
+def _check(conn: Connection, raw: dict[str, Any], before: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Clean and check what the form sent; EditError names every field that is wrong.
+
+    A new postcode with the pin where it was (``before``: the saved values) moves the pin to
+    the postcode, as the form's script does at once: the same without JavaScript."""
     problems: dict[str, str] = {}
     values: dict[str, Any] = {}
     for key in FIELDS:
@@ -173,6 +205,14 @@ def _check(conn: Connection, raw: dict[str, Any]) -> dict[str, Any]:
             problems[key] = f"{exc.reason}: {exc.advice}"
     if not values["name"]:
         problems["name"] = "give the service a name"
+    for key in ("application_process", "eligibility"):
+        try:
+            fields.text(fields.TEXT_LENGTH)(values[key])
+        except fields.FieldProblem as exc:
+            problems[key] = f"{exc.reason}: {exc.advice}"
+    if values["how_in"] not in (None, *HOW_IN):
+        problems["how_in"] = "choose drop in, phone first, referral needed, or not said"
+        values["how_in"] = None
     if values["status"] not in ("active", "inactive", "defunct", "temporarily closed"):
         problems["status"] = "choose a status"
     for key in ("minimum_age", "maximum_age"):
@@ -213,7 +253,9 @@ def _check(conn: Connection, raw: dict[str, Any]) -> dict[str, Any]:
         problems["latitude"] = "give both latitude and longitude, or neither"
     if values["access"] and not (values["latitude"] is not None or values["address"] or values["postcode"]):
         problems["access"] = "accessibility is the venue's: give its address, postcode or place on the map"
-    if values["postcode"] and values["latitude"] is None and "latitude" not in problems:
+    moved = (before is not None and _squashed(values["postcode"]) != _squashed(before.get("postcode"))
+             and (values["latitude"], values["longitude"]) == (before.get("latitude"), before.get("longitude")))
+    if values["postcode"] and (values["latitude"] is None or moved) and "latitude" not in problems:
         try:
             place = lookup(conn, values["postcode"])
             values["latitude"], values["longitude"] = place.latitude, place.longitude
@@ -231,15 +273,17 @@ def save_service(engine: Engine, raw: dict[str, Any], user: str, service_id: str
     now = dt.datetime.now(dt.timezone.utc)
     opened_at = _parse_version(version) if version else None
     with writing(engine) as conn:
-        values = _check(conn, raw)
         before = service_form(conn, service_id) if service_id else None
         if service_id and before is None:
             raise EditError({"service": f"no service has the id {service_id}"})
+        values = _check(conn, raw, before.values if before else None)
         org_id = _organisation(conn, values["organization"] or values["name"])
         columns = {"name": values["name"], "description": values["description"], "status": values["status"],
                    "url": values["url"], "email": values["email"], "minimum_age": values["minimum_age"],
                    "maximum_age": values["maximum_age"], "organization_id": org_id, "last_modified": now,
-                   "fees_description": values["cost"] if isinstance(values["cost"], str) else None}
+                   "fees_description": values["cost"] if isinstance(values["cost"], str) else None,
+                   "application_process": _application_process(values["how_in"], values["application_process"]),
+                   "eligibility_description": values["eligibility"]}
         if service_id is None:
             # Made by someone who knows it: verified when made, and that is where it came from.
             service_id = str(uuid.uuid4())
@@ -257,6 +301,8 @@ def save_service(engine: Engine, raw: dict[str, Any], user: str, service_id: str
                 assert current is not None
                 raise ConflictError(current.values, current.version)
             action = "update"
+            # Whoever saves the service has looked at it: the problems reported are dealt with.
+            reports.resolve_open(conn, service_id, user, action, now, "edited")
         _write_children(conn, service_id, org_id, values)
         after = service_form(conn, service_id)
         assert after is not None
@@ -401,54 +447,102 @@ def _audit(conn: Connection, at: dt.datetime, user: str, action: str, service_id
         conn.execute(AuditEntry.__table__.insert(), entries)
 
 
-def verify(engine: Engine, service_id: str, user: str, today: dt.date | None = None) -> None:
-    """Someone checked the record today and it is right."""
+def verify(engine: Engine, service_id: str, user: str, today: dt.date | None = None) -> int:
+    """Someone checked the record today and it is right: its open problem reports are dealt
+    with too. Returns how many reports that resolved."""
     day = today or dt.date.today()
+    now = dt.datetime.now(dt.timezone.utc)
     with writing(engine) as conn:
         old = conn.execute(select(Service.assured_date).where(Service.id == service_id)).first()
         if old is None:
             raise EditError({"service": f"no service has the id {service_id}"})
         conn.execute(update(Service).where(Service.id == service_id).values(
-            assured_date=day, assurer_email=user if _EMAIL.match(user) else None,
-            last_modified=dt.datetime.now(dt.timezone.utc)))
+            assured_date=day, assurer_email=user if _EMAIL.match(user) else None, last_modified=now))
         conn.execute(AuditEntry.__table__.insert().values(
-            at=dt.datetime.now(dt.timezone.utc), user=user, action="verify", record_type="service",
+            at=now, user=user, action="verify", record_type="service",
             record_id=service_id, field="assured_date", old_value=_text(old.assured_date) or None,
             new_value=day.isoformat()))
+        resolved = reports.resolve_open(conn, service_id, user, "verify", now, "verified")
         changes.bump(conn, changes.DIRECTORY)
+    return resolved
 
 
-def set_status(engine: Engine, service_id: str, status: str, user: str) -> None:
+def set_status(engine: Engine, service_id: str, status: str, user: str) -> int:
+    """A new status (closed, back open): the open problem reports are dealt with by it; returns how many."""
     if status not in ("active", "inactive", "defunct", "temporarily closed"):
         raise EditError({"status": f"{status!r} is not a status"})
+    now = dt.datetime.now(dt.timezone.utc)
     with writing(engine) as conn:
         old = conn.execute(select(Service.status).where(Service.id == service_id)).scalar()
         if old is None:
             raise EditError({"service": f"no service has the id {service_id}"})
-        conn.execute(update(Service).where(Service.id == service_id).values(
-            status=status, last_modified=dt.datetime.now(dt.timezone.utc)))
+        conn.execute(update(Service).where(Service.id == service_id).values(status=status, last_modified=now))
         conn.execute(AuditEntry.__table__.insert().values(
-            at=dt.datetime.now(dt.timezone.utc), user=user, action="status", record_type="service",
+            at=now, user=user, action="status", record_type="service",
             record_id=service_id, field="status", old_value=old, new_value=status))
+        resolved = reports.resolve_open(conn, service_id, user, "status", now, "status changed")
         changes.bump(conn, changes.DIRECTORY)
+    return resolved
 
 
-def review_queue(engine: Engine, today: dt.date | None = None, limit: int = 500) -> list[dict[str, Any]]:
-    """Active services not verified for 12 months (or never), the longest unchecked first."""
+@dataclass
+class Queue:
+    """What editors check, most urgent first: services people reported, then the long unverified."""
+
+    reported: list[dict[str, Any]]
+    stale: list[dict[str, Any]]
+
+
+def review_queue(engine: Engine, today: dt.date | None = None, limit: int = 500) -> Queue:
+    """Services with open problem reports (most reports first, then the longest waiting), each
+    with its reports; then active services not verified for 12 months (or never), the longest
+    unchecked first, leaving out those already listed as reported."""
     cutoff = (today or dt.date.today()) - STALE_AFTER
+    columns = (Service.id, Service.name, Service.status, Service.assured_date,
+               Organization.name.label("organization"))
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(Service.id, Service.name, Service.assured_date, Organization.name.label("organization"))
-            .outerjoin(Organization, Organization.id == Service.organization_id)
+        held = reports.open_reports(conn)
+        rows = conn.execute(select(*columns).outerjoin(Organization, Organization.id == Service.organization_id)
+                            .where(Service.id.in_(sorted(held)))).all() if held else []
+        reported = [{**r._mapping, "reports": held[r.id]} for r in rows]
+        reported.sort(key=lambda s: (-len(s["reports"]), s["reports"][0].reported_at, s["name"]))
+        stale = conn.execute(
+            select(*columns).outerjoin(Organization, Organization.id == Service.organization_id)
             .where(Service.status == "active", Service.assured_date.is_(None) | (Service.assured_date < cutoff))
-            .order_by(Service.assured_date.is_not(None), Service.assured_date, Service.name).limit(limit)
+            .order_by(Service.assured_date.is_not(None), Service.assured_date, Service.name)
+            .limit(limit + len(held))
         ).all()
-    return [dict(r._mapping) for r in rows]
+    return Queue(reported, [dict(r._mapping) for r in stale if r.id not in held][:limit])
 
 
 def audit_log(engine: Engine, record_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    query = select(AuditEntry.__table__).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
+    """The changes, newest first, one entry per save (its field rows share the moment, the
+    person and the record), each naming the service it changed and listing its fields."""
+    keys = (AuditEntry.at, AuditEntry.user, AuditEntry.record_type, AuditEntry.record_id)
+    saves = select(*keys).group_by(*keys).order_by(AuditEntry.at.desc()).limit(limit)
     if record_id:
-        query = query.where(AuditEntry.record_id == record_id)
+        saves = saves.where(AuditEntry.record_id == record_id)
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+        wanted = conn.execute(saves).all()
+        if not wanted:
+            return []
+        rows = conn.execute(
+            select(AuditEntry.__table__, Service.name.label("service_name"))
+            .outerjoin(Service, (AuditEntry.record_type == "service") & (Service.id == AuditEntry.record_id))
+            .where(AuditEntry.at >= min(w.at for w in wanted),
+                   *([AuditEntry.record_id == record_id] if record_id else []))
+            .order_by(AuditEntry.at.desc(), AuditEntry.id)).all()
+    chosen = {tuple(w) for w in wanted}
+    entries: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = (row.at, row.user, row.record_type, row.record_id)
+        if key not in chosen:
+            continue
+        entry = entries.setdefault(key, {
+            "at": row.at, "user": row.user, "record_type": row.record_type, "record_id": row.record_id,
+            "name": row.service_name, "actions": [], "changes": []})
+        if row.action not in entry["actions"]:
+            entry["actions"].append(row.action)
+        entry["changes"].append({"field": row.field, "old_value": row.old_value, "new_value": row.new_value,
+                                 "action": row.action})
+    return list(entries.values())

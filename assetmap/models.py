@@ -683,3 +683,31 @@ class Duplicate(Base):
     found: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     decided_by: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- Reports of a problem with a service, for the review queue ---------------------
+
+
+class ProblemReport(Base):
+    """A signed-in person says a service is wrong (closed, moved, times, contact): an editor checks it.
+
+    ``reporter`` is the staff account's email; nothing about the person they were seeing
+    is asked for or kept (the form says so). ``resolved_at`` is set when an editor deals
+    with it: a verification, a status change, a saved edit, or "dealt with".
+    """
+
+    __tablename__ = "problem_report"
+    __table_args__ = (
+        CheckConstraint("reason IN ('closed', 'moved', 'wrong-times', 'wrong-contact', 'other')",
+                        name="problem_report_reason_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    service_id: Mapped[str] = _parent("service.id")
+    reason: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    reporter: Mapped[str] = mapped_column(Text)
+    reported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    resolved_by: Mapped[str | None] = mapped_column(Text)
+    resolution: Mapped[str | None] = mapped_column(String(20))  # verified, status, edited, dealt with

@@ -1,13 +1,16 @@
-"""Keeping the asset map current: add and edit services, verify, change status, review, duplicates, audit."""
+"""Keeping the asset map current: add and edit services, verify, change status, review, duplicates, audit,
+and the problems any signed-in person reports about a service."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 
-from assetmap import conflicts, duplicates, editing, fields, taxonomy
-from assetmap.editing import ATTENDING, DAYS, FIELDS, LISTS, ConflictError, EditError, Form
+from assetmap import conflicts, duplicates, editing, fields, reports, taxonomy
+from assetmap.editing import ATTENDING, DAYS, FIELDS, HOW_IN, LISTS, ConflictError, EditError, Form
+from assetmap.geography import PostcodeNotFound, lookup
+from assetmap.postcodes import PostcodeError
 from webapp.db import engine
 from webapp.security import current_account, require, safe_next, signed_in_email
 
@@ -29,6 +32,7 @@ def _page(form: Form, service_id: str | None, problems: dict[str, str] | None = 
                            theirs=theirs, vocabulary=taxonomy.load(), days=DAYS, attending=ATTENDING,
                            features=taxonomy.aliss_venue_features(), groups=taxonomy.aliss_lists().groups,
                            statuses=STATUSES, account=current_account(), lengths=fields.FORM_LENGTHS,
+                           how_in=HOW_IN, text_length=fields.TEXT_LENGTH,
                            too_large=too_large), status
 
 
@@ -94,27 +98,99 @@ def too_large(exc: Exception):
     return _page(form, service_id, status=413, too_large=message)
 
 
+def _dealt_with(count: int) -> str:
+    if not count:
+        return ""
+    return (" The problem reported is marked dealt with." if count == 1
+            else f" The {count} problems reported are marked dealt with.")
+
+
+def _back(service_id: str) -> str:
+    back = request.values.get("back")
+    return safe_next(back) if back else url_for("pages.service", service_id=service_id)
+
+
 @bp.post("/services/<service_id>/verify")
 @require("editor")
 def verify(service_id: str):
-    editing.verify(engine(), service_id, signed_in_email())
-    flash("Marked as verified today.")
-    back = request.form.get("back")
-    return redirect(safe_next(back) if back else url_for("pages.service", service_id=service_id))
+    resolved = editing.verify(engine(), service_id, signed_in_email())
+    flash("Marked as verified today." + _dealt_with(resolved))
+    return redirect(_back(service_id))
 
 
 @bp.post("/services/<service_id>/status")
 @require("editor")
 def status(service_id: str):
-    editing.set_status(engine(), service_id, request.form.get("status", ""), signed_in_email())
-    flash("The status is changed.")
+    resolved = editing.set_status(engine(), service_id, request.form.get("status", ""), signed_in_email())
+    flash("The status is changed." + _dealt_with(resolved))
     return redirect(url_for("pages.service", service_id=service_id))
+
+
+@bp.route("/services/<service_id>/report", methods=["GET", "POST"])
+@require("signed-in")
+def report_problem(service_id: str):
+    """Any signed-in account (never an anonymous visitor, even when search is public) says
+    what is wrong with a service; the page is the form for browsers without the inline one."""
+    name = reports.service_name(engine(), service_id)
+    if name is None:
+        abort(404, description="There is no service with that id: it may have been removed.")
+    back = _back(service_id)
+    if request.method == "GET":
+        return render_template("report.html", service_id=service_id, name=name, back=back, error=None,
+                               typed={}, account=current_account())
+    reason, note = request.form.get("reason", ""), request.form.get("note", "")
+    try:
+        reports.report(engine(), service_id, reason, note, signed_in_email())
+    except reports.ReportError as exc:
+        return render_template("report.html", service_id=service_id, name=name, back=back, error=str(exc),
+                               typed={"reason": reason, "note": note}, account=current_account()), 400
+    flash("Thank you: an editor will check it.")
+    return redirect(back, code=303)
+
+
+@bp.post("/services/<service_id>/reports/resolve")
+@require("editor")
+def resolve_reports(service_id: str):
+    """The editor checked what was reported and there is nothing to change."""
+    resolved = reports.resolve(engine(), service_id, signed_in_email())
+    flash("Marked dealt with." if resolved else "There were no open problem reports.")
+    return redirect(_back(service_id), code=303)
+
+
+@bp.get("/services/postcode-point")
+@require("editor")
+def postcode_point():
+    """Where the edit form's pin goes for a postcode, from the local postcode directory (never
+    an outside service): {"postcode", "latitude", "longitude"}, or a 400 with what to change."""
+    typed = request.args.get("postcode", "")[:fields.POSTCODE_LENGTH * 2]
+    try:
+        place = lookup(engine(), typed)
+    except (PostcodeError, PostcodeNotFound) as exc:
+        return jsonify(error=str(exc)), 400
+    return jsonify(postcode=place.query, latitude=place.latitude, longitude=place.longitude)
+
+
+@bp.app_template_global()
+def report_reasons() -> dict[str, str]:
+    """What can be wrong with a service, for the "Report a problem" form (webapp/templates/_report.html)."""
+    return reports.REASONS
+
+
+@bp.app_template_global()
+def report_note_length() -> int:
+    return reports.NOTE_LENGTH
+
+
+@bp.app_template_global()
+def open_reports_of(service_id: str) -> list[reports.Report]:
+    """For a service's page: the problems reported that no editor has dealt with yet."""
+    return reports.reports_of(engine(), service_id)
 
 
 @bp.get("/review")
 @require("editor")
 def review():
-    return render_template("review.html", services=editing.review_queue(engine()), account=current_account(),
+    return render_template("review.html", queue=editing.review_queue(engine()), account=current_account(),
                            conflicts=conflicts.open_conflicts(engine()), unlisted=conflicts.no_longer_listed(engine()),
                            duplicates=duplicates.waiting(engine()))
 
