@@ -261,7 +261,9 @@ def _check(conn: Connection, raw: dict[str, Any], before: dict[str, Any] | None 
             values["latitude"], values["longitude"] = place.latitude, place.longitude
             values["postcode"] = place.query
         except (PostcodeError, PostcodeNotFound) as exc:
-            problems["postcode"] = str(exc)
+            if values["latitude"] is None:
+                problems["postcode"] = str(exc)
+            # else the pin stays where it is: a postcode the directory lacks does not block a placed venue
     if problems:
         raise EditError(problems)
     return values
