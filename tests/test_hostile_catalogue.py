@@ -360,8 +360,9 @@ CLI: dict[str, Cli] = {
     "a reset to a short password": Cli(("user", "reset", "admin@example.org", "--password-stdin"), 2, "at least 10",
                                        stdin="short\n"),
     "a search with no place": Cli(("search", "--need", "food"), 2, "give --postcode"),
-    "a search for an unknown need": Cli(("search", "--lat", "55.85", "--lon", "-4.2", "--need", "zzzzqqq"), 0,
-                                        "searched for in names and descriptions"),
+    # An unknown word is searched for, not refused (tests/test_search_scotland.py); a need with no word is.
+    "a search for a need with no word": Cli(("search", "--lat", "55.85", "--lon", "-4.2", "--need", "%%"), 2,
+                                            "no word"),
     "a search by rocket": Cli(("search", "--lat", "55.85", "--lon", "-4.2", "--need", "food", "--travel",
                                "rocket"), 2, "not a way of travel"),
     "a search for a teleporter": Cli(("search", "--lat", "55.85", "--lon", "-4.2", "--need", "food", "--access",

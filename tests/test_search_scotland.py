@@ -174,3 +174,20 @@ def test_every_result_says_how_fresh_it_is_and_a_trussell_trust_food_bank_needs_
     for result in from_trussell:
         assert result.how_to_get_in["kind"] == "referral" and result.how_to_get_in["label"] == "Referral needed"
         assert "voucher" in result.how_to_get_in["text"]
+
+
+def test_a_service_an_editor_has_just_added_near_and_meeting_both_needs_ranks_first(
+        scotland: Engine, searcher: Searcher) -> None:
+    """Issue 15 saw one like it rank 6th: now it leads, whatever the real records around it."""
+    from assetmap import editing
+
+    with scotland.connect() as conn:
+        here = lookup(conn, "G31 4EB")
+    editing.save_service(scotland, {"name": "New Grief and Money Drop-in", "status": "active",
+                                    "needs": ["bereavement", "money"], "latitude": here.latitude + 0.0013,
+                                    "longitude": here.longitude, "attending": ["in_person"]}, "editor@example.org")
+    answer = searcher.search(Query(postcode="G31 4EB", needs=("bereavement", "money")))
+    first = answer.results[0]
+    assert first.name == "New Grief and Money Drop-in" and first.score == 1.0
+    assert 100 < first.distance_metres < 200 and first.sources == ["an editor"]
+    assert first.freshness == f"checked {dt.date.today().day} {dt.date.today():%B %Y}"

@@ -57,6 +57,18 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _reindex_service_text(conn: Any) -> None:
+    """VACUUM may renumber the rowids of ``service``, which its full-text table (migration 0012)
+    is keyed by: rebuild that table from the services."""
+    if "service_text" not in _sqlite_tables(conn):
+        return
+    conn.execute("DELETE FROM service_text")
+    conn.execute("INSERT INTO service_text(rowid, service_id, name, description, organization) "
+                 "SELECT s.rowid, s.id, s.name, s.description, o.name FROM service s "
+                 "LEFT JOIN organization o ON o.id = s.organization_id")
+    conn.commit()
+
+
 def _sqlite_tables(conn: Any) -> set[str]:
     return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
@@ -204,6 +216,7 @@ def _spatialite_restore(source: Path, database: Path, url: URL) -> Restored:
                 if staged.execute("PRAGMA page_size").fetchone()[0] != page_size:
                     staged.execute(f"PRAGMA page_size = {int(page_size)}")
                     staged.execute("VACUUM")
+                    _reindex_service_text(staged)
                 _copy_into_live(staged, live, database, in_backup)
     except sqlite.Error as exc:
         raise BackupError(f"could not restore {source} into {where} ({exc}); nothing was changed") from None

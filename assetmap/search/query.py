@@ -245,6 +245,7 @@ def read_needs(typed: tuple[str, ...] | list[str], vocabulary: taxonomy.Vocabula
             raise SearchError("an empty need was given: remove it or type a need such as loneliness")
         if len(entry) > 60:
             raise SearchError(f"the need {entry[:30]!r}... is too long: type a word or two such as 'money'")
+        read_before = len(words)
         for piece in (" ".join(p.split()) for p in PIECES.split(entry.lower())):
             if not piece:
                 continue
@@ -252,14 +253,15 @@ def read_needs(typed: tuple[str, ...] | list[str], vocabulary: taxonomy.Vocabula
             if matched:
                 read(piece, matched[0])
                 continue
-            if not re.search(r"[^\W_]", piece):
-                raise SearchError(f"the need {piece[:30]!r} has no letters or digits: type a need such as 'money'")
             for word in re.findall(r"[^\W_][\w']*", piece):
                 word = word.strip("'")
                 if not word or word in STOP_WORDS or len(word) < 3:
                     continue
                 found = vocabulary.match(word)
                 read(word, found[0] if found else None)
+        if len(words) == read_before:
+            raise SearchError(f"the need {entry[:30]!r} has no word assetmap can search for: type a need "
+                              f"such as 'money'")
     return terms, words
 
 

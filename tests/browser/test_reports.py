@@ -35,6 +35,10 @@ def report(page: Page, site: str, path: str, reason: str, note: str = "") -> Non
 def test_a_viewer_reports_a_closure_and_an_editor_sees_it_first_in_the_queue(page: Page, site: str) -> None:
     name = "Tollcross Lunch Club (reported)"
     path = new_service(page, site, name)
+    sign_in(page, site, "viewer")
+    page.goto(site + path + "/report")  # the form as its own page, for a result inside the handout's form
+    expect(page.locator("h1")).to_have_text(f"Report a problem with {name}")
+    no_serious_accessibility_problems(page)
     report(page, site, path, "Closed", "The hall is boarded up")
     expect(page.locator("details.report-problem")).to_contain_text("Do not write anything about the person you are seeing")
     screenshot(page, "report-a-problem")
