@@ -19,8 +19,13 @@ def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-
     """Manage only assetmap's own tables, never SpatiaLite's or PostGIS's system tables."""
     if type_ == "table" and reflected and compare_to is None:
         return False
+    if type_ == "index" and name in TEXT_SEARCH_INDEXES:
+        return False  # expression indexes for text search (0012): no model can declare them
     return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
 
+
+# PostgreSQL's GIN indexes on name and description as tsvectors, made by migration 0012.
+TEXT_SEARCH_INDEXES = {"ix_service_text", "ix_organization_text"}
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only reachable by running alembic by hand
