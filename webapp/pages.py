@@ -198,9 +198,14 @@ def handout():
               for n, r in enumerate(found, start=1) if r.latitude is not None]
     items: list[dict[str, Any]] = []
     for r in found:
-        when = schedules.plain_schedules(_schedules_of(records.get(r.service_id, {}))) or list(r.schedule)
+        found_schedules = _schedules_of(records.get(r.service_id, {}))
+        when = schedules.plain_schedules(found_schedules) or list(r.schedule)
+        rules = schedules.parse_all(found_schedules)
+        # "Fridays 6pm to 8pm" says when; the next date is worth its line only for a fortnightly or
+        # monthly session, or one whose rule is not known.
+        weekly = bool(rules) and all(rule.freq == "WEEKLY" and rule.interval == 1 for rule in rules)
         items.append({"service": r, "when": when, "how": how_to_get_in(r.how_to_get_in),
-                      "next": plain_when(r.next_session) if r.next_session else None,
+                      "next": plain_when(r.next_session) if r.next_session and not weekly else None,
                       "next_day": schedules.plain_when(r.next_session, with_time=False) if r.next_session else None})
     kinds = {item["how"]["kind"] for item in items}
     return render_template("handout.html", items=items, places=places, outline=outline,

@@ -39,9 +39,17 @@
       .bindTooltip("The person (approximate)").addTo(map);
     points.push(you);
   }
-  if (points.length > 1) { map.fitBounds(points, { padding: [30, 30], maxZoom: 16 }); }
-  else if (points.length === 1) { map.setView(points[0], 15); }
-  else { map.setView([55.8609, -4.2514], 11); }
+  function frame() {
+    if (points.length > 1) { map.fitBounds(points, { padding: [30, 30], maxZoom: 16 }); }
+    else if (points.length === 1) { map.setView(points[0], 15); }
+    else { map.setView([55.8609, -4.2514], 11); }
+  }
+  frame();
+  var moved = false;  // once the CLW has dragged or zoomed the map, it stays where they put it
+  map.on("dragstart", function () { moved = true; });
+  map.getContainer().addEventListener("wheel", function () { moved = true; }, { passive: true });
+  var zoomButtons = map.getContainer().querySelector(".leaflet-control-zoom");
+  if (zoomButtons) { zoomButtons.addEventListener("click", function () { moved = true; }); }
   assetmap.clusterLayer(map, markers, markers.length > 40 ? 36 : 0);
 
   /* The asset map: every active service in view, small and clustered, under the results. */
@@ -120,6 +128,10 @@
     document.getElementById("lat").value = "";
     document.getElementById("lon").value = "";
   });
-  document.addEventListener("assetmap:shortlist", function () { map.invalidateSize(); });
+  // The shortlist above the map grows and shrinks it: keep every result in view.
+  document.addEventListener("assetmap:shortlist", function () {
+    map.invalidateSize({ pan: false });
+    if (!moved) { frame(); }
+  });
   window.assetmapSearch = { map: map, markers: markers };
 })();
