@@ -115,6 +115,13 @@ class Vocabulary:
         return [self._by_slug[s] for s in phrases[best]]
 
 
+    def knows(self, typed: str) -> bool:
+        """Whether ``typed`` is a slug, label or synonym as it stands: not a guess at a typo."""
+        text = _normalise(typed)
+        return typed.strip().lower() in self._by_slug or text in self._phrases or \
+            any(_normalise(t.label) == text for t in self.terms)
+
+
 def _normalise(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("-", " ")).split())
 

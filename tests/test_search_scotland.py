@@ -96,7 +96,7 @@ def test_widowed_skint_benifits_searches_for_bereavement_and_money(searcher: Sea
 def test_a_phrase_and_an_unknown_word_still_search(searcher: Searcher) -> None:
     answer = searcher.search(Query(postcode="G31 4EB", needs=("my husband died", "lonely", "xylophone")))
     assert [n["slug"] for n in answer.needs] == ["bereavement", "loneliness"]
-    assert {"typed": "xylophone", "as": None, "label": None} in answer.words
+    assert {"typed": "xylophone", "as": None, "label": None, "guess": False} in answer.words
     assert answer.results
 
 
@@ -104,7 +104,7 @@ def test_a_word_only_a_description_holds_finds_services_that_match_it(scotland: 
                                                                      searcher: Searcher) -> None:
     """The demo's exercise classes mention walking football; no need or activity type does."""
     answer = searcher.search(Query(postcode="G31 4EB", needs=("football",)))
-    assert answer.words == [{"typed": "football", "as": None, "label": None}]
+    assert answer.words == [{"typed": "football", "as": None, "label": None, "guess": False}]
     assert answer.results and all(r.matches_words for r in answer.results)
     assert all("football" in (r.description or "").lower() for r in answer.results)
     assert "Dennistoun Exercise class (demo)" in {r.name for r in answer.results}
@@ -191,3 +191,21 @@ def test_a_service_an_editor_has_just_added_near_and_meeting_both_needs_ranks_fi
     assert first.name == "New Grief and Money Drop-in" and first.score == 1.0
     assert 100 < first.distance_metres < 200 and first.sources == ["an editor"]
     assert first.freshness == f"checked {dt.date.today().day} {dt.date.today():%B %Y}"
+
+
+def test_a_typos_guess_is_said_so_and_the_word_is_searched_for_too(scotland: Engine, searcher: Searcher) -> None:
+    """"painting" is one letter from "parenting": read as relationships, but a painting class a
+    few streets away must not be lost to the guess."""
+    from assetmap import editing
+
+    with scotland.connect() as conn:
+        here = lookup(conn, "G31 4EB")
+    editing.save_service(scotland, {"name": "Tollcross Art Club", "status": "active",
+                                    "description": "Watercolour painting for beginners, materials provided",
+                                    "latitude": here.latitude - 0.002, "longitude": here.longitude,
+                                    "attending": ["in_person"]}, "editor@example.org")
+    answer = searcher.search(Query(postcode="G31 4EB", needs=("painting",)))
+    assert answer.words == [{"typed": "painting", "as": "relationships", "label": "Relationships", "guess": True}]
+    club = [r for r in answer.results if r.name == "Tollcross Art Club"]
+    assert club and club[0].matches_words
+    assert "'painting'" not in answer.message  # its need is named instead

@@ -100,7 +100,8 @@ class Answer:
     reach: dict[str, Any] | None = None
     # Wider searches to offer when little or nothing fits: [{"travel", "minutes", "metres", "label", "finds"}].
     wider: list[dict[str, Any]] = field(default_factory=list)
-    # What was typed and how it was read: [{"typed", "as": slug | None, "label"}]; unknown words
+    # What was typed and how it was read: [{"typed", "as": slug | None, "label", "guess"}]; "guess" when
+    # "as" is a typo's best match (the word is searched for in names and descriptions too); unknown words
     # (as None) are searched for in names and descriptions, never refused.
     words: list[dict[str, Any]] = field(default_factory=list)
     # Not part of the answer shown: what the web layer may count (see search.unmet.record_unmet_search).
@@ -171,7 +172,8 @@ def result(index: Index, i: int, c: Checked, point: int | None, metres: float | 
 
 def message(c: Checked, local: list[Result], beyond: list[Result], remote: list[Result],
             across: list[Result] | None = None) -> str:
-    asked = " and ".join([t.label.lower() for t in c.terms] + [repr(w) for w in c.unknown_words]) or "anything"
+    unknown = dict.fromkeys(w["typed"] for w in c.words if w["as"] is None)  # not a typo's guess: its need is named
+    asked = " and ".join([t.label.lower() for t in c.terms] + [repr(w) for w in unknown]) or "anything"
     limit = f"{c.max_metres / 1000:.1f} km" if c.max_metres >= 1000 else f"{c.max_metres:.0f} m"
     if c.reach and c.reach.get("label"):
         limit += f", a {c.reach['label']}" if c.reach["label"][0].isdigit() else f", {c.reach['label']}"

@@ -211,7 +211,7 @@ def check(query: Query, vocabulary: taxonomy.Vocabulary, max_limit: int = MAX_LI
     found = Filter(needs=tuple(t.slug for t in terms), text=text, statuses=None if query.include_inactive else ("active",),
                    age=query.age, day=check_day(query.day), time=check_time(query.time), free_only=query.free_only,
                    accessibility=features, attending=query.attending)
-    unknown = tuple(dict.fromkeys(w["typed"] for w in words if w["as"] is None))
+    unknown = tuple(dict.fromkeys(w["typed"] for w in words if w["as"] is None or w.get("guess")))
     return Checked(terms, found, max_metres, query.limit, reached, unknown, words=words, default_reach=default)
 
 
@@ -236,7 +236,9 @@ def read_needs(typed: tuple[str, ...] | list[str], vocabulary: taxonomy.Vocabula
     words: list[dict[str, Any]] = []
 
     def read(piece: str, term: taxonomy.Term | None) -> None:
-        words.append({"typed": piece, "as": term.slug if term else None, "label": term.label if term else None})
+        # A typo's guess ("painting" read as parenting) is said so, and the word is searched for too.
+        words.append({"typed": piece, "as": term.slug if term else None, "label": term.label if term else None,
+                      "guess": term is not None and not vocabulary.knows(piece)})
         if term is not None and term not in terms:
             terms.append(term)
 
