@@ -118,7 +118,7 @@ def test_ranking_needs_met_then_distance_with_freshness_among_similar_distances(
     assert ranked[1:4] == ["Shettleston Befrienders", "Stale Lunch Club", "Tollcross Garden"]
     assert "25% + 250 m further away" in answer.ranking
     stale = next(r for r in answer.results if r.name == "Stale Lunch Club")
-    assert stale.freshness.startswith("checked over a year ago: ") and not stale.current
+    assert stale.freshness.startswith("listed by services.json over a year ago: ") and not stale.current
     assert "Closed Club" not in ranked
     assert answer.results[0].score == 1.0 and answer.results[1].score == 0.5
     with_inactive = Searcher(east_end).search(Query(postcode="G32 8AQ", needs=("loneliness",), include_inactive=True))

@@ -68,6 +68,7 @@ class Index:
         self.vocabulary = vocabulary
         services = conn.execute(
             select(Service.id, Service.name, Service.description, Service.status, Service.assured_date,
+                   Service.assurer_email,
                    Service.minimum_age, Service.maximum_age, Service.url, Service.email,
                    Service.fees_description, Service.fees, Service.organization_id, Service.last_modified,
                    Service.application_process,

@@ -7,9 +7,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from assetmap import quality, schedules, service_areas
+from assetmap.provenance import EDITOR
 from assetmap.search.getting_in import how_to_get_in
 from assetmap.search.index import Index
-from assetmap.search.query import DETOUR_FACTOR, WALK_METRES_PER_MINUTE, Checked, travel_minutes
+from assetmap.search.query import (
+    DETOUR_FACTOR,
+    WALK_METRES_PER_MINUTE,
+    Checked,
+    travel_minutes,
+)
 
 # How freshness weighs in the ranking: a record not checked in the last 12 months (or never) ranks
 # as if it were STALE_FACTOR further away plus STALE_METRES, so it gives way only to results of
@@ -113,12 +119,24 @@ class Answer:
         return shown
 
 
-def freshness(assured: dt.date | None, today: dt.date | None = None) -> str:
-    """"checked 3 March 2026", "checked over a year ago: 4 May 2024", "never checked"."""
+def freshness(assured: dt.date | None, today: dt.date | None = None, listed_by: str | None = None) -> str:
+    """"checked 3 March 2026", "checked over a year ago: 4 May 2024", "never checked"; a date no
+    person here checked, only a source's listing, says whose: "listed by Give Food, 1 December 2026"."""
     if assured is None:
         return "never checked"
     day = f"{assured.day} {assured:%B %Y}"
-    return f"checked over a year ago: {day}" if quality.is_stale(assured, today) else f"checked {day}"
+    said = f"listed by {listed_by}" if listed_by else "checked"
+    if quality.is_stale(assured, today):
+        return f"{said} over a year ago: {day}"
+    return f"{said}, {day}" if listed_by else f"checked {day}"
+
+
+def _listed_by(assurer: str | None, sources: tuple[str, ...]) -> str | None:
+    """The source whose listing is a record's only check: no editor here verified it."""
+    if assurer:
+        return None
+    outside = [label for label in sources if label != EDITOR.label]
+    return " and ".join(outside) or None
 
 
 def cost_text(index: Index, i: int) -> str | None:
@@ -163,7 +181,7 @@ def result(index: Index, i: int, c: Checked, point: int | None, metres: float | 
         url=s.url or s.org_website, last_verified=s.assured_date.isoformat() if s.assured_date else None,
         current=bool(index.current[i]), status=index.status[i], minimum_age=s.minimum_age,
         maximum_age=s.maximum_age, delivered_across=delivered, sources=list(index.sources[i]),
-        freshness=freshness(s.assured_date, now.date() if now else None),
+        freshness=freshness(s.assured_date, now.date() if now else None, _listed_by(s.assurer_email, index.sources[i])),
         travel_minutes=round(travel_minutes(c.reach["travel"], metres))
         if metres is not None and c.reach else None,
         how_to_get_in=how_to_get_in(s.application_process), matches_words=i in c.word_matches,
