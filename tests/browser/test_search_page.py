@@ -218,3 +218,83 @@ def test_the_trussell_trust_food_bank_says_referral_needed_on_the_handout(page: 
     item = handout.locator(".handout .item", has_text="Dundee & Angus")
     expect(item.locator(".how")).to_contain_text("Referral needed")
     expect(handout.locator(".intro")).not_to_contain_text("just go along")
+
+
+def _names(page: Page, section: str = "") -> list[str]:
+    """The result names in order, in the first list or under the heading ``section``."""
+    if section:
+        lists = page.locator("h3", has_text=section).locator("xpath=following-sibling::ol[1]")
+    else:
+        lists = page.locator("ol.result-list").first
+    return lists.locator(".result .name").all_inner_texts()
+
+
+def test_dundee_and_lewis_offer_their_real_food_banks_nearest_first(page: Page, scotland_site: str) -> None:
+    """Issue 15 saw "Parkhead Food bank (demo), 102.7 km away" for Dundee and 282 km for Lewis."""
+    sign_in(page, scotland_site, "viewer")
+    page.goto(scotland_site + "/?postcode=DD1+1DB&need=food")
+    ready(page)
+    expect(page.locator(".message")).to_contain_text("The nearest is Dundee & Angus, 3.2 km away")
+    assert _names(page, "Nearest beyond the limit")[0] == "Dundee & Angus"
+    assert not any("(demo)" in name for name in _names(page, "Nearest beyond the limit"))
+    page.goto(scotland_site + "/?postcode=HS2+9AB&need=food")
+    ready(page)
+    expect(page.locator(".reach-why")).to_contain_text("HS2 9AB is rural")
+    expect(page.locator(".reach-why")).to_contain_text("30-minute drive")
+    assert _names(page)[0] == "Eilean Siar"
+    expect(page.locator(".result").first).to_contain_text("9.1 km, about 18 min drive (estimate)")
+    screenshot(page, "search-lewis-rural")
+
+
+def test_a_rural_search_finds_within_a_30_minute_drive_what_a_walk_does_not(page: Page, scotland_site: str) -> None:
+    sign_in(page, scotland_site, "viewer")
+    page.goto(scotland_site + "/?postcode=HS2+9AB&need=food&reach=walk-30")
+    ready(page)
+    expect(page.locator(".message")).to_contain_text("Nothing for food insecurity within 1.8 km")
+    wider = page.locator(".wider a", has_text="30-minute drive")
+    expect(wider).to_be_visible()
+    wider.click()  # search wider: the same search, further
+    ready(page)
+    assert parse_qs(urlparse(page.url).query)["reach"] == ["drive-30"]
+    assert parse_qs(urlparse(page.url).query)["need"] == ["food"]
+    assert _names(page)[0] == "Eilean Siar"
+
+
+def test_a_typed_phrase_with_an_unknown_word_still_searches(page: Page, scotland_site: str) -> None:
+    sign_in(page, scotland_site, "viewer")
+    page.goto(scotland_site + "/")
+    page.fill("#postcode", "G31 4EB")
+    page.fill("#more_needs", "widowed, skint, benifits, football")
+    with page.expect_navigation():
+        page.click("#search-form button[type=submit]")
+    ready(page)
+    expect(page.locator(".error")).to_have_count(0)
+    words = page.locator(".words")
+    expect(words.first).to_contain_text("widowed: bereavement")
+    expect(words.first).to_contain_text("skint: money")
+    expect(words.nth(1)).to_contain_text("football")  # searched for in names and descriptions
+    expect(page.locator(".result .tag", has_text="matches your words").first).to_be_visible()
+    assert page.locator(".result").count() >= 3
+    screenshot(page, "search-words")
+    no_serious_accessibility_problems(page)
+
+
+def test_a_problem_reported_from_a_search_result_appears_in_the_review_queue(page: Page, scotland_site: str) -> None:
+    sign_in(page, scotland_site, "viewer")
+    page.goto(scotland_site + "/?postcode=DD1+1DB&need=food&reach=drive-30")
+    ready(page)
+    card = page.locator(".result", has=page.locator(".name", has_text="Dundee & Angus")).first
+    card.locator("summary", has_text="Report a problem").click()
+    card.locator("input[name=reason][value=wrong-times]").check()
+    card.locator("textarea[name=note]").fill("Now open Thursdays only")
+    with page.expect_navigation():
+        card.locator("button[type=submit]").click()
+    expect(page.locator(".flash")).to_contain_text("Thank you")
+    assert "postcode=DD1" in page.url  # back to the same search, shortlist and all
+    page.context.clear_cookies()
+    sign_in(page, scotland_site, "editor")
+    page.goto(scotland_site + "/review")
+    first = page.locator(".reported-service").first
+    expect(first).to_contain_text("Dundee & Angus")
+    expect(first).to_contain_text("Now open Thursdays only")
+    expect(first).to_contain_text("viewer@example.org")
