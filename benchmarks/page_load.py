@@ -34,6 +34,8 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import synthetic
@@ -57,6 +59,30 @@ def main() -> None:
         appointment(args)
 
 
+@contextmanager
+def serving(url: str, folder: Path, wait_seconds: float = 60) -> Iterator[str]:
+    """`assetmap serve` over ``url`` on a free port, public search and map tiles off; its address."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "ASSETMAP_DATABASE_URL": url, "ASSETMAP_PUBLIC_SEARCH": "1", "ASSETMAP_TILES_URL": "",
+           "ASSETMAP_INSTANCE": str(folder / "instance"), "ASSETMAP_SECRET_KEY": secrets.token_hex(16)}
+    server = subprocess.Popen([sys.executable, "-m", "assetmap.cli", "serve", "--port", str(port)], env=env,
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def map_load(args: argparse.Namespace) -> None:
     names, lon, lat = postcode_points(opendata())
     glasgow = [i for i, n in enumerate(names) if n[0] == "G" and n[1].isdigit() and 55.80 < lat[i] < 55.92
@@ -69,21 +95,8 @@ def map_load(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'page.sqlite'}"
         load_database(url, rows)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        env = {**os.environ, "ASSETMAP_DATABASE_URL": url, "ASSETMAP_PUBLIC_SEARCH": "1",
-               "ASSETMAP_INSTANCE": str(Path(folder) / "instance"), "ASSETMAP_TILES_URL": ""}
-        server = subprocess.Popen([sys.executable, "-m", "assetmap.cli", "serve", "--port", str(port)], env=env,
-                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(300):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            page_url = f"http://127.0.0.1:{port}/?all=1"
+        with serving(url, Path(folder), 30) as site:
+            page_url = f"{site}/?all=1"
             timings, shown = [], ""
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
@@ -99,9 +112,6 @@ def map_load(args: argparse.Namespace) -> None:
                         timings.append(elapsed)
                     page.close()
                 browser.close()
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     result = {"services": args.services, "shown": shown, "runs_seconds": [round(t, 3) for t in timings],
               "median_seconds": round(statistics.median(timings), 3), "max_seconds": round(max(timings), 3),
               "target_seconds": 1.5}
@@ -137,21 +147,7 @@ def appointment(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
         print("loading the real data (about a minute)...", flush=True)
         url = _database(Path(folder))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        env = {**os.environ, "ASSETMAP_DATABASE_URL": url, "ASSETMAP_INSTANCE": str(Path(folder) / "instance"),
-               "ASSETMAP_TILES_URL": "", "ASSETMAP_SECRET_KEY": secrets.token_hex(16), "ASSETMAP_PUBLIC_SEARCH": "1"}
-        server = subprocess.Popen([sys.executable, "-m", "assetmap.cli", "serve", "--port", str(port)], env=env,
-                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        site = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(600):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
+        with serving(url, Path(folder)) as site:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
                 context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="en-GB")
@@ -200,9 +196,6 @@ def appointment(args: argparse.Namespace) -> None:
                             results["handout"].append(printed)
                             results["api_search"].append(api)
                 browser.close()
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     summary = {name: {"median_seconds": round(statistics.median(times), 3), "max_seconds": round(max(times), 3),
                       "runs": len(times)} for name, times in results.items()}
     out = {"appointments": [{"postcode_area": p.split()[0], "needs_typed": w} for p, w in APPOINTMENTS],
