@@ -168,7 +168,10 @@ def how_to_get_in(how: dict[str, Any] | None) -> dict[str, str]:
     label = (how or {}).get("label") or HOW_TO_GET_IN.get(kind or "", "")
     if not label:
         return {"kind": "unknown", "label": "Phone first to check", "text": ""}
-    return {"kind": kind or "unknown", "label": label, "text": str((how or {}).get("text") or "").strip()}
+    text = str((how or {}).get("text") or "").strip()
+    if text.lower().startswith(label.lower()):  # "Referral needed: ..." as the editor's form saves it: once
+        text = text[len(label):].lstrip(" :.-")
+    return {"kind": kind or "unknown", "label": label, "text": text}
 
 
 def _schedules_of(record: dict[str, Any]) -> list[dict[str, Any]]:

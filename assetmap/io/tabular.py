@@ -69,9 +69,8 @@ GIVE_FOOD_COLUMNS = {"slug", "shopping_list_url", "latt_long", "closed"}
 # record's application process: a Trussell Trust food bank gives food against a referral voucher,
 # so nothing may tell the person to just go along. Other networks' food banks differ: not said.
 GIVE_FOOD_ENTRY = {
-    "trussell trust": "Referral voucher needed: a Trussell Trust food bank gives food with a voucher from a "
-                      "referral partner (such as a GP practice, Community Links Worker, Citizens Advice or social "
-                      "work). Phone the food bank to ask how to get one.",
+    "trussell trust": "Referral needed: a food bank voucher from a referral partner such as a GP practice, "
+                      "link worker or Citizens Advice. Phone the food bank to ask.",
 }
 STATUS_WORDS = {
     "active": "active", "open": "active", "running": "active", "current": "active", "yes": "active",
