@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from pyproj import Geod
 
-from assetmap.search.index import Index, chord, unit_vectors
+from assetmap.search.index import EARTH_RADIUS, Index, chord, unit_vectors
 from assetmap.search.present import STALE_FACTOR, STALE_METRES, Answer, Result, message, result
 from assetmap.search.query import MAX_TRAVEL_METRES, WIDER, Checked, reach, travel_metres
 
@@ -47,8 +47,9 @@ def candidates(d: Index, c: Checked, here: np.ndarray, bound: float | None, want
     """service -> its nearest point that passes the filter, from the trees of the asked-for terms
     and the services whose names or descriptions hold the unknown words.
 
-    Within a bound every point inside it is looked at: a service meeting two needs far off
-    outranks a nearer one meeting one, so the nearest few of each tree are not enough. Without
+    Within a bound every point inside it gets the ranking's key (a service meeting two needs far
+    off outranks a nearer one meeting one, so the nearest few of each tree are not enough), and
+    the filter is tried in that order until no more can be among the first ``want``. Without
     one (the nearest beyond the reach), each tree is searched outwards until it has given
     ``want`` services that pass, stale or not, so the nearest are found whatever their date.
     """
@@ -68,17 +69,11 @@ def candidates(d: Index, c: Checked, here: np.ndarray, bound: float | None, want
             return True
         return False
 
-    vectors = None
+    if bound is not None:
+        return _in_reach(d, c, here, bound, want, consider, found)
     for tree, members in _trees(d, c):
         size = len(members)
         if not size:
-            continue
-        if bound is not None:
-            positions = tree.query_ball_point(here, bound)
-            if positions:
-                distances = np.linalg.norm(tree.data[positions] - here, axis=1)
-                for position, distance in zip(positions, distances):
-                    consider(int(members[position]), float(distance))
             continue
         k = min(size, max(want * 3, 24))
         while True:
@@ -92,17 +87,70 @@ def candidates(d: Index, c: Checked, here: np.ndarray, bound: float | None, want
             if passing >= want or k >= size:
                 break
             k = min(size, k * 4)
-    if c.word_matches:
-        points = [p for i in c.word_matches for p in d.points_of.get(i, ())]
-        if points:
-            chosen = np.array(points, dtype=np.int64)
-            if vectors is None:
-                vectors = unit_vectors(d.point_lon[chosen], d.point_lat[chosen])
-            distances = np.linalg.norm(vectors - here, axis=1)
-            for point, distance in zip(points, distances):
-                if bound is None or distance <= bound:
-                    consider(point, float(distance))
+    for point, distance in _word_points(d, c, here):
+        consider(point, distance)
     return {service: point for service, (_, point) in found.items()}
+
+
+ALL = 1 << 62  # ``want`` for a count of everything in reach
+
+# Sphere against ellipsoid: an order by chord may differ from the geodesic one by under 0.5%.
+_SPHERE_MARGIN = 1.01
+
+
+def _word_points(d: Index, c: Checked, here: np.ndarray) -> list[tuple[int, float]]:
+    """(point, chord distance) of every venue of the services the unknown words matched."""
+    points = [p for i in c.word_matches for p in d.points_of.get(i, ())]
+    if not points:
+        return []
+    chosen = np.array(points, dtype=np.int64)
+    distances = np.linalg.norm(unit_vectors(d.point_lon[chosen], d.point_lat[chosen]) - here, axis=1)
+    return list(zip(points, distances.tolist()))
+
+
+def _in_reach(d: Index, c: Checked, here: np.ndarray, bound: float, want: int,
+              consider: Any, found: dict[int, tuple[float, int]]) -> dict[int, int]:
+    """The services in reach that can be among the first ``want`` in the ranking's order.
+
+    Every point in reach gets the ranking's key in numpy (needs met: how many of the asked-for
+    trees hold it; distance on the sphere, a stale record's as if further); the filter, which is
+    Python, is then tried in that order only until ``want`` services pass and the next key is
+    worse than the last one's by more than the sphere's error. rank() orders the few on the ellipsoid.
+    """
+    chunks = [(members[np.asarray(positions, dtype=np.int64)], tree.data[positions])
+              for tree, members in _trees(d, c) if len(members)
+              for positions in [tree.query_ball_point(here, bound)] if positions]
+    words = [(p, dist) for p, dist in _word_points(d, c, here) if dist <= bound]
+    if not chunks and not words:
+        return {}
+    in_trees = np.concatenate([points for points, _ in chunks]) if chunks else np.zeros(0, dtype=np.int64)
+    points, met = np.unique(in_trees, return_counts=True)
+    if words:  # found by words alone: no need met
+        extra = np.setdiff1d(np.array([p for p, _ in words], dtype=np.int64), points)
+        points, met = np.concatenate([points, extra]), np.concatenate([met, np.zeros(len(extra), dtype=met.dtype)])
+    distance = np.linalg.norm(unit_vectors(d.point_lon[points], d.point_lat[points]) - here, axis=1)
+    metres = 2 * np.arcsin(np.minimum(distance / 2, 1.0)) * EARTH_RADIUS
+    services = d.point_service[points]
+    active, current = d.active[services], d.current[services]
+    ranked = np.where(current | ~active, metres, metres * (1 + STALE_FACTOR) + STALE_METRES)
+    order = np.lexsort((ranked, -met, ~active))
+    reach_metres = bound_metres(bound)
+    sure: set[int] = set()  # services that pass and are surely within the reach
+    last: tuple[tuple[bool, int], float] | None = None  # the key of the want-th of them
+    for j in order.tolist():
+        key = (bool(not active[j]), -int(met[j]))
+        if last is not None and (key != last[0] or ranked[j] > last[1] * _SPHERE_MARGIN + 1):
+            break
+        if consider(int(points[j]), float(distance[j])) and metres[j] * _SPHERE_MARGIN <= reach_metres:
+            sure.add(int(services[j]))
+            if last is None and len(sure) >= want:
+                last = (key, float(ranked[j]))
+    return {service: point for service, (_, point) in found.items()}
+
+
+def bound_metres(bound: float) -> float:
+    """The metres a chord ``bound`` stands for (index.chord with its 1% margin taken off)."""
+    return float(2 * np.arcsin(min(bound / 2, 1.0)) * EARTH_RADIUS / 1.01)
 
 
 def tier(d: Index, i: int) -> int:
@@ -157,7 +205,7 @@ def wider(d: Index, c: Checked, here: np.ndarray, lon: float, lat: float) -> lis
             continue
         seen.add(round(metres))
         option = reach(travel, minutes, metres)
-        option["finds"] = len(within(d, c, here, lon, lat, metres, c.limit))
+        option["finds"] = len(within(d, c, here, lon, lat, metres, ALL))  # a count: every one in reach
         offered.append(option)
     finding = [o for o in offered if o["finds"]]
     return (finding or offered[-1:])[:3]
