@@ -167,7 +167,9 @@ def document() -> dict[str, Any]:
                                      "minutes": {"type": "number"}, "metres": {"type": "number"},
                                      "label": {"type": "string"}, "estimate": {"type": "string"},
                                      "why": {"type": "string", "nullable": True},
-                                     "finds": {"type": "integer", "description": "in wider: results it finds"}}},
+                                     "finds": {"type": "integer", "description": "in wider: results it finds, "
+                                                                                  "at most the search's limit"},
+                                     "more": {"type": "boolean", "description": "in wider: there may be more"}}},
             "SearchAnswer": {"type": "object",
                              "required": ["results", "remote", "beyond", "message", "walking_estimate", "ranking"],
                              "properties": {

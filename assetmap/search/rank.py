@@ -92,8 +92,6 @@ def candidates(d: Index, c: Checked, here: np.ndarray, bound: float | None, want
     return {service: point for service, (_, point) in found.items()}
 
 
-ALL = 1 << 62  # ``want`` for a count of everything in reach
-
 # Sphere against ellipsoid: an order by chord may differ from the geodesic one by under 0.5%.
 _SPHERE_MARGIN = 1.01
 
@@ -195,7 +193,8 @@ def within(d: Index, c: Checked, here: np.ndarray, lon: float, lat: float, metre
 
 
 def wider(d: Index, c: Checked, here: np.ndarray, lon: float, lat: float) -> list[dict[str, Any]]:
-    """Up to three wider reaches than the search's, each with how many results it finds: those
+    """Up to three wider reaches than the search's, each with how many results it finds (at most
+    the search's limit, ``more`` when there may be others): those
     that find something, narrowest first; the widest alone when none does."""
     offered: list[dict[str, Any]] = []
     seen: set[int] = set()
@@ -205,7 +204,9 @@ def wider(d: Index, c: Checked, here: np.ndarray, lon: float, lat: float) -> lis
             continue
         seen.add(round(metres))
         option = reach(travel, minutes, metres)
-        option["finds"] = len(within(d, c, here, lon, lat, metres, ALL))  # a count: every one in reach
+        # How many it finds, up to a screenful: "10 or more" is all a CLW needs to choose.
+        found = len(within(d, c, here, lon, lat, metres, c.limit)[: c.limit])
+        option["finds"], option["more"] = found, found >= c.limit
         offered.append(option)
     finding = [o for o in offered if o["finds"]]
     return (finding or offered[-1:])[:3]
