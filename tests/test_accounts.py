@@ -29,6 +29,7 @@ from assetmap.keys import PUBLISHED, deployment_key, is_published
 from assetmap.models import AuditEntry
 from tests.cli import run_assetmap
 from tests.serving import serving
+from tests.webclient import SECRET_KEY, signed_in
 from webapp import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,14 +165,7 @@ def test_a_forged_cookie_and_a_replayed_one_are_refused_by_the_real_server(db_ur
 
 
 def _client(db_url: str, email: str) -> FlaskClient:
-    client = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests"}).test_client()
-    with client.session_transaction() as session:
-        session["csrf"] = "token"
-    response = client.post("/login", data={"csrf_token": "token", "email": email, "password": PASSWORD})
-    assert response.status_code == 302, response.get_data(as_text=True)[:300]
-    with client.session_transaction() as session:
-        session["csrf"] = "token"
-    return client
+    return signed_in(db_url, email, PASSWORD)
 
 
 @pytest.fixture
@@ -200,7 +194,7 @@ def test_a_new_role_a_reset_and_disabling_end_every_session_of_the_account(db_ur
         if action == "reset":
             password = re.search(r"<code>([^<]+)</code>", done.get_data(as_text=True))
             assert password, "the new password is shown to the admin once"
-            fresh = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests"}).test_client()
+            fresh = create_app({"DATABASE_URL": db_url, "SECRET_KEY": SECRET_KEY}).test_client()
             with fresh.session_transaction() as session:
                 session["csrf"] = "token"
             assert fresh.post("/login", data={"csrf_token": "token", "email": "editor@example.org",
@@ -211,7 +205,7 @@ def test_a_new_role_a_reset_and_disabling_end_every_session_of_the_account(db_ur
             engine = connect(db_url)
             reset_password(engine, people["editor"], "tests", PASSWORD)
             engine.dispose()
-    disabled = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests"}).test_client()
+    disabled = create_app({"DATABASE_URL": db_url, "SECRET_KEY": SECRET_KEY}).test_client()
     with disabled.session_transaction() as session:
         session["csrf"] = "token"
     refused = disabled.post("/login", data={"csrf_token": "token", "email": "editor@example.org", "password": PASSWORD})
@@ -271,7 +265,7 @@ def test_the_last_admin_cannot_be_demoted_disabled_or_removed(db_url: str, peopl
 
 
 def test_many_wrong_passwords_for_one_account_from_many_addresses_are_braked(db_url: str, people: dict[str, int]) -> None:
-    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests"})
+    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": SECRET_KEY})
     for n in range(ACCOUNT_ATTEMPTS):
         client = app.test_client()
         with client.session_transaction() as session:
@@ -426,7 +420,7 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(db_url: str, mon
 
 def test_strangers_cannot_lock_the_owner_out_from_a_browser_that_signed_in_before(
         db_url: str, people: dict[str, int]) -> None:
-    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests"})
+    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": SECRET_KEY})
     owner = app.test_client()
     with owner.session_transaction() as session:
         session["csrf"] = "token"
@@ -443,7 +437,7 @@ def test_strangers_cannot_lock_the_owner_out_from_a_browser_that_signed_in_befor
 
 
 def test_the_brake_says_the_same_for_an_email_with_no_account(db_url: str, people: dict[str, int]) -> None:
-    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests"})
+    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": SECRET_KEY})
     answers = {}
     for email in ("viewer@example.org", "nobody@example.org"):
         for n in range(ACCOUNT_ATTEMPTS):
@@ -457,7 +451,7 @@ def test_guesses_sent_all_at_once_are_all_counted(db_url: str, people: dict[str,
 
     from assetmap.accounts import LOGIN_ATTEMPTS
 
-    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests"})
+    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": SECRET_KEY})
     codes: list[int] = []
     start = threading.Barrier(12)
 

@@ -10,11 +10,12 @@ from assetmap.db import connect
 from webapp import create_app
 
 PASSWORD = "a long enough password"
+SECRET_KEY = "tests-" + "x" * 32  # every test app signs its sessions with this one key
 
 
 def signed_in(db_url: str, email: str, password: str = PASSWORD) -> FlaskClient:
     """A client signed in as ``email``; every form may then send csrf_token=token."""
-    client = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "tests-" + "x" * 32}).test_client()
+    client = create_app({"DATABASE_URL": db_url, "SECRET_KEY": SECRET_KEY}).test_client()
     with client.session_transaction() as session:
         session["csrf"] = "token"
     response = client.post("/login", data={"csrf_token": "token", "email": email, "password": password})

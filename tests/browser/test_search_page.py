@@ -34,6 +34,12 @@ def add_results(page: Page, count: int) -> list[str]:
     return ids
 
 
+def open_handout(page: Page, site: str, ids: list[str]) -> None:
+    """The handout of these services, as the shortlist's button opens it, in this tab."""
+    page.goto(site + "/handout?" + "&".join(f"id={i}" for i in ids))
+    ready(page)
+
+
 def empty_spot(page: Page) -> tuple[float, float]:
     """A point on the map away from the markers and controls: the top right corner."""
     box = page.locator("#map").bounding_box()
@@ -161,8 +167,7 @@ def test_a_handout_too_long_for_one_page_says_so_and_what_to_remove(page: Page, 
     page.goto(scotland_site + PARKHEAD)
     ready(page)
     ids = add_results(page, 9)
-    page.goto(scotland_site + "/handout?" + "&".join(f"id={i}" for i in ids))
-    ready(page)
+    open_handout(page, scotland_site, ids)
     expect(page.locator(".handout .item")).to_have_count(9)  # every one: nothing dropped silently
     fit = page.locator("#fit")
     expect(fit).to_contain_text("does not fit one A4 page")
@@ -179,8 +184,7 @@ def test_the_handout_map_shows_the_areas_outline_with_tiles_off(page: Page, scot
     page.goto(scotland_site + PARKHEAD)
     ready(page)
     ids = add_results(page, 3)
-    page.goto(scotland_site + "/handout?" + "&".join(f"id={i}" for i in ids))
-    ready(page)
+    open_handout(page, scotland_site, ids)
     expect(page.locator("#handout-map img.leaflet-tile")).to_have_count(0)  # no tiles at all
     expect(page.locator("#handout-map svg path")).not_to_have_count(0)  # Glasgow City's outline
     expect(page.locator("#handout-map .map-number")).to_have_count(3)
