@@ -42,6 +42,9 @@ class Settings:
     # Reverse proxies in front of the web app whose X-Forwarded-For is trusted; 0 ignores the header,
     # so a client cannot pick its own address (the sign-in brake counts per address).
     proxies: int = 0
+    # The locality a deployment's gap map, plans and meeting page show unless asked for another:
+    # a council area's code or name ("Glasgow City"), or data zone codes separated by commas.
+    locality: str = ""
 
 
 def settings(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -62,6 +65,7 @@ def settings(environ: os._Environ[str] | dict[str, str] | None = None) -> Settin
         secret_key=env.get("ASSETMAP_SECRET_KEY", ""),
         instance_dir=Path(env.get("ASSETMAP_INSTANCE") or _default_instance()),
         proxies=_count(env, "ASSETMAP_PROXIES"),
+        locality=(env.get("ASSETMAP_LOCALITY") or "").strip(),
     )
 
 

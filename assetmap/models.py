@@ -711,3 +711,30 @@ class ProblemReport(Base):
     resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     resolved_by: Mapped[str | None] = mapped_column(Text)
     resolution: Mapped[str | None] = mapped_column(String(20))  # verified, status, edited, dealt with
+
+
+# --- Proposals for new provision, from the planning tool -----------------------------
+
+
+class PlanProposal(Base):
+    """New sites a locality team proposed for a need, kept with the directory as it was.
+
+    ``sites`` holds each proposed site (label, longitude, latitude, people newly reached);
+    ``settings`` the question asked (reach, target group, candidates, sites asked for);
+    ``directory`` what was there then (the ids of services meeting the need in the
+    locality, the people in the target group with nothing in reach), so a later analysis
+    can show what changed once a new group runs. Nothing about any person is kept.
+    """
+
+    __tablename__ = "plan_proposal"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    need: Mapped[str] = mapped_column(String(60), index=True)
+    locality: Mapped[str | None] = mapped_column(Text, index=True)  # a council code, or a locality's label
+    title: Mapped[str | None] = mapped_column(Text)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sites: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    directory: Mapped[dict[str, Any]] = mapped_column(JSON)
+    people_reached: Mapped[int] = mapped_column(Integer)
+    made_by: Mapped[str] = mapped_column(Text)  # the staff account's email
+    made_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
