@@ -154,3 +154,80 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = connect(db_url)
     yield engine
     engine.dispose()
+
+
+# --- the whole of Scotland's real open data, loaded once per backend ----------------
+
+
+class ScotlandDatabases:
+    """Databases holding all of ``assetmap load-open-data`` (every Scottish postcode, council
+    areas, data zones, SIMD, Give Food, ALISS) and the demo: loaded once per backend and
+    session (about a minute each), then copied (a file copy, or CREATE DATABASE ... TEMPLATE)."""
+
+    def __init__(self, request: pytest.FixtureRequest, shared: Path, folder: Path) -> None:
+        self.request, self.shared, self.folder = request, shared, folder
+        self._templates: dict[str, str] = {}
+        self._shared: dict[str, str] = {}
+
+    def _template(self, backend: str) -> str:
+        if backend not in self._templates:
+            from assetmap.demo import load_demo
+            from assetmap.starter import load_open_data
+
+            if backend == "postgis":
+                server = self.request.getfixturevalue("postgis_template").rsplit("/", 1)[0]
+                admin = _admin(server + "/postgres")
+                with admin.connect() as conn:
+                    conn.execute(text("DROP DATABASE IF EXISTS scotland_template"))
+                    conn.execute(text("CREATE DATABASE scotland_template TEMPLATE assetmap_template"))
+                admin.dispose()
+                url = server + "/scotland_template"
+            else:
+                path = self.folder / "scotland-template.sqlite"
+                shutil.copy(self.request.getfixturevalue("spatialite_template"), path)
+                url = f"sqlite:///{path}"
+            engine = connect(url)
+            load_demo(engine)
+            load_open_data(engine, self.shared, say=lambda _: None)
+            engine.dispose()
+            self._templates[backend] = url
+        return self._templates[backend]
+
+    def copy(self, backend: str) -> str:
+        """A new database of its own, to write to."""
+        template = self._template(backend)
+        name = f"scotland_{os.getpid()}_{next(_counter)}"
+        if backend == "postgis":
+            server = template.rsplit("/", 1)[0]
+            admin = _admin(server + "/postgres")
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE scotland_template'))
+            admin.dispose()
+            return f"{server}/{name}"
+        path = self.folder / f"{name}.sqlite"
+        shutil.copy(template.removeprefix("sqlite:///"), path)
+        return f"sqlite:///{path}"
+
+    def shared_copy(self, backend: str) -> str:
+        """One copy per session that every test only reads: never write to it."""
+        if backend not in self._shared:
+            self._shared[backend] = self.copy(backend)
+        return self._shared[backend]
+
+
+@pytest.fixture(scope="session")
+def scotland_databases(request: pytest.FixtureRequest, shared: Path,
+                       tmp_path_factory: pytest.TempPathFactory) -> ScotlandDatabases:
+    return ScotlandDatabases(request, shared, tmp_path_factory.mktemp("scotland-data"))
+
+
+@pytest.fixture
+def scotland_url(backend_name: str, scotland_databases: ScotlandDatabases) -> str:
+    """All of Scotland's open data and the demo, on each backend in turn: read only, shared."""
+    return scotland_databases.shared_copy(backend_name)
+
+
+@pytest.fixture
+def scotland_copy_url(backend_name: str, scotland_databases: ScotlandDatabases) -> str:
+    """All of Scotland's open data and the demo, on each backend in turn: a copy of its own to write to."""
+    return scotland_databases.copy(backend_name)
