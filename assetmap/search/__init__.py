@@ -57,7 +57,7 @@ from assetmap.search.query import (
     rural_default,
     where,
 )
-from assetmap.search.unmet import UNMET_RULE, record_unmet, record_unmet_search, unmet_needs
+from assetmap.search.unmet import UNMET_RULE, record_unmet, record_unmet_search, unmet_by_month, unmet_needs
 
 
 class Searcher:
@@ -192,4 +192,4 @@ _EVERYTHING = Filter(statuses=None)
 __all__ = ["ACCESSIBILITY", "ATTENDING", "Answer", "DEFAULT_MAX_METRES", "DETOUR_FACTOR", "MAX_LIMIT",
            "MAX_METRES", "MAX_NEEDS", "MAX_TRAVEL_METRES", "TRAVEL_KMH", "TRAVEL_LABELS", "PostcodeNotFound", "Query", "Result", "SearchError", "Searcher",
            "UNMET_RULE", "UnmetSearch", "WALK_METRES_PER_MINUTE", "record_unmet", "record_unmet_search",
-           "search", "unmet_needs"]
+           "search", "unmet_by_month", "unmet_needs"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select
@@ -79,10 +80,37 @@ def area_of_point(conn: Connection, latitude: float, longitude: float) -> str | 
     return conn.execute(select(Postcode.area_code).where(Postcode.postcode == row.key)).scalar_one()
 
 
-def unmet_needs(conn: Connection, since: dt.date | None = None) -> list[dict[str, Any]]:
-    """Anonymous counts of searches that found nothing, per need, area and day."""
+def unmet_needs(conn: Connection, since: dt.date | None = None,
+                area_codes: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Anonymous counts of searches that found nothing, per need, area and day; ``area_codes``
+    keeps a locality's areas only."""
     query = select(UnmetNeed.need, UnmetNeed.area_code, UnmetNeed.day, UnmetNeed.searches,
                    Area.name.label("area_name")).outerjoin(Area, Area.code == UnmetNeed.area_code)
     if since:
         query = query.where(UnmetNeed.day >= since)
-    return [dict(r._mapping) for r in conn.execute(query.order_by(UnmetNeed.day, UnmetNeed.need))]
+    rows = [dict(r._mapping) for r in conn.execute(query.order_by(UnmetNeed.day, UnmetNeed.need))]
+    if area_codes is not None:
+        keep = set(area_codes)
+        rows = [r for r in rows if r["area_code"] in keep]
+    return rows
+
+
+def unmet_by_month(conn: Connection, since: dt.date | None = None,
+                   area_codes: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """What CLWs searched for and did not find, per need, area and month (counted by
+    :data:`UNMET_RULE`), newest month first, then most searches: the unmet table of the gap and meeting pages."""
+    from assetmap import taxonomy
+
+    vocabulary = taxonomy.load()
+    totals: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in unmet_needs(conn, since, area_codes):
+        month = row["day"].strftime("%Y-%m")
+        key = (row["need"], str(row["area_code"]), month)
+        if key not in totals:
+            term = vocabulary.term(row["need"])
+            totals[key] = {"need": row["need"], "need_label": term.label if term else row["need"],
+                           "area_code": row["area_code"], "area_name": row["area_name"], "month": month,
+                           "searches": 0}
+        totals[key]["searches"] += int(row["searches"])
+    by_count = sorted(totals.values(), key=lambda r: (-r["searches"], r["need"], str(r["area_code"])))
+    return sorted(by_count, key=lambda r: r["month"], reverse=True)  # newest month first
