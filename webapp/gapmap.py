@@ -63,7 +63,7 @@ def gap_map():
 def _councils() -> list[dict[str, str]]:
     """The council areas the database holds, by name: the locality picker."""
     with reading(engine()) as conn:
-        return [{"code": code, "name": name} for code, name in conn.execute(
+        return [{"code": code, "name": name or code} for code, name in conn.execute(
             select(Area.code, Area.name).where(Area.area_type == "council_area").order_by(Area.name))]
 
 
