@@ -47,7 +47,7 @@
   }
   var access = areaLayer(function (f) {
     var point = f.geometry.type === "Point";
-    return { color: f.properties.gap ? "#b00020" : (point ? "#333" : "#555"),
+    return { color: f.properties.gap ? "#b00020" : (point ? "#ffffff" : "#555"),
              weight: f.properties.gap ? 3 : (point ? 1 : 0.6),
              fillColor: walkColour(f.properties.nearest_walk_minutes), fillOpacity: point ? 0.85 : 0.65 };
   }, "area").addTo(map);
@@ -97,7 +97,7 @@
       row(box, "swatch", walkColours[item[1]][1], null, item[0]);
     });
     row(box, "swatch", "transparent", "3px solid #b00020", "gap (red edge)");
-    if (circles) { row(box, "swatch dot", "#bbbbbb", "1px solid #333", "data zone without a boundary, drawn at its centre; size: population"); }
+    if (circles) { row(box, "swatch dot", "#bbbbbb", "1px solid #666", "data zone without a boundary, drawn at its centre; size: population"); }
     if ((data.unmet || []).length) { row(box, "swatch dot", "#807dba", "2px solid #4a1486", "unmet searches (size: how many)"); }
     row(box, "swatch", "transparent", "2px dashed #222", "council area");
     return box;
