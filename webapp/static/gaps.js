@@ -42,7 +42,9 @@
         s.className = className + (f.geometry.type === "Point" ? " centroid" : "") + (f.properties.gap ? " gap" : "");
         return s;
       },
-      onEachFeature: function (f, layer) { layer.bindPopup(describe(f.properties, f.geometry.type === "Point")); }
+      onEachFeature: function (f, layer) {  // made when opened: hundreds of areas need no DOM up front
+        layer.bindPopup(function () { return describe(f.properties, f.geometry.type === "Point"); });
+      }
     });
   }
   var access = areaLayer(function (f) {
@@ -51,10 +53,15 @@
              weight: f.properties.gap ? 3 : (point ? 1 : 0.6),
              fillColor: walkColour(f.properties.nearest_walk_minutes), fillOpacity: point ? 0.85 : 0.65 };
   }, "area").addTo(map);
-  var deciles = areaLayer(function (f) {
-    var d = f.properties.deprivation_decile;
-    return { color: "#333", weight: 0.5, fillOpacity: 0.7, fillColor: d ? decileColours[d - 1] : "#cccccc" };
-  }, "decile");
+  // The SIMD layer's shapes are made the first time it is chosen: most visits never do.
+  var deciles = L.layerGroup();
+  map.on("baselayerchange", function (e) {
+    if (e.layer !== deciles || deciles.getLayers().length) { return; }
+    deciles.addLayer(areaLayer(function (f) {
+      var d = f.properties.deprivation_decile;
+      return { color: "#333", weight: 0.5, fillOpacity: 0.7, fillColor: d ? decileColours[d - 1] : "#cccccc" };
+    }, "decile"));
+  });
   var councils = L.geoJSON(data.councils, {
     interactive: false,
     style: function () { return { className: "council", color: "#222", weight: 1.5, dashArray: "6 4", fill: false }; }
