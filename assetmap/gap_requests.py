@@ -59,7 +59,7 @@ class GapRequests:
         made = build()
         with self._lock:
             self._kept[full] = made
-            while len(self._kept) > 4 * CACHED:
+            while len(self._kept) > 2 * CACHED:
                 self._kept.popitem(last=False)
         return made
 

@@ -46,6 +46,7 @@ from assetmap import directory, geography, localities, service_areas, taxonomy
 from assetmap.errors import AssetmapError, check_output_folder
 from assetmap.io.safecsv import protect_frame
 from assetmap.models import (
+    Area,
     Postcode,
     UnmetNeed,
 )
@@ -497,6 +498,12 @@ def unmet_points(result: gpd.GeoDataFrame) -> list[dict[str, Any]]:
     return [{"area_code": row.area_code, "area_name": row.area_name, "need_label": row.need_label,
              "searches": int(row.unmet_searches), "lat": round(float(p.y), MAP_DIGITS),
              "lon": round(float(p.x), MAP_DIGITS)} for row, p in zip(found.itertuples(index=False), points)]
+
+
+def councils(conn: Connection) -> list[dict[str, str]]:
+    """The council areas the database holds (code and name), by name: the gap map's locality picker."""
+    return [{"code": code, "name": name or code} for code, name in conn.execute(
+        select(Area.code, Area.name).where(Area.area_type == "council_area").order_by(Area.name))]
 
 
 def council_outlines(conn: Connection, bounds: Sequence[float] | None = None) -> str:

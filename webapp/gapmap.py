@@ -12,14 +12,12 @@ from typing import Any
 
 from flask import Blueprint, current_app, render_template, request, url_for
 from markupsafe import Markup
-from sqlalchemy import select
 
 from assetmap import gaps, taxonomy
 from assetmap.db import reading
 from assetmap.errors import AssetmapError
 from assetmap.gaps import AGGREGATES, WHOLE_COUNTRY
 from assetmap.localities import Locality, LocalityError
-from assetmap.models import Area
 from assetmap.search import UNMET_RULE, unmet_by_month
 from webapp.db import engine, gap_requests, searcher
 from webapp.security import current_account, require
@@ -61,10 +59,8 @@ def gap_map():
 
 
 def _councils() -> list[dict[str, str]]:
-    """The council areas the database holds, by name: the locality picker."""
     with reading(engine()) as conn:
-        return [{"code": code, "name": name or code} for code, name in conn.execute(
-            select(Area.code, Area.name).where(Area.area_type == "council_area").order_by(Area.name))]
+        return gaps.councils(conn)
 
 
 def _build(result: Any, need: str, locality: Locality | None) -> dict[str, Any]:
