@@ -483,8 +483,12 @@ def _rounded(geometry: Any, tolerance: float, digits: int = MAP_DIGITS) -> Any:
 
 def map_geojson(result: gpd.GeoDataFrame) -> str:
     """The gap map's areas as GeoJSON text: :data:`MAP_COLUMNS` only, simplified and rounded.
-    Areas with only a centroid stay points, for the page to draw as circles."""
-    shapes = gpd.GeoDataFrame(result[MAP_COLUMNS].copy(), geometry=_rounded(result.geometry, MAP_SIMPLIFY_DEGREES),
+    Areas with only a centroid stay points, for the page to draw as circles; data zones held as
+    centroids summed up to a larger area are one point, at their centre."""
+    geometry = np.array(result.geometry, dtype=object)
+    several = shapely.get_type_id(geometry) == 4  # MultiPoint
+    geometry[several] = shapely.centroid(geometry[several])
+    shapes = gpd.GeoDataFrame(result[MAP_COLUMNS].copy(), geometry=_rounded(geometry, MAP_SIMPLIFY_DEGREES),
                               crs=4326)
     for column in ("fca2",):
         shapes[column] = shapes[column].round(4)

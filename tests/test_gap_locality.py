@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -18,7 +19,7 @@ import geopandas as gpd
 import pytest
 
 from assetmap.db import connect, writing
-from assetmap.gaps import GapError, gap_analysis
+from assetmap.gaps import MAP_COLUMNS, GapError, gap_analysis, map_geojson
 from assetmap.localities import LocalityError
 from assetmap.search import record_unmet
 from tests.cli import run_assetmap
@@ -164,3 +165,16 @@ def test_the_api_and_page_show_one_locality_and_its_unmet_searches(
     text = refused.get_data(as_text=True)
     assert "&#39;Narnia&#39; is not a council area" in text or "'Narnia' is not a council area" in text
     assert 'id="locality"' in text  # the picker, to choose again
+
+
+def test_centroid_only_areas_summed_up_are_one_point_each_on_the_map(scotland_url: str, opendata: Path) -> None:
+    """Highland's intermediate zones are sums of centroids: one circle each, at their centre."""
+    with open(opendata / "simd2020v2/simd2020_withinds.csv", newline="", encoding="utf-8-sig") as handle:
+        zones = {r["Intermediate_Zone"] for r in csv.DictReader(handle) if r["Council_area"] == "Highland"}
+    engine = connect(scotland_url)
+    result = gap_analysis(engine, ["food"], locality="Highland", aggregate="intermediate_zone")
+    engine.dispose()
+    features = json.loads(map_geojson(result))["features"]
+    assert len(features) == len(result) == len(zones)  # SIMD names them; the database codes them
+    assert {f["geometry"]["type"] for f in features} == {"Point"}
+    assert set(features[0]["properties"]) == set(MAP_COLUMNS)  # only what the map shows

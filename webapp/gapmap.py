@@ -79,7 +79,7 @@ def _build(result: Any, need: str, locality: Locality | None) -> dict[str, Any]:
     text = fixed[:-1] + ',"areas":' + gaps.map_geojson(result) + ',"councils":' + councils + "}"
     flagged = result[result["gap"]].sort_values(["deprivation_rank", "area_code"], na_position="last")
     return {"data": Markup(_script_safe(text)), "flagged": flagged[COLUMNS].to_dict("records"),
-            "total": len(result), "centroid_only": int((result.geometry.geom_type == "Point").sum()),
+            "total": len(result), "centroid_only": int(result.geometry.geom_type.isin(["Point", "MultiPoint"]).sum()),
             "unmet_rows": unmet[:UNMET_SHOWN], "unmet_count": len(unmet),
             "unmet_total": sum(r["searches"] for r in unmet)}
 

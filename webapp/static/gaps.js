@@ -32,7 +32,8 @@
   }
   // A data zone with only a centroid: a circle whose area grows with its population.
   function circleFor(f, latlng) {
-    return L.circleMarker(latlng, { radius: 2 + Math.sqrt(Math.max(f.properties.population || 0, 0)) / 5 });
+    var radius = 2 + Math.sqrt(Math.max(f.properties.population || 0, 0)) / 5;
+    return L.circleMarker(latlng, { radius: Math.min(radius, 40) });  // a whole council: 40 px at most
   }
   function areaLayer(style, className) {
     return L.geoJSON(data.areas, {
