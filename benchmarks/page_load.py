@@ -24,8 +24,9 @@ City (746 data zone polygons) and Highland (312 data zones held only as centroid
 circles), need food. Measured: the page's bytes (the HTML with its map data; and everything a
 browser with nothing cached fetches), the time from navigation to the map drawn
 (html[data-ready=true]) in headless Chromium, for the first request (the server works out the
-analysis) and repeated ones (answered from what the server keeps per state of the change
-counters). One server process, so the repeats are that process's. Targets (issue 16): under
+analysis) and repeated ones in the same browser (answered from what the server keeps per state
+of the change counters), with the server's part (Navigation Timing's responseEnd). One server
+process, so the repeats are that process's. Targets (issue 16): under
 1 MB, ready in under 1.5 s. Writes benchmarks/results/gap_page.json.
 """
 
@@ -244,30 +245,38 @@ def gap_pages(args: argparse.Namespace) -> None:
                 page.click("button[type=submit].primary")
                 page.wait_for_load_state()
                 for council, path in GAP_PAGES.items():
-                    times, html_bytes, fetched = [], 0, 0
+                    times, served, html_bytes, fetched, shapes = [], [], 0, 0, 0
+                    # A team member opening the map, then opening it again: the same browser, its cache.
+                    fresh = browser.new_context(viewport={"width": 1366, "height": 768}, locale="en-GB",
+                                                storage_state=context.storage_state())
+                    tab = fresh.new_page()
+                    responses: list[Response] = []
+                    tab.on("response", lambda r: responses.append(r))
                     for run in range(args.runs + 1):  # the first request works the analysis out
-                        fresh = browser.new_context(viewport={"width": 1366, "height": 768}, locale="en-GB",
-                                                    storage_state=context.storage_state())
-                        tab = fresh.new_page()
-                        responses: list[Response] = []
-                        tab.on("response", lambda r, seen=responses: seen.append(r))
+                        responses.clear()
                         start = time.perf_counter()
                         answer = tab.goto(site + path, timeout=120_000)
                         tab.wait_for_selector("html[data-ready=true]", state="attached", timeout=120_000)
                         times.append(time.perf_counter() - start)
                         assert answer is not None and answer.ok, f"{council}: {answer and answer.status}"
+                        served.append(tab.evaluate("performance.getEntriesByType('navigation')[0].responseEnd") / 1000)
                         html_bytes = len(answer.body())
-                        fetched = sum(len(r.body()) for r in responses if r.ok)
+                        if not run:  # everything a browser with nothing cached fetches
+                            fetched = sum(len(r.body()) for r in responses if r.ok)
                         shapes = tab.locator("#gap-map path.area").count()
-                        fresh.close()
+                    fresh.close()
                     repeat = times[1:]
                     out[council] = {"areas_drawn": shapes, "html_bytes": html_bytes, "cold_browser_bytes": fetched,
                                     "first_ready_seconds": round(times[0], 3),
+                                    "first_response_seconds": round(served[0], 3),
                                     "repeat_ready_median_seconds": round(statistics.median(repeat), 3),
-                                    "repeat_ready_max_seconds": round(max(repeat), 3), "repeats": len(repeat)}
+                                    "repeat_ready_max_seconds": round(max(repeat), 3),
+                                    "repeat_response_median_seconds": round(statistics.median(served[1:]), 3),
+                                    "repeats": len(repeat)}
                     print(f"{council}: {shapes} areas; page {html_bytes / 1e6:.2f} MB ({fetched / 1e6:.2f} MB with "
-                          f"scripts, nothing cached); ready: first {times[0]:.2f} s, repeat median "
-                          f"{statistics.median(repeat):.2f} s, max {max(repeat):.2f} s (targets 1 MB, 1.5 s)")
+                          f"scripts, nothing cached); ready: first {times[0]:.2f} s (server {served[0]:.2f} s), "
+                          f"repeat median {statistics.median(repeat):.2f} s (server "
+                          f"{statistics.median(served[1:]):.3f} s), max {max(repeat):.2f} s (targets 1 MB, 1.5 s)")
                 browser.close()
     print(f"written to {write_results('gap_page', out)}")
 
