@@ -42,7 +42,7 @@ import shapely
 from scipy.spatial import cKDTree
 from sqlalchemy import Connection, Engine, func, select
 
-from assetmap import directory, geography, service_areas, taxonomy
+from assetmap import directory, geography, localities, service_areas, taxonomy
 from assetmap.errors import AssetmapError, check_output_folder
 from assetmap.io.safecsv import protect_frame
 from assetmap.models import (
@@ -58,6 +58,10 @@ AGGREGATES = ("datazone", "intermediate_zone", "council_area")
 AREA_WIDE_RULE = ("services delivered across a council area, health board or the whole country are counted "
                   "apart, per area and need, in area_wide_services (every area inside theirs); they have no "
                   "venue to measure from, so they change no distance, catchment count, 2SFCA/E2SFCA or gap flag")
+
+
+# What to type for the whole country, past a deployment's default locality (ASSETMAP_LOCALITY).
+WHOLE_COUNTRY = "scotland"
 
 
 class GapError(AssetmapError):
@@ -257,8 +261,26 @@ def _weighted_mean(values: np.ndarray, weights: np.ndarray, groups: np.ndarray, 
     return np.where(total > 0, np.divide(summed, total, out=np.zeros(size), where=total > 0), plain)
 
 
+LocalityAsked = str | Sequence[str] | localities.Locality | None
+
+
+def locality_for(conn: Connection, typed: LocalityAsked,
+                 area_type: str = "datazone2011") -> localities.Locality | None:
+    """The locality a gap map is asked for: the deployment's default (ASSETMAP_LOCALITY) when none
+    is given, None (the whole country) for :data:`WHOLE_COUNTRY`; refuses (LocalityError) any other
+    name that is no council area, or codes the database does not hold."""
+    if isinstance(typed, localities.Locality):
+        return typed
+    if typed is None or (isinstance(typed, str) and not typed.strip()):
+        return localities.default(conn)
+    if isinstance(typed, str) and typed.strip().lower() == WHOLE_COUNTRY:
+        return None
+    return localities.resolve(conn, typed, area_type)
+
+
 def gap_analysis(engine: Engine, needs: Sequence[str] | None = None, *, area_type: str = "datazone2011",
-                 areas: Sequence[str] | None = None, catchment_metres: float | None = None,
+                 areas: Sequence[str] | None = None, locality: LocalityAsked = None,
+                 catchment_metres: float | None = None,
                  catchment_walk_minutes: float | None = None, rule: GapRule = GapRule(),
                  aggregate: str = "datazone", index: str | None = None,
                  unmet_since: dt.date | None = None, max_pairs: int | None = None) -> gpd.GeoDataFrame:
@@ -268,7 +290,10 @@ def gap_analysis(engine: Engine, needs: Sequence[str] | None = None, *, area_typ
     before the work starts: what keeps a web request to a few seconds.
 
     ``needs`` are slugs or typed words (default: every need of the taxonomy);
-    ``areas`` limits the analysis to a locality's own list of area codes;
+    ``locality`` is a council area's code or name, a list of data zone codes, or a resolved
+    :class:`~assetmap.localities.Locality` (see :func:`locality_for`: none given is the deployment's
+    default, "scotland" the whole country); ``areas`` limits the analysis to a list of area codes
+    and, given, stands in for the locality;
     ``aggregate`` sums data zones up to "intermediate_zone" or "council_area".
     """
     vocabulary = taxonomy.load()
@@ -282,7 +307,12 @@ def gap_analysis(engine: Engine, needs: Sequence[str] | None = None, *, area_typ
         raise GapError(f"a catchment of {catchment:g} m is out of range: give 50 to 50,000 metres")
     if aggregate not in AGGREGATES:
         raise GapError(f"aggregate must be one of {', '.join(AGGREGATES)}")
+    if areas is not None and locality is not None:
+        raise GapError("give a locality or a list of areas, not both")
     with engine.connect() as conn:
+        if areas is None:
+            chosen = locality_for(conn, locality, area_type)
+            areas = list(chosen.area_codes) if chosen is not None else None
         places = demand_points(conn, area_type, areas, index)
         offer = supply(conn, vocabulary)
         unmet = _unmet(conn, unmet_since)
