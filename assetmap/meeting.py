@@ -186,7 +186,8 @@ def digest(engine: Engine, locality: Locality | None, since: dt.date, needs: Seq
         kept = proposals.made(conn, locality.key, since=None)
     chosen = _needs(needs, unmet, kept, vocabulary)
     summary = _gaps(engine, locality, chosen, gaps, kept)
-    return Digest(locality=locality, since=since, until=until, verified=verified, unmet=unmet, gaps=summary, **lists)
+    return Digest(locality=locality, since=since, until=until, new=lists["new"], changed=lists["changed"],
+                  closed=lists["closed"], reported=lists["reported"], verified=verified, unmet=unmet, gaps=summary)
 
 
 # --- what happened to which service ------------------------------------------------------------
@@ -225,13 +226,14 @@ def _events(conn: Connection, start: dt.datetime) -> dict[str, list[Happened]]:
             .join(DataSource, DataSource.key == RecordSource.source_key)
             .where(RecordSource.record_type == "service", DataSource.kind != "editor",
                    RecordSource.source_updated >= start.date(), RecordSource.last_synced >= start)):
-        found[str(service_id)].append(("source", updated, ""))
-    for service_id, synced in conn.execute(
+        if updated is not None:
+            found[str(service_id)].append(("source", updated, ""))
+    for service_id, unlisted_at in conn.execute(
             select(RecordSource.record_id, DataSource.last_synced)
             .join(DataSource, DataSource.key == RecordSource.source_key)
             .where(RecordSource.record_type == "service", RecordSource.listed.is_(False),
                    DataSource.last_synced >= start)):
-        found[str(service_id)].append(("unlisted", _day(synced), ""))
+        found[str(service_id)].append(("unlisted", _day(unlisted_at), ""))
     return found
 
 
@@ -242,7 +244,7 @@ def _where(conn: Connection, locality: Locality, service_ids: set[str]) -> dict[
         return {}
     ids = sorted(service_ids)
     found: dict[str, str] = {}
-    venues = []
+    venues: list[Any] = []
     for chunk in _chunks(ids):
         venues += conn.execute(
             select(ServiceAtLocation.service_id, Location.latitude, Location.longitude, Address.postal_code)
@@ -252,7 +254,7 @@ def _where(conn: Connection, locality: Locality, service_ids: set[str]) -> dict[
     units = sorted({u for v in venues if v.postal_code and (u := normalise_unit(v.postal_code))})
     area_of_unit: dict[str, str] = {}
     for chunk in _chunks(units):
-        area_of_unit.update({p: a for p, a in conn.execute(select(Postcode.postcode, Postcode.area_code).where(
+        area_of_unit.update({p: str(a) for p, a in conn.execute(select(Postcode.postcode, Postcode.area_code).where(
             Postcode.postcode.in_(chunk), Postcode.area_code.is_not(None)))})
     for venue in venues:
         unit = normalise_unit(venue.postal_code) if venue.postal_code else None
@@ -270,7 +272,7 @@ def _where(conn: Connection, locality: Locality, service_ids: set[str]) -> dict[
         for service_id, code in conn.execute(select(ServiceArea.service_id, ServiceArea.area_code).where(
                 ServiceArea.service_id.in_(chunk), ServiceArea.area_code.in_(sorted(covering)))
                 .order_by(ServiceArea.area_code)):
-            result.setdefault(str(service_id), f"delivered across {service_areas.name_of(code)}")
+            result.setdefault(str(service_id), f"delivered across {service_areas.name_of(str(code))}")
     return result
 
 
