@@ -18,7 +18,7 @@ from webapp.security import require
 
 bp = Blueprint("meeting", __name__)
 # What fits two A4 pages beside the rest: each list is cut here, with "and N more" and a link to all.
-CUT = {"new": 8, "changed": 8, "closed": 8, "reported": 8, "unmet": 10}
+CUT = {"new": 8, "changed": 8, "closed": 8, "reported": 8, "unmet": 10, "proposals": 2}
 
 
 def _since(typed: str) -> dt.date:
