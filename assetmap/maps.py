@@ -42,12 +42,12 @@ class OfflineMap(folium.Map):
     default_js: list[tuple[str, str]] = []
     default_css: list[tuple[str, str]] = []
 
-    def render(self, **kwargs: Any) -> None:
+    def render(self, **kwargs: Any) -> Any:
         script, style = _leaflet()
         header = self.get_root().header  # type: ignore[attr-defined]  # a Figure's header
         header.add_child(Element(f"<style>{style}</style>"), name="leaflet_css_inline")
         header.add_child(Element(f"<script>{script}</script>"), name="leaflet_js_inline")
-        super().render(**kwargs)
+        return super().render(**kwargs)
 
 
 def _map(bounds: Any | None, tiles: str | None) -> OfflineMap:

@@ -27,8 +27,8 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
 from assetmap import geography, proposals, reports, service_areas, taxonomy
-from assetmap.errors import AssetmapError
-from assetmap.gaps import gap_analysis
+from assetmap.errors import AssetmapError, Busy
+from assetmap.gaps import GapTooBig, gap_analysis
 from assetmap.localities import Locality
 from assetmap.models import (
     Address,
@@ -127,6 +127,7 @@ class Digest:
     verified: int  # services verified in the editor since the date (counted, not listed)
     unmet: list[dict[str, Any]]  # unmet_by_month rows
     gaps: list[NeedGaps]
+    gaps_missing: str | None = None  # why the gap summary is not there (the server's bounds), if it is not
     rules: dict[str, str] = field(default_factory=lambda: dict(RULES))
     unmet_rule: str = UNMET_RULE
 
@@ -185,9 +186,14 @@ def digest(engine: Engine, locality: Locality | None, since: dt.date, needs: Seq
         unmet = unmet_by_month(conn, since, locality.area_codes)
         kept = proposals.made(conn, locality.key, since=None)
     chosen = _needs(needs, unmet, kept, vocabulary)
-    summary = _gaps(engine, locality, chosen, gaps, kept)
+    missing = None
+    try:
+        summary = _gaps(engine, locality, chosen, gaps, kept)
+    except (GapTooBig, Busy) as exc:  # the rest of the digest stands; the page says why the gaps are not there
+        summary, missing = [], str(exc)
     return Digest(locality=locality, since=since, until=until, new=lists["new"], changed=lists["changed"],
-                  closed=lists["closed"], reported=lists["reported"], verified=verified, unmet=unmet, gaps=summary)
+                  closed=lists["closed"], reported=lists["reported"], verified=verified, unmet=unmet, gaps=summary,
+                  gaps_missing=missing)
 
 
 # --- what happened to which service ------------------------------------------------------------

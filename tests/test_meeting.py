@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select, update
 
 from assetmap import editing, localities, meeting, reports
 from assetmap.db import connect, writing
+from assetmap.gaps import GapTooBig
 from assetmap.localities import Locality
 from assetmap.models import (
     Address,
@@ -152,6 +153,18 @@ def test_a_date_in_the_future_or_no_locality_is_refused_with_a_reason(engine: En
         meeting.digest(engine, glasgow, dt.date.today() + dt.timedelta(days=3))
     with pytest.raises(meeting.MeetingError, match="name a locality"):
         meeting.digest(engine, None, dt.date.today())
+
+
+def test_a_gap_analysis_the_server_refuses_leaves_the_rest_of_the_digest(engine: Engine) -> None:
+    glasgow = _glasgow(engine)
+    (service_id, _name), = _services_in(engine, glasgow, 1)
+    editing.set_status(engine, service_id, "inactive", EDITOR)
+
+    def refused(needs: list[str], **options: object) -> None:
+        raise GapTooBig("this gap analysis would weigh too many distances: ask for fewer needs")
+    found = meeting.digest(engine, glasgow, dt.date.today(), gaps=refused)
+    assert [e.service_id for e in found.closed] == [service_id]
+    assert found.gaps == [] and found.gaps_missing and "fewer needs" in found.gaps_missing
 
 
 def test_the_page_says_what_is_wrong_with_a_locality_or_a_date(scotland_copy_url: str) -> None:
