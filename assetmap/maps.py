@@ -129,17 +129,24 @@ def gaps_map(gaps: gpd.GeoDataFrame, column: str = "nearest_walk_minutes", tiles
 
 
 def sites_map(sites: gpd.GeoDataFrame, areas: gpd.GeoDataFrame | None = None, tiles: str | None = None,
-              label: str = "label") -> folium.Map:
-    """Proposed sites, numbered in the order a plan adds them, over the areas' outlines."""
+              label: str = "label", services: gpd.GeoDataFrame | None = None) -> folium.Map:
+    """Proposed sites, numbered in the order a plan adds them, over the areas' outlines and today's services."""
     bounds = areas.total_bounds if areas is not None and len(areas) else (sites.total_bounds if len(sites) else None)
     result = _map(bounds, tiles)
     if areas is not None:
         _outline(result, areas)
+    if services is not None:
+        for row in services[services.geometry.notna()].itertuples():
+            folium.CircleMarker([row.geometry.y, row.geometry.x], radius=3, weight=1, color="#1f4e99", fill=True,
+                                tooltip=folium.Tooltip(str(row.name), parse_html=False)).add_to(result)
     for number, row in enumerate(sites.itertuples(), start=1):
-        folium.CircleMarker([row.geometry.y, row.geometry.x], radius=8, weight=2, color=GAP_EDGE, fill=True,
-                            fill_opacity=0.8, tooltip=folium.Tooltip(f"{number}. {getattr(row, label)}",
-                                                                     parse_html=False)).add_to(result)
-    _legend(result, "Proposed sites", [(GAP_EDGE, "a new site, in the order the plan adds it")])
+        folium.Marker([row.geometry.y, row.geometry.x], tooltip=folium.Tooltip(
+            f"{number}. {getattr(row, label)}", parse_html=False), icon=folium.DivIcon(
+            html=f'<div style="width:22px;height:22px;border-radius:11px;background:{GAP_EDGE};color:#fff;'
+                 f'font:bold 12px/22px sans-serif;text-align:center;border:1px solid #fff">{number}</div>',
+            icon_size=(22, 22), icon_anchor=(11, 11))).add_to(result)
+    rows = [(GAP_EDGE, "a new site, numbered in the order the plan adds it")]
+    _legend(result, "Proposed sites", rows + ([("#1f4e99", "services meeting the need today")] if services is not None else []))
     return result
 
 
