@@ -230,7 +230,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_gaps(args: argparse.Namespace) -> int:
     from assetmap.errors import check_output_folder
-    from assetmap.gaps import AREA_WIDE_RULE, GapRule, gap_analysis, write_gaps
+    from assetmap.gaps import AREA_WIDE_RULE, WHOLE_COUNTRY, GapRule, gap_analysis, locality_for, write_gaps
 
     if args.out:
         check_output_folder(args.out)  # before the analysis, which can take a while
@@ -240,13 +240,22 @@ def cmd_gaps(args: argparse.Namespace) -> int:
     if args.areas:
         text = open(args.areas).read() if os.path.exists(args.areas) else args.areas
         areas = [a.strip() for a in text.replace("\n", ",").split(",") if a.strip()]
+        if args.locality:
+            raise AssetmapError("give --locality or --areas, not both")
+    engine = _engine(args)
+    locality = None
+    if areas is None:
+        with engine.connect() as conn:
+            locality = locality_for(conn, args.locality)  # refused in one line before the work
+    where = locality.label if locality else ("the areas listed" if areas else "all of Scotland")
     result = gap_analysis(
-        _engine(args), args.need or None, areas=areas, catchment_metres=args.catchment_metres,
+        engine, args.need or None, areas=areas, locality=locality or (None if areas else WHOLE_COUNTRY),
+        catchment_metres=args.catchment_metres,
         catchment_walk_minutes=args.catchment_minutes, aggregate=args.aggregate,
         rule=GapRule(args.deprived_deciles, args.bottom_share, args.unmet_searches))
     if args.out:
         write_gaps(result, args.out, args.format or _format_of(args.out))
-        print(f"wrote {len(result):,} area-need rows ({int(result['gap'].sum()):,} gaps) to {args.out}")
+        print(f"wrote {len(result):,} area-need rows in {where} ({int(result['gap'].sum()):,} gaps) to {args.out}")
         print(f"Area-wide services: {AREA_WIDE_RULE}.")
         return 0
     if args.format:
@@ -255,7 +264,7 @@ def cmd_gaps(args: argparse.Namespace) -> int:
     flagged = result[result["gap"]].sort_values(["deprivation_rank", "need"], na_position="last")
     from assetmap.search import UNMET_RULE
 
-    print(f"{len(result):,} area-need rows, {len(flagged):,} gaps. Unmet searches: {UNMET_RULE}.")
+    print(f"{where}: {len(result):,} area-need rows, {len(flagged):,} gaps. Unmet searches: {UNMET_RULE}.")
     print(f"Area-wide services: {AREA_WIDE_RULE}.")
     print("Most deprived first:")
     for row in flagged.head(args.show).itertuples():
@@ -713,6 +722,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     gaps.add_argument("--catchment-minutes", type=float, help="catchment as an estimated walk instead")
     gaps.add_argument("--aggregate", choices=["datazone", "intermediate_zone", "council_area"],
                       default="datazone", help="sum data zones up to larger areas")
+    gaps.add_argument("--locality", help="a council area's name or code (Glasgow City, S12000049), or data zone "
+                      "codes separated by commas; default: ASSETMAP_LOCALITY; scotland: the whole country")
     gaps.add_argument("--areas", help="a locality's own areas: codes separated by commas, or a file of them")
     gaps.add_argument("--deprived-deciles", type=int, default=2, help="gap rule: most deprived deciles (default 2)")
     gaps.add_argument("--bottom-share", type=float, default=0.2, help="gap rule: bottom share of access (0.2)")

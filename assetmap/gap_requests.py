@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import geopandas as gpd
 from sqlalchemy import Engine
@@ -20,7 +20,8 @@ from sqlalchemy import Engine
 from assetmap import changes, taxonomy
 from assetmap.db import reading
 from assetmap.errors import Busy
-from assetmap.gaps import GapError, GapTooBig, gap_analysis
+from assetmap.gaps import WHOLE_COUNTRY, GapError, GapTooBig, LocalityAsked, gap_analysis, locality_for
+from assetmap.localities import Locality, LocalityError
 
 MAX_NEEDS = 5
 # Pairs weighed cost about 1.5 µs each on these machines beside a fixed 2 to 3 s to read
@@ -28,6 +29,7 @@ MAX_NEEDS = 5
 MAX_PAIRS = 2_000_000
 WAIT_SECONDS = 3.0
 CACHED = 16
+T = TypeVar("T")
 
 
 class GapRequests:
@@ -39,17 +41,53 @@ class GapRequests:
         self._working = threading.Semaphore(1)
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[Any, ...], gpd.GeoDataFrame | GapTooBig] = OrderedDict()
+        self._kept: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+
+    def state(self) -> tuple[tuple[str, int], ...]:
+        """The change counters: every answer cached here is for one state of the database."""
+        with reading(self.engine) as conn:
+            return tuple(sorted(changes.generations(conn).items()))
+
+    def kept(self, key: tuple[Any, ...], build: Callable[[], T], state: tuple[Any, ...] | None = None) -> T:
+        """What ``build`` makes from the analysis (a page's GeoJSON text, its tables), made once
+        per ``key`` and state of the database; the value returned must not be changed."""
+        full = (key, self.state() if state is None else state)
+        with self._lock:
+            if full in self._kept:
+                self._kept.move_to_end(full)
+                return self._kept[full]
+        made = build()
+        with self._lock:
+            self._kept[full] = made
+            while len(self._kept) > 2 * CACHED:
+                self._kept.popitem(last=False)
+        return made
+
+    def locality(self, typed: LocalityAsked, state: tuple[Any, ...] | None = None) -> Locality | None:
+        """``gaps.locality_for``, remembered: a council's areas are read once per state, not per request."""
+        if isinstance(typed, Locality):
+            return typed
+        asked = _hashable(typed) if not isinstance(typed, str) else typed.strip().lower()
+        found = self.kept(("locality", asked), lambda: _resolved(self.engine, typed), state)
+        if isinstance(found, LocalityError):
+            raise found
+        return found
 
     def analyse(self, needs: Sequence[str] | None, **options: Any) -> gpd.GeoDataFrame:
-        """``gap_analysis`` with the server's bounds; the frame returned must not be changed."""
+        """``gap_analysis`` with the server's bounds; the frame returned must not be changed.
+        A ``locality`` is resolved first (see :meth:`locality`), so that every way of naming it is one
+        cached answer."""
         if not needs:
             raise GapError(f"name the needs to analyse (at most {self.max_needs} at a time), e.g. need=food")
         if len(needs) > self.max_needs:
             raise GapError(f"{len(needs)} needs asked for: a web request may analyse at most {self.max_needs} "
                            "at a time (assetmap gaps on the command line has no such limit)")
+        state = self.state()
+        if options.get("areas") is None:
+            options.pop("areas", None)
+            chosen = self.locality(options.get("locality"), state)
+            options["locality"] = WHOLE_COUNTRY if chosen is None else chosen  # not the default again
         key = (_slugs(needs), tuple(sorted((k, _hashable(v)) for k, v in options.items())))
-        with reading(self.engine) as conn:
-            state = tuple(sorted(changes.generations(conn).items()))
         found = self._cached((key, state))
         if isinstance(found, GapTooBig):
             raise found
@@ -82,8 +120,19 @@ class GapRequests:
             return found
 
 
+def _resolved(engine: Engine, typed: LocalityAsked) -> Locality | LocalityError | None:
+    """The locality, or why it is refused: a refusal is remembered as the answer."""
+    with reading(engine) as conn:
+        try:
+            return locality_for(conn, typed)
+        except LocalityError as refused:
+            return refused
+
+
 def _hashable(value: Any) -> Any:
     """Lists (a locality's areas) in a stable order: the same question, however it was typed."""
+    if isinstance(value, Locality):
+        return ("locality", value.key)
     return tuple(sorted(value)) if isinstance(value, (list, tuple)) else value
 
 

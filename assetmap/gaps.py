@@ -46,6 +46,7 @@ from assetmap import directory, geography, localities, service_areas, taxonomy
 from assetmap.errors import AssetmapError, check_output_folder
 from assetmap.io.safecsv import protect_frame
 from assetmap.models import (
+    Area,
     Postcode,
     UnmetNeed,
 )
@@ -462,6 +463,64 @@ def _flag(result: pd.DataFrame, rule: GapRule, catchment: float) -> pd.DataFrame
     result["gap"] = [bool(r) for r in reasons]
     result["reason"] = ["; ".join(r) for r in reasons]
     return result
+
+
+# What the gap map draws and shows in a popup: nothing else is sent to the browser.
+MAP_COLUMNS = ["area_code", "area_name", "population", "deprivation_decile", "nearest_walk_minutes",
+               "services_within", "fca2", "unmet_searches", "gap", "reason"]
+# Polygons on the gap map are simplified to about 10 m (council outlines to about 200 m), and
+# coordinates kept to 5 decimals (about 1 m): plenty for a map, a fraction of the bytes.
+MAP_SIMPLIFY_DEGREES = 0.0001
+COUNCIL_SIMPLIFY_DEGREES = 0.002
+MAP_DIGITS = 5
+
+
+def _rounded(geometry: Any, tolerance: float, digits: int = MAP_DIGITS) -> Any:
+    """Shapes simplified (points left as they are) with their coordinates rounded."""
+    shapes = shapely.simplify(np.asarray(geometry), tolerance, preserve_topology=True)
+    return shapely.transform(shapes, lambda xy: np.round(xy, digits))
+
+
+def map_geojson(result: gpd.GeoDataFrame) -> str:
+    """The gap map's areas as GeoJSON text: :data:`MAP_COLUMNS` only, simplified and rounded.
+    Areas with only a centroid stay points, for the page to draw as circles; data zones held as
+    centroids summed up to a larger area are one point, at their centre."""
+    geometry = np.array(result.geometry, dtype=object)
+    several = shapely.get_type_id(geometry) == 4  # MultiPoint
+    geometry[several] = shapely.centroid(geometry[several])
+    shapes = gpd.GeoDataFrame(result[MAP_COLUMNS].copy(), geometry=_rounded(geometry, MAP_SIMPLIFY_DEGREES),
+                              crs=4326)
+    for column in ("fca2",):
+        shapes[column] = shapes[column].round(4)
+    return shapes.to_json(na="null", drop_id=True, separators=(",", ":"))
+
+
+def unmet_points(result: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+    """The areas where CLWs searched for the need and found nothing: a point inside each, and the count."""
+    found = result[result["unmet_searches"] > 0]
+    points = found.geometry.representative_point()
+    return [{"area_code": row.area_code, "area_name": row.area_name, "need_label": row.need_label,
+             "searches": int(row.unmet_searches), "lat": round(float(p.y), MAP_DIGITS),
+             "lon": round(float(p.x), MAP_DIGITS)} for row, p in zip(found.itertuples(index=False), points)]
+
+
+def councils(conn: Connection) -> list[dict[str, str]]:
+    """The council areas the database holds (code and name), by name: the gap map's locality picker."""
+    return [{"code": code, "name": name or code} for code, name in conn.execute(
+        select(Area.code, Area.name).where(Area.area_type == "council_area").order_by(Area.name))]
+
+
+def council_outlines(conn: Connection, bounds: Sequence[float] | None = None) -> str:
+    """Council areas' outlines (simplified to about 200 m) as GeoJSON text: the map's council layer;
+    with ``bounds`` (west, south, east, north), only those that reach into them."""
+    rows = [r for r in directory.areas(conn, "council_area") if r["boundary"] is not None]
+    shapes = shapely.from_wkb([bytes(r["boundary"]) for r in rows])
+    if bounds is not None and len(rows):
+        touching = shapely.intersects(shapes, shapely.box(*bounds))
+        rows, shapes = [r for r, t in zip(rows, touching) if t], shapes[touching]
+    frame = gpd.GeoDataFrame({"code": [r["code"] for r in rows], "name": [r["name"] for r in rows]},
+                             geometry=_rounded(shapes, COUNCIL_SIMPLIFY_DEGREES, 4), crs=4326)
+    return frame.to_json(drop_id=True, separators=(",", ":"))
 
 
 FORMATS = ("csv", "geojson", "gpkg")

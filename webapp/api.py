@@ -20,7 +20,7 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 SEARCH_PARAMETERS = {"postcode", "lat", "lon", "need", "text", "max_metres", "max_walk_minutes", "travel",
                      "max_minutes", "day", "time", "free", "age", "access", "attending", "include_inactive", "limit"}
-GAPS_PARAMETERS = {"need", "format", "aggregate", "catchment_metres", "catchment_minutes", "areas"}
+GAPS_PARAMETERS = {"need", "format", "aggregate", "catchment_metres", "catchment_minutes", "areas", "locality"}
 __all__ = ["BadRequest", "bp"]
 
 
@@ -74,7 +74,8 @@ def places():
 
 @bp.get("/gaps")
 def gaps():
-    """Gap analysis per area and need, as GeoJSON (default) or CSV."""
+    """Gap analysis per area and need, as GeoJSON (default) or CSV, for a locality (the deployment's
+    by default; locality=scotland for the whole country) or a list of areas."""
     import io
 
     from flask import Response
@@ -87,8 +88,12 @@ def gaps():
     if fmt not in ("geojson", "csv"):
         raise BadRequest("format must be geojson or csv (GeoPackage: use assetmap gaps --format gpkg)")
     areas = [a.strip() for a in (asked.one("areas") or "").split(",") if a.strip()] or None
+    locality = asked.one("locality")
+    if areas and locality:
+        raise BadRequest("give locality or areas, not both")
+    where = {"areas": areas} if areas else {"locality": locality}
     result = gap_requests().analyse(asked.all("need"), aggregate=asked.one("aggregate") or "datazone",
-                                    areas=areas, catchment_metres=asked.number("catchment_metres"),
+                                    **where, catchment_metres=asked.number("catchment_metres"),
                                     catchment_walk_minutes=asked.number("catchment_minutes"))
     if fmt == "csv":
         buffer = io.StringIO()

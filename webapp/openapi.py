@@ -129,7 +129,10 @@ def document() -> dict[str, Any]:
                                _param("catchment_metres", "number", "catchment (default 1000)", minimum=50,
                                       maximum=50000),
                                _param("catchment_minutes", "number", "catchment as a walk", minimum=1, maximum=600),
-                               _param("areas", description="area codes separated by commas")],
+                               _param("locality", description="a council area's name or code (Glasgow City, "
+                                      "S12000049), or data zone codes separated by commas; default: the "
+                                      "deployment's ASSETMAP_LOCALITY; scotland: the whole country"),
+                               _param("areas", description="area codes separated by commas (instead of locality)")],
                               {"description": "GeoJSON FeatureCollection, or CSV",
                                "content": {"application/geo+json": {"schema": {"type": "object"}},
                                            "text/csv": {"schema": {"type": "string"}}}}, staff=True),
