@@ -15,14 +15,27 @@ below are what the command line, the /plan page, the meeting page and the notebo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, cast
 
 import geopandas as gpd
-from sqlalchemy import Engine
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.spatial import cKDTree
+from sqlalchemy import Connection, Engine, or_, select
 
+from assetmap import changes, gaps, localities, taxonomy
 from assetmap.errors import AssetmapError
+from assetmap.models import Address, Location, Postcode
+from assetmap.projection import wgs84_to_bng
+from assetmap.search import DETOUR_FACTOR, WALK_METRES_PER_MINUTE
 
 Candidates = Literal["postcodes", "venues"]
 DEFAULT_WALK_MINUTES = 20.0
@@ -57,6 +70,9 @@ class Site:
     area_code: str | None  # the data zone it is in
     newly_reached: int  # people in the target group reached by this site and by no earlier site of the plan
     reach_alone: int  # people in the target group with nothing in reach today whom this site reaches
+    running_total: int = 0  # people newly reached by this site and the ones before it
+    alternatives: list[str] = field(default_factory=list)  # other candidates reaching exactly the same people
+    alternatives_count: int = 0  # how many there are (the list shows the first few)
 
 
 @dataclass
@@ -71,12 +87,20 @@ class Plan:
     people_reached: int  # the exact objective: unreached people the sites reach together
     greedy_reached: int  # what adding one best site at a time reaches
     lp_bound: float  # the linear relaxation's optimum: no choice of sites reaches more
-    gap: float  # (lp_bound - people_reached) / lp_bound, 0 when proved optimal by the solver
+    gap: float  # how far below the best possible the answer may be: 0 when proved optimal by the solver,
+    # else (bound - objective) / bound with the solver's best bound (never above lp_gap)
     optimal: bool  # the solver proved people_reached optimal
     candidates: int  # candidate sites considered (after removing ones that reach no one)
     seconds: float  # building and solving
     services: list[str] = field(default_factory=list)  # ids of the services meeting the need there today
     notes: list[str] = field(default_factory=list)  # plain sentences: counting rules, what was left out
+    objective: float = 0.0  # people_reached before rounding (people are shares of a zone's population)
+    greedy_objective: float = 0.0  # greedy_reached before rounding
+    lp_gap: float = 0.0  # (lp_bound - objective) / lp_bound: how far the answer is below the LP bound
+    site_classes: int = 0  # candidates left once those reaching exactly the same people are one
+    people_classes: int = 0  # unreached people grouped by the candidates that reach them
+    coverable_people: int = 0  # unreached people some candidate reaches (what all sites together could)
+    locality_key: str | None = None  # what to type again for the same locality (None: Scotland)
 
 
 @dataclass
@@ -91,21 +115,521 @@ class Reach:
     areas: list[str]  # data zones with people it would newly reach
 
 
-def plan(engine: Engine, question: PlanQuestion) -> Plan:
+REACH_LIMITS = (50.0, 50_000.0)  # metres, as the gap analysis allows
+TIME_LIMIT_SECONDS = 60.0  # the solver stops here and the plan states the gap it proved
+ALTERNATIVES_SHOWN = 10
+Progress = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+# --- the question ---------------------------------------------------------------------------
+
+
+def reach_metres(question: PlanQuestion) -> float:
+    """The straight-line radius a question asks for: its metres, else its walk (as the search
+    and the gap map turn minutes into metres), else a 20-minute walk."""
+    if question.metres is not None:
+        metres = float(question.metres)
+    else:
+        minutes = DEFAULT_WALK_MINUTES if question.walk_minutes is None else float(question.walk_minutes)
+        if not math.isfinite(minutes) or minutes <= 0:
+            raise PlanError(f"a walk of {minutes:g} minutes is no reach: give 1 to 120 minutes")
+        metres = minutes * WALK_METRES_PER_MINUTE / DETOUR_FACTOR
+    low, high = REACH_LIMITS
+    if not math.isfinite(metres) or not low <= metres <= high:
+        raise PlanError(f"a reach of {metres:g} m is out of range: give {low:,.0f} to {high:,.0f} metres "
+                        f"(or a walk of about 1 to 700 minutes)")
+    return metres
+
+
+def _check(question: PlanQuestion) -> None:
+    if isinstance(question.sites, bool) or not isinstance(question.sites, int) or not 1 <= question.sites <= MAX_SITES:
+        raise PlanError(f"ask for 1 to {MAX_SITES} new sites, not {question.sites!r}")
+    if question.deprived_deciles is not None and not 1 <= question.deprived_deciles <= 10:
+        raise PlanError(f"the target group's deciles run from 1 (the 10% most deprived) to 10 (everyone), "
+                        f"not {question.deprived_deciles!r}")
+    if question.candidates not in ("postcodes", "venues"):
+        raise PlanError(f"candidates are 'postcodes' or 'venues', not {question.candidates!r}")
+    if not question.need or not str(question.need).strip():
+        raise PlanError("say which need or activity the new sites are for, e.g. food or health walks")
+
+
+def _term(need: str, vocabulary: taxonomy.Vocabulary) -> taxonomy.Term:
+    """The need or activity meant, read as the gap map reads it (slugs, words, typos)."""
+    term = vocabulary.term(need.strip())
+    if term is not None:
+        return term
+    try:
+        return gaps._terms([need], vocabulary)[0]
+    except gaps.GapError as exc:
+        raise PlanError(str(exc)) from None
+
+
+# --- people, today's provision, candidates: read once per directory state, kept -----------
+
+
+@dataclass
+class _People:
+    """The target group's people in a locality, and who has nothing in reach today."""
+
+    slug: str
+    need_label: str
+    locality_key: str | None
+    locality_label: str
+    reach: float
+    x: np.ndarray  # BNG metres of each target-group point
+    y: np.ndarray
+    weight: np.ndarray  # people at each point (a share of its data zone's population)
+    area: np.ndarray  # data zone code of each point
+    unreached: np.ndarray  # bool: no venue meeting the need within reach
+    tree: cKDTree  # over the target-group points
+    services: list[str]  # services meeting the need with a venue within reach of someone in the locality
+    area_wide: int  # services meeting the need delivered across an area covering the locality
+    area_codes: tuple[str, ...] | None  # the locality's data zones (None: all of Scotland)
+
+
+_cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_cache_lock = threading.Lock()
+_CACHE_SIZE = 12
+
+
+def _cached(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    """A small LRU shared by requests: what the /plan page's repeated "what if" calls reuse.
+    Keys hold the database's change generations, so a change to the directory, the postcodes
+    or the areas is seen at once."""
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    value = build()  # outside the lock: a slow build does not hold up other localities
+    with _cache_lock:
+        _cache[key] = value
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return value
+
+
+def _state(engine: Engine, conn: Connection) -> tuple[Any, ...]:
+    return (engine.url.render_as_string(hide_password=True), tuple(sorted(changes.generations(conn).items())))
+
+
+def _locality(conn: Connection, typed: str | None) -> localities.Locality | None:
+    try:
+        return localities.resolve(conn, typed) if typed is not None else localities.default(conn)
+    except localities.LocalityError as exc:
+        raise PlanError(str(exc)) from None
+
+
+def _people(engine: Engine, conn: Connection, question: PlanQuestion, term: taxonomy.Term,
+            reach: float, say: Progress) -> _People:
+    locality = _locality(conn, question.locality)
+    key = ("people", _state(engine, conn), term.slug, locality.key if locality else None, reach,
+           question.deprived_deciles)
+
+    def build() -> _People:
+        say(f"reading where people live in {locality.label if locality else 'Scotland'}")
+        vocabulary = taxonomy.load()
+        try:
+            places = gaps.demand_points(conn, "datazone2011", locality.area_codes if locality else None, None)
+        except gaps.GapError as exc:
+            raise PlanError(str(exc)) from None
+        offer = gaps.supply(conn, vocabulary)
+        wide = gaps.area_wide(conn, vocabulary, places).counts(term.slug)
+        venues = offer.for_term(term.slug)
+        everyone = np.column_stack([places.points_x, places.points_y])
+        deciles = places.frame["deprivation_decile"].to_numpy(dtype=float)[places.points_area]
+        target = np.ones(len(everyone), dtype=bool) if question.deprived_deciles is None else \
+            np.nan_to_num(deciles, nan=99) <= question.deprived_deciles
+        services: list[str] = []
+        if len(venues):
+            venue_xy = np.column_stack([offer.x[venues], offer.y[venues]])
+            nearest, _ = cKDTree(venue_xy).query(everyone[target], k=1)
+            unreached = nearest > reach
+            near_anyone, _ = cKDTree(everyone).query(venue_xy, k=1)
+            services = sorted({offer.ids[offer.service[v]] for v, d in zip(venues, near_anyone) if d <= reach})
+        else:
+            unreached = np.ones(int(target.sum()), dtype=bool)
+        codes = places.frame["area_code"].to_numpy(dtype=object)[places.points_area]
+        xy = everyone[target]
+        return _People(term.slug, term.label, locality.key if locality else None,
+                       locality.label if locality else "Scotland", reach, xy[:, 0].copy(), xy[:, 1].copy(),
+                       places.points_population[target], codes[target], unreached, cKDTree(xy), services,
+                       int(wide.max(initial=0)), locality.area_codes if locality else None)
+    return cast(_People, _cached(key, build))
+
+
+@dataclass
+class _Candidates:
+    """Where a new site could go: live postcodes, or the directory's venues, in the locality."""
+
+    keys: list[str]
+    labels: list[str]
+    longitude: np.ndarray
+    latitude: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    area: list[str | None]
+
+
+def _candidates(engine: Engine, conn: Connection, kind: Candidates, people: _People) -> _Candidates:
+    key = ("candidates", _state(engine, conn), kind, people.locality_key)
+
+    def build() -> _Candidates:
+        return _postcode_candidates(conn, people.area_codes) if kind == "postcodes" else \
+            _venue_candidates(conn, people.area_codes)
+    return cast(_Candidates, _cached(key, build))
+
+
+def _live_postcodes(conn: Connection, codes: Sequence[str] | None,
+                    box: tuple[float, float, float, float] | None = None) -> list[Any]:
+    query = select(Postcode.postcode, Postcode.longitude, Postcode.latitude, Postcode.area_code).where(
+        Postcode.terminated.is_(None), Postcode.latitude.is_not(None), Postcode.longitude.is_not(None))
+    if box is not None:
+        west, south, east, north = box
+        query = query.where(Postcode.longitude.between(west, east), Postcode.latitude.between(south, north))
+    rows: list[Any] = list(conn.execute(query.order_by(Postcode.postcode)).all())
+    if codes is not None:
+        inside = frozenset(codes)
+        rows = [r for r in rows if r.area_code in inside]
+    return rows
+
+
+def _postcode_candidates(conn: Connection, codes: Sequence[str] | None) -> _Candidates:
+    rows = _live_postcodes(conn, codes)
+    lon = np.array([r.longitude for r in rows], dtype=float)
+    lat = np.array([r.latitude for r in rows], dtype=float)
+    x, y = wgs84_to_bng(lon.tolist(), lat.tolist())
+    keys = [r.postcode for r in rows]
+    return _Candidates(keys, list(keys), lon, lat, np.asarray(x), np.asarray(y), [r.area_code for r in rows])
+
+
+def _venue_candidates(conn: Connection, codes: Sequence[str] | None) -> _Candidates:
+    """Placed, non-virtual locations; a venue is in the data zone of its nearest live postcode."""
+    rows = conn.execute(
+        select(Location.id, Location.name, Location.longitude, Location.latitude, Address.address_1,
+               Address.postal_code)
+        .outerjoin(Address, Address.location_id == Location.id)
+        .where(Location.latitude.is_not(None), Location.longitude.is_not(None),
+               or_(Location.location_type.is_(None), Location.location_type != "virtual"))
+        .order_by(Location.id)).all()
+    seen: dict[str, Any] = {}
+    for row in rows:  # a location with several addresses: its first
+        seen.setdefault(row.id, row)
+    venues = list(seen.values())
+    if not venues:
+        return _Candidates([], [], np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), [])
+    lon = np.array([v.longitude for v in venues], dtype=float)
+    lat = np.array([v.latitude for v in venues], dtype=float)
+    margin = 0.05  # degrees: enough for a venue's nearest postcode to be among those read
+    postcodes = _live_postcodes(conn, None, (lon.min() - margin, lat.min() - margin, lon.max() + margin,
+                                             lat.max() + margin))
+    px, py = wgs84_to_bng([p.longitude for p in postcodes], [p.latitude for p in postcodes])
+    x, y = wgs84_to_bng(lon.tolist(), lat.tolist())
+    x, y = np.asarray(x), np.asarray(y)
+    if postcodes:
+        _, nearest = cKDTree(np.column_stack([px, py])).query(np.column_stack([x, y]), k=1)
+        area = [postcodes[i].area_code for i in nearest]
+    else:
+        area = [None] * len(venues)
+    keep = [i for i, code in enumerate(area) if codes is None or code in frozenset(codes)]
+    labels = [", ".join(part for part in (venues[i].name, venues[i].address_1, venues[i].postal_code) if part)
+              or venues[i].id for i in keep]
+    return _Candidates([venues[i].id for i in keep], labels, lon[keep], lat[keep], x[keep], y[keep],
+                       [area[i] for i in keep])
+
+
+# --- the covering problem -------------------------------------------------------------------
+
+
+@dataclass
+class _Problem:
+    """Candidate sites by the unreached people they reach, shrunk without changing any answer:
+    people reached by exactly the same candidates are one row (their weights summed), and
+    candidates reaching exactly the same people are one column (the first stands for all)."""
+
+    cover: sparse.csr_matrix  # site classes x people classes, 1 where the site reaches them
+    weight: np.ndarray  # people in each people class
+    members: list[np.ndarray]  # per site class, the candidate indices that reach exactly those people
+    useful: int  # candidates that reach at least one unreached person
+    coverable: float  # unreached people that some candidate reaches
+    seconds: float
+
+
+def _problem(engine: Engine, conn: Connection, people: _People, found: _Candidates, kind: Candidates,
+             say: Progress) -> _Problem:
+    key = ("problem", _state(engine, conn), kind, people.slug, people.locality_key, people.reach,
+           len(people.x), float(people.weight.sum()))
+
+    def build() -> _Problem:
+        start = time.perf_counter()
+        who = np.nonzero(people.unreached)[0]
+        if not len(who) or not len(found.keys):
+            return _Problem(sparse.csr_matrix((0, 0)), np.zeros(0), [], 0, 0.0, time.perf_counter() - start)
+        say(f"finding who each of {len(found.keys):,} candidate sites would reach")
+        pairs = cKDTree(np.column_stack([found.x, found.y])).sparse_distance_matrix(
+            cKDTree(np.column_stack([people.x[who], people.y[who]])), people.reach, output_type="ndarray")
+        site, person = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
+        # People by the set of candidates reaching them (sorted candidate lists, compared as bytes).
+        by_person = sparse.csr_matrix((np.ones(len(site), dtype=np.int8), (person, site)),
+                                      shape=(len(who), len(found.keys)))
+        by_person.sort_indices()
+        people_class, reached_people = _classes(by_person)
+        weights = np.bincount(people_class[reached_people], weights=people.weight[who][reached_people],
+                              minlength=int(people_class.max(initial=-1)) + 1)
+        merged = sparse.csr_matrix((np.ones(len(site), dtype=np.int8), (site, people_class[person])),
+                                   shape=(len(found.keys), len(weights)))
+        merged.sum_duplicates()
+        merged.data[:] = 1
+        merged.sort_indices()
+        site_class, useful_sites = _classes(merged)
+        n_classes = int(site_class.max(initial=-1)) + 1
+        first = np.full(n_classes, -1, dtype=np.int64)
+        members: list[list[int]] = [[] for _ in range(n_classes)]
+        for j in useful_sites:
+            members[site_class[j]].append(int(j))
+            if first[site_class[j]] < 0:
+                first[site_class[j]] = j
+        cover = merged[first].tocsr() if n_classes else sparse.csr_matrix((0, len(weights)))
+        return _Problem(cover, weights, [np.array(m, dtype=np.int64) for m in members], len(useful_sites),
+                        float(weights.sum()), time.perf_counter() - start)
+    return cast(_Problem, _cached(key, build))
+
+
+def _classes(matrix: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with the same non-zero columns share a class number (-1 for empty rows); and the
+    indices of the non-empty rows."""
+    indptr, indices = matrix.indptr, matrix.indices
+    seen: dict[bytes, int] = {}
+    label = np.full(matrix.shape[0], -1, dtype=np.int64)
+    nonempty = np.nonzero(np.diff(indptr) > 0)[0]
+    for r in nonempty:
+        label[r] = seen.setdefault(indices[indptr[r]:indptr[r + 1]].tobytes(), len(seen))
+    return label, nonempty
+
+
+@dataclass
+class _Solution:
+    chosen: list[int]  # site classes
+    objective: float
+    greedy: float
+    lp_bound: float
+    bound: float  # the best proved upper bound on the optimum
+    optimal: bool
+
+
+def _greedy(cover: sparse.csr_matrix, weight: np.ndarray, sites: int,
+            among: Sequence[int] | None = None) -> tuple[list[int], list[float]]:
+    """One best site at a time (by people newly reached); stops when no site adds anyone."""
+    pool = np.arange(cover.shape[0]) if among is None else np.asarray(among, dtype=np.int64)
+    matrix = cover[pool].tocsr()
+    left = weight.astype(float).copy()
+    chosen: list[int] = []
+    gains: list[float] = []
+    for _ in range(min(sites, len(pool))):
+        gain = matrix @ left
+        if chosen:
+            gain[[pool.tolist().index(c) if among is not None else c for c in chosen]] = -1
+        best = int(np.argmax(gain))
+        if gain[best] <= 0:
+            break
+        chosen.append(int(pool[best]))
+        gains.append(float(gain[best]))
+        left[matrix.indices[matrix.indptr[best]:matrix.indptr[best + 1]]] = 0.0
+    return chosen, gains
+
+
+def _reached(cover: sparse.csr_matrix, weight: np.ndarray, chosen: Sequence[int]) -> float:
+    if not len(chosen):
+        return 0.0
+    hit = np.zeros(cover.shape[1], dtype=bool)
+    for c in chosen:
+        hit[cover.indices[cover.indptr[c]:cover.indptr[c + 1]]] = True
+    return float(weight[hit].sum())
+
+
+def _solve(problem: _Problem, sites: int, time_limit: float) -> _Solution:
+    """max sum w_i y_i  s.t.  y_i <= sum over sites j reaching i of x_j,  sum x_j <= P,
+    x binary, 0 <= y <= 1: exactly by HiGHS branch and bound; the LP relaxation by the same
+    call with no integrality; greedy beside them."""
+    cover, weight = problem.cover, problem.weight
+    k, m = cover.shape
+    greedy_sites, _ = _greedy(cover, weight, sites)
+    greedy = _reached(cover, weight, greedy_sites)
+    if k <= sites:  # every site class fits: all of them reach everyone any site could
+        everything = list(range(k))
+        total = _reached(cover, weight, everything)
+        return _Solution(everything, total, greedy, total, total, True)
+    c = np.concatenate([np.zeros(k), -weight])
+    linking = sparse.hstack([-cover.T.tocsr(), sparse.identity(m, format="csr")], format="csr")
+    count = sparse.csr_matrix(np.concatenate([np.ones(k), np.zeros(m)])[None, :])
+    constraints = [LinearConstraint(linking, -np.inf, 0.0), LinearConstraint(count, -np.inf, sites)]
+    bounds = Bounds(np.zeros(k + m), np.ones(k + m))
+    relaxed = milp(c, constraints=constraints, bounds=bounds, integrality=np.zeros(k + m),
+                   options={"time_limit": time_limit})
+    lp_bound = -float(relaxed.fun) if relaxed.success else float(weight.sum())
+    integral = np.concatenate([np.ones(k), np.zeros(m)])
+    exact = milp(c, constraints=constraints, bounds=bounds, integrality=integral,
+                 options={"time_limit": time_limit, "mip_rel_gap": 1e-9})
+    chosen = greedy_sites
+    objective = greedy
+    if exact.x is not None:
+        picked = [int(j) for j in np.nonzero(exact.x[:k] > 0.5)[0]]
+        value = _reached(cover, weight, picked)
+        if value >= objective:
+            chosen, objective = picked, value
+    optimal = exact.status == 0
+    lp_bound = max(lp_bound, objective)
+    dual = getattr(exact, "mip_dual_bound", None)
+    bound = objective if optimal else min(lp_bound, -float(dual) if dual is not None and np.isfinite(dual)
+                                          else lp_bound)
+    return _Solution(chosen, objective, greedy, lp_bound, max(bound, objective), optimal)
+
+
+# --- the answers ----------------------------------------------------------------------------
+
+
+def plan(engine: Engine, question: PlanQuestion, progress: Progress | None = None,
+         time_limit: float = TIME_LIMIT_SECONDS) -> Plan:
     """The sites that reach the most unreached people in the target group (see the module)."""
-    raise NotImplementedError
+    say = progress or _quiet
+    _check(question)
+    reach = reach_metres(question)
+    start = time.perf_counter()
+    vocabulary = taxonomy.load()
+    term = _term(question.need, vocabulary)
+    with engine.connect() as conn:
+        people = _people(engine, conn, question, term, reach, say)
+        found = _candidates(engine, conn, question.candidates, people)
+        problem = _problem(engine, conn, people, found, question.candidates, say)
+    unreached = float(people.weight[people.unreached].sum())
+    notes = _notes(question, people, found, problem)
+    if problem.cover.shape[0] == 0:
+        if unreached == 0:
+            notes.append(f"Everyone in the target group already has a {term.label.lower()} service within "
+                         f"{_distance(reach)}: no new site would reach anyone new.")
+        else:
+            notes.append(f"No candidate site reaches anyone who has nothing within {_distance(reach)}.")
+        return _result(question, people, found, problem, [], _Solution([], 0.0, 0.0, 0.0, 0.0, True),
+                       time.perf_counter() - start, notes)
+    say(f"solving for {question.sites} site{'s' if question.sites != 1 else ''} among "
+        f"{problem.cover.shape[0]:,} distinct candidate sites")
+    solution = _solve(problem, question.sites, time_limit)
+    order, gains = _greedy(problem.cover, problem.weight, len(solution.chosen), solution.chosen)
+    if len(order) < question.sites:
+        notes.append(f"{len(order)} site{'s' if len(order) != 1 else ''} reach everyone any candidate could: "
+                     f"more would reach no one new.")
+    if not solution.optimal:
+        notes.append(f"The solver stopped at its time limit ({time_limit:g} s) before proving the best answer: "
+                     f"the sites are the best found, at most {_share(1 - solution.objective / solution.bound)} "
+                     f"below the best possible.")
+    return _result(question, people, found, problem, list(zip(order, gains)), solution,
+                   time.perf_counter() - start, notes)
+
+
+def _result(question: PlanQuestion, people: _People, found: _Candidates, problem: _Problem,
+            picked: list[tuple[int, float]], solution: _Solution, seconds: float, notes: list[str]) -> Plan:
+    sites: list[Site] = []
+    running = 0.0
+    for site_class, gain in picked:
+        members = problem.members[site_class]
+        j = int(members[0])
+        running += gain
+        alone = float(problem.weight[problem.cover.indices[
+            problem.cover.indptr[site_class]:problem.cover.indptr[site_class + 1]]].sum())
+        sites.append(Site(key=found.keys[j], label=found.labels[j], longitude=float(found.longitude[j]),
+                          latitude=float(found.latitude[j]), area_code=found.area[j],
+                          newly_reached=round(gain), reach_alone=round(alone), running_total=round(running),
+                          alternatives=[found.keys[int(i)] for i in members[1:1 + ALTERNATIVES_SHOWN]],
+                          alternatives_count=len(members) - 1))
+    objective = solution.objective
+    return Plan(
+        question=question, need_label=people.need_label, locality_label=people.locality_label,
+        reach_metres=round(people.reach, 1), target_people=round(float(people.weight.sum())),
+        unreached_people=round(float(people.weight[people.unreached].sum())), sites=sites,
+        people_reached=round(objective), greedy_reached=round(solution.greedy), lp_bound=solution.lp_bound,
+        gap=0.0 if solution.optimal or solution.bound <= 0 else (solution.bound - objective) / solution.bound,
+        optimal=solution.optimal, candidates=problem.useful, seconds=round(seconds, 3),
+        services=list(people.services), notes=notes, objective=objective, greedy_objective=solution.greedy,
+        lp_gap=0.0 if solution.lp_bound <= 0 else (solution.lp_bound - objective) / solution.lp_bound,
+        site_classes=problem.cover.shape[0], people_classes=problem.cover.shape[1],
+        coverable_people=round(problem.coverable), locality_key=people.locality_key)
+
+
+def _distance(metres: float) -> str:
+    return f"{metres / 1000:.2f} km" if metres >= 1000 else f"{metres:.0f} m"
+
+
+def _share(value: float) -> str:
+    return f"{max(value, 0.0) * 100:.2f}%"
+
+
+def _notes(question: PlanQuestion, people: _People, found: _Candidates, problem: _Problem) -> list[str]:
+    walk = "" if question.metres is not None else \
+        f" (a {question.walk_minutes or DEFAULT_WALK_MINUTES:g}-minute walk at {WALK_METRES_PER_MINUTE * 60 / 1000:g} " \
+        f"km/h, {DETOUR_FACTOR:g} times the straight line)"
+    group = "everyone" if question.deprived_deciles is None else \
+        f"people in data zones of SIMD deciles 1 to {question.deprived_deciles} (the " \
+        f"{question.deprived_deciles * 10}% most deprived in Scotland)"
+    notes = [
+        f"Counting rule: each data zone's population is shared equally among its live postcodes (its centroid "
+        f"when it has none); a person is reached when a venue of an active service meeting the need is within "
+        f"{_distance(people.reach)} in a straight line{walk}. The target group is {group}.",
+        f"Candidates: {len(found.keys):,} " + ("live postcodes" if question.candidates == "postcodes" else
+                                              "directory venues (each in the data zone of its nearest live "
+                                              "postcode)")
+        + f" in {people.locality_label}; {problem.useful:,} reach someone who has nothing today, "
+          f"{problem.cover.shape[0]:,} of them reach distinct sets of people.",
+    ]
+    if people.area_wide:
+        notes.append(f"{people.area_wide} service{'s' if people.area_wide != 1 else ''} meeting the need "
+                     f"{'are' if people.area_wide != 1 else 'is'} delivered across a wider area (the council area, "
+                     f"health board or country) with no venue: not counted as reach, since there is no place "
+                     f"to walk to.")
+    return notes
 
 
 def reach_of(engine: Engine, question: PlanQuestion, longitude: float, latitude: float,
              placed: Sequence[tuple[float, float]] = ()) -> Reach:
     """Who a site at this point would newly reach, beside the sites already ``placed``."""
-    raise NotImplementedError
+    _check(question)
+    reach = reach_metres(question)
+    term = _term(question.need, taxonomy.load())
+    with engine.connect() as conn:
+        people = _people(engine, conn, question, term, reach, _quiet)
+    points = [(longitude, latitude), *placed]
+    for lon, lat in points:
+        if not (math.isfinite(lon) and math.isfinite(lat) and -90 <= lat <= 90 and -180 <= lon <= 180):
+            raise PlanError(f"({lon}, {lat}) is not a longitude and latitude")
+    x, y = wgs84_to_bng([p[0] for p in points], [p[1] for p in points])
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise PlanError("the point is outside the area British National Grid covers: place it in Scotland")
+    covered = np.zeros(len(people.x), dtype=bool)
+    for found in people.tree.query_ball_point(np.column_stack([x[1:], y[1:]]), reach) if len(points) > 1 else []:
+        covered[found] = True
+    within = np.asarray(people.tree.query_ball_point([x[0], y[0]], reach), dtype=np.int64)
+    new = within[people.unreached[within] & ~covered[within]]
+    return Reach(longitude=float(longitude), latitude=float(latitude), reach_metres=round(reach, 1),
+                 people=round(float(people.weight[within].sum())),
+                 unreached_people=round(float(people.weight[new].sum())),
+                 areas=sorted({str(a) for a in people.area[new]}))
 
 
 def sites_frame(result: Plan) -> gpd.GeoDataFrame:
     """The plan's sites as points (EPSG:4326), for CSV and GeoJSON downloads and notebooks."""
-    raise NotImplementedError
+    frame = pd.DataFrame({
+        "order": list(range(1, len(result.sites) + 1)),
+        "key": [s.key for s in result.sites], "label": [s.label for s in result.sites],
+        "area_code": [s.area_code for s in result.sites],
+        "newly_reached": [s.newly_reached for s in result.sites],
+        "running_total": [s.running_total for s in result.sites],
+        "reach_alone": [s.reach_alone for s in result.sites],
+    })
+    geometry = gpd.points_from_xy([s.longitude for s in result.sites], [s.latitude for s in result.sites])
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=4326)
 
 
 __all__ = ["Candidates", "DEFAULT_WALK_MINUTES", "MAX_SITES", "Plan", "PlanError", "PlanQuestion", "Reach",
-           "Site", "plan", "reach_of", "sites_frame"]
+           "Site", "plan", "reach_metres", "reach_of", "sites_frame"]
