@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,11 @@ from assetmap.projection import bng_to_wgs84, wgs84_to_bng
 # The settings that are the question itself: enough to ask it again.
 QUESTION_FIELDS = tuple(f.name for f in dataclasses.fields(PlanQuestion))
 SITE_FIELDS = tuple(f.name for f in dataclasses.fields(Site))
+PLAN_FIELDS = tuple(f.name for f in dataclasses.fields(Plan))
+# Kept in their own places (the question, the sites, the directory); every other figure of the plan
+# (greedy answer, LP bound, gap...) is kept as it came under settings["answer"].
+_KEPT_APART = ("question", "sites", "services", "notes", "need_label", "locality_label", "reach_metres",
+               "target_people", "unreached_people", "people_reached")
 TITLE_LENGTH = 200
 
 
@@ -68,6 +74,11 @@ def _need_slug(typed: str) -> str:
     return found[0].slug if len(found) == 1 else typed.strip()[:60]
 
 
+def _plain(value: Any) -> Any:
+    """JSON's own types for what the planner computed with numpy (numpy floats and ints)."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
 def keep(engine: Engine, result: Plan, made_by: str, title: str | None = None) -> int:
     """Store the plan as a proposal (audited); its id."""
     if not made_by or not made_by.strip():
@@ -79,18 +90,16 @@ def keep(engine: Engine, result: Plan, made_by: str, title: str | None = None) -
     at = dt.datetime.now(dt.timezone.utc)
     with writing(engine) as conn:
         place = localities.resolve(conn, question.locality) if question.locality else localities.default(conn)
+        figures = {k: v for k, v in dataclasses.asdict(result).items() if k not in _KEPT_APART}
         settings = {**dataclasses.asdict(question), "need_label": result.need_label,
                     "locality_label": result.locality_label, "reach_metres": result.reach_metres,
-                    "answer": {"greedy_reached": result.greedy_reached, "lp_bound": result.lp_bound,
-                               "gap": result.gap, "optimal": result.optimal, "candidates": result.candidates,
-                               "seconds": result.seconds},
-                    "notes": list(result.notes)}
+                    "answer": figures, "notes": list(result.notes)}
         directory = {"services": sorted(result.services), "target_people": result.target_people,
                      "unreached_people": result.unreached_people}
         made = conn.execute(PlanProposal.__table__.insert().values(
             need=_need_slug(question.need), locality=place.key if place else None, title=name,
-            settings=settings, sites=[dataclasses.asdict(s) for s in result.sites], directory=directory,
-            people_reached=result.people_reached, made_by=made_by, made_at=at))
+            settings=_plain(settings), sites=_plain([dataclasses.asdict(s) for s in result.sites]),
+            directory=_plain(directory), people_reached=int(result.people_reached), made_by=made_by, made_at=at))
         assert made.inserted_primary_key is not None
         proposal_id = int(made.inserted_primary_key[0])
         conn.execute(AuditEntry.__table__.insert().values(
@@ -132,16 +141,14 @@ def get(conn: Connection, proposal_id: int) -> Proposal:
 def as_plan(proposal: Proposal) -> Plan:
     """The plan as it was kept, for the same downloads (planning.sites_frame) as a fresh one."""
     answer = proposal.settings.get("answer", {})
-    return Plan(question=proposal.question, need_label=proposal.settings.get("need_label", proposal.need),
+    return Plan(**{k: answer[k] for k in PLAN_FIELDS if k in answer and k not in _KEPT_APART},
+                question=proposal.question, need_label=proposal.settings.get("need_label", proposal.need),
                 locality_label=proposal.settings.get("locality_label", proposal.locality or "Scotland"),
                 reach_metres=float(proposal.settings.get("reach_metres", 0.0)),
                 target_people=int(proposal.directory.get("target_people", 0)),
                 unreached_people=int(proposal.directory.get("unreached_people", 0)),
                 sites=[Site(**{k: s[k] for k in SITE_FIELDS if k in s}) for s in proposal.sites],
-                people_reached=proposal.people_reached, greedy_reached=int(answer.get("greedy_reached", 0)),
-                lp_bound=float(answer.get("lp_bound", 0.0)), gap=float(answer.get("gap", 0.0)),
-                optimal=bool(answer.get("optimal", False)), candidates=int(answer.get("candidates", 0)),
-                seconds=float(answer.get("seconds", 0.0)), services=list(proposal.directory.get("services", [])),
+                people_reached=proposal.people_reached, services=list(proposal.directory.get("services", [])),
                 notes=list(proposal.settings.get("notes", [])))
 
 

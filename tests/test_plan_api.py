@@ -6,20 +6,29 @@ from __future__ import annotations
 import csv
 import io
 import re
+from urllib.parse import quote
 
+from assetmap.db import connect
+from tests.test_proposals import east_end
 from tests.webclient import new_account
 
-PLAN = "/api/plan?need=food&locality=Inverclyde&sites=2&walk_minutes=15"
-FORM = {"need": "food", "locality": "Inverclyde", "sites": "2", "walk_minutes": "15", "deciles": "all",
-        "candidates": "postcodes"}
+
+def the_patch(url: str) -> str:
+    engine = connect(url)
+    patch = east_end(engine)
+    engine.dispose()
+    return patch
 
 
 def test_a_viewer_plans_downloads_and_asks_what_if_but_cannot_keep(scotland_copy_url: str) -> None:
+    patch = the_patch(scotland_copy_url)
+    question = f"need=food&locality={quote(patch)}&walk_minutes=10"
+    PLAN = f"/api/plan?{question}&sites=2"
     viewer = new_account(scotland_copy_url, "viewer")
     answer = viewer.get(PLAN)
     assert answer.status_code == 200, answer.get_json()
     plan = answer.get_json()
-    assert plan["locality_label"] == "Inverclyde" and plan["need_label"] == "Food insecurity"
+    assert plan["locality_label"] == "60 data zones" and plan["need_label"] == "Food insecurity"
     sites = plan["sites"]
     assert len(sites) == 2 and plan["people_reached"] > 0
     assert abs(sum(s["newly_reached"] for s in sites) - plan["people_reached"]) <= 2
@@ -42,27 +51,26 @@ def test_a_viewer_plans_downloads_and_asks_what_if_but_cannot_keep(scotland_copy
     # beside the first site, at the same point, it reaches no one new.
     first = sites[0]
     point = f"&lat={first['latitude']}&lon={first['longitude']}"
-    alone = viewer.get("/api/plan/reach?need=food&locality=Inverclyde&walk_minutes=15" + point).get_json()
+    alone = viewer.get(f"/api/plan/reach?{question}" + point).get_json()
     assert alone["unreached_people"] == first["reach_alone"] and alone["areas"]
-    beside = viewer.get("/api/plan/reach?need=food&locality=Inverclyde&walk_minutes=15" + point +
+    beside = viewer.get(f"/api/plan/reach?{question}" + point +
                         f"&placed={first['longitude']},{first['latitude']}").get_json()
     assert beside["unreached_people"] == 0
 
-    page = viewer.get("/plan?need=food&locality=Inverclyde&sites=2&walk_minutes=15")
+    page = viewer.get(f"/plan?{question}&sites=2")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "Working out" in html and 'id="keep-form"' not in html
     assert "/api/plan?need=food" in html  # the page asks the API for the same question
-    refused = viewer.post("/plan/proposals", data={**FORM, "csrf_token": "token"})
+    refused = viewer.post("/plan/proposals", data={"need": "food", "locality": patch, "sites": "2",
+                                                   "walk_minutes": "10", "csrf_token": "token"})
     assert refused.status_code == 403
 
     stranger = viewer.application.test_client()
     assert stranger.get(PLAN).status_code == 401
     assert stranger.get("/plan").status_code == 302
 
-
-def test_bad_questions_are_400s_that_say_what_to_change(scotland_copy_url: str) -> None:
-    viewer = new_account(scotland_copy_url, "viewer")
-    base = "/api/plan?locality=Inverclyde&"
+    # Bad questions are 400s that say what to change.
+    base = f"/api/plan?locality={quote(patch)}&"
     for query, reason in [
         ("need=zzzzqqq", "zzzzqqq"),
         ("locality=Atlantis&need=food", "Atlantis"),
@@ -82,16 +90,18 @@ def test_bad_questions_are_400s_that_say_what_to_change(scotland_copy_url: str) 
         answer = viewer.get(url)
         assert answer.status_code == 400, (url, answer.status_code)
         assert reason in answer.get_json()["error"], (url, answer.get_json())
-    reach = "/api/plan/reach?need=food&locality=Inverclyde"
+    reach = f"/api/plan/reach?need=food&locality={quote(patch)}"
     assert "lat and lon" in viewer.get(reach).get_json()["error"]
     assert "lat must be" in viewer.get(reach + "&lat=95&lon=-4.7").get_json()["error"]
     assert "placed must be" in viewer.get(reach + "&lat=55.94&lon=-4.75&placed=here").get_json()["error"]
 
 
 def test_an_editor_keeps_a_proposal_and_finds_it_again(scotland_copy_url: str) -> None:
+    patch = the_patch(scotland_copy_url)
+    FORM = {"need": "food", "locality": patch, "sites": "2", "walk_minutes": "10", "deciles": "all",
+            "candidates": "postcodes"}
     editor = new_account(scotland_copy_url, "editor")
-    assert 'id="keep-form"' in editor.get("/plan?need=food&locality=Inverclyde&sites=2&walk_minutes=15").get_data(
-        as_text=True)
+    assert 'id="keep-form"' in editor.get(f"/plan?need=food&locality={quote(patch)}&sites=2").get_data(as_text=True)
     assert editor.post("/plan/proposals", data=FORM).status_code == 403  # no CSRF token: refused
     kept = editor.post("/plan/proposals", data={**FORM, "title": "Two pantries", "csrf_token": "token"})
     assert kept.status_code == 302

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 
-from assetmap import localities, planning, proposals, service_areas, taxonomy
+from assetmap import changes, localities, planning, proposals, service_areas, taxonomy
 from assetmap.db import reading
 from assetmap.directory import areas as directory_areas
 from assetmap.io.safecsv import protect_frame
@@ -27,6 +29,25 @@ QUESTION = {"need", "locality", "sites", "walk_minutes", "metres", "deciles", "c
 SCOTLAND = (-8.8, 54.5, -0.6, 61.0)  # west, south, east, north: every service in the country
 MAX_WALK_MINUTES = 120
 MAX_METRES = 20_000
+PLANS_KEPT = 8
+_plans_lock = threading.Lock()
+
+
+def _plan(question: PlanQuestion) -> Plan:
+    """planning.plan, remembered while the directory, postcodes and areas are unchanged: the page,
+    its downloads and "Keep this proposal" ask the same question and get the same answer at once."""
+    with reading(engine()) as conn:
+        key = (question, tuple(sorted(changes.generations(conn).items())))
+    plans: OrderedDict[Any, Plan] = current_app.extensions.setdefault("assetmap_plans", OrderedDict())
+    with _plans_lock:
+        found = plans.get(key)
+    if found is None:
+        found = planning.plan(engine(), question)
+        with _plans_lock:
+            plans[key] = found
+            while len(plans) > PLANS_KEPT:
+                plans.popitem(last=False)
+    return found
 
 
 def _question(parameters: dict[str, list[str]], allowed: set[str]) -> tuple[PlanQuestion, Asked]:
@@ -105,7 +126,7 @@ def plan_api():
     fmt = asked.one("format") or "json"
     if fmt not in ("json", "csv", "geojson"):
         raise BadRequest("format must be json, csv or geojson")
-    result = planning.plan(engine(), question)
+    result = _plan(question)
     if fmt != "json":
         return _sites_download(result, fmt, "assetmap-plan")
     return jsonify(_as_json(result))
@@ -186,7 +207,7 @@ def keep_proposal():
     """Keep the plan the page showed as a proposal: asked again, so what is kept is today's answer."""
     form = {k: v for k, v in request.form.to_dict(flat=False).items() if k not in ("csrf_token", "title")}
     question, _ = _question(form, QUESTION)
-    result = planning.plan(engine(), question)
+    result = _plan(question)
     kept = proposals.keep(engine(), result, signed_in_email(), request.form.get("title"))
     flash(f"Proposal {kept} kept: {len(result.sites)} sites reaching {result.people_reached:,} people.")
     return redirect(url_for("planning.proposal_page", proposal_id=kept))
