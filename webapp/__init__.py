@@ -40,11 +40,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # right: what a client writes there itself is to their left and is ignored.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXIES"]))  # type: ignore[method-assign]  # Werkzeug's documented way to trust a proxy
 
-    from webapp import accounts, api, auth, editing, gapmap, hardening, health, pages, security
+    from webapp import accounts, api, auth, editing, gapmap, hardening, health, meeting, pages, planning, security
 
     hardening.install(app)
 
-    for blueprint in (health.bp, api.bp, auth.bp, accounts.bp, pages.bp, editing.bp, gapmap.bp):
+    for blueprint in (health.bp, api.bp, auth.bp, accounts.bp, pages.bp, editing.bp, gapmap.bp, planning.bp,
+                      meeting.bp):
         app.register_blueprint(blueprint)
     app.before_request(security.check_csrf)
 

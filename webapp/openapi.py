@@ -70,6 +70,20 @@ SERVICE_FILTERS = [
 ]
 
 
+PLAN_QUESTION = [
+    _param("need", description="the need or activity type to plan for: a slug (food) or words", maxLength=60),
+    _param("locality", description="a council area's name or code, or data zone codes separated by commas "
+                                   "(default: the deployment's locality, else Scotland)", maxLength=2000),
+    _param("sites", "integer", "how many new sites (default 5)", minimum=1, maximum=50),
+    _param("walk_minutes", "number", "the reach as a walk (default 20)", minimum=1, maximum=120),
+    _param("metres", "number", "or as a straight line, instead of walk_minutes", minimum=50, maximum=20000),
+    _param("deciles", description="the target group: all (default), or people in SIMD deciles 1 to this",
+           enum=["all", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]),
+    _param("candidates", description="where a site may go: any live postcode, or venues in the directory",
+           enum=["postcodes", "venues"]),
+]
+
+
 def document() -> dict[str, Any]:
     search_parameters = [
         _param("postcode", description="the person's postcode, full (G31 4EB) or partial (G31 4); never stored",
@@ -122,6 +136,27 @@ def document() -> dict[str, Any]:
                               {"description": "GeoJSON FeatureCollection, or CSV",
                                "content": {"application/geo+json": {"schema": {"type": "object"}},
                                            "text/csv": {"schema": {"type": "string"}}}}, staff=True),
+            "/api/plan": _get("Where new sites for a need would reach the most people with nothing in reach "
+                              "(maximal covering: exact, greedy, LP bound)",
+                              PLAN_QUESTION + [_param("format", description="json (default), or the sites as csv or "
+                                                                           "geojson", enum=["json", "csv", "geojson"])],
+                              {"description": "the plan (JSON), or its sites as CSV or GeoJSON",
+                               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Plan"}},
+                                           "text/csv": {"schema": {"type": "string"}},
+                                           "application/geo+json": {"schema": {"type": "object"}}}}, staff=True),
+            "/api/plan/reach": _get("What if: who a new site at lat, lon would newly reach, beside sites already placed",
+                                    PLAN_QUESTION + [
+                                        _param("lat", "number", "the proposed site's latitude", minimum=-90, maximum=90),
+                                        _param("lon", "number", "its longitude", minimum=-180, maximum=180),
+                                        _param("placed", description="sites already placed: lon,lat pairs separated "
+                                                                     "by semicolons", maxLength=2000)],
+                                    _json({"type": "object", "required": ["people", "unreached_people", "areas",
+                                                                          "reach_metres"],
+                                           "properties": {"people": {"type": "integer"},
+                                                          "unreached_people": {"type": "integer"},
+                                                          "reach_metres": {"type": "number"},
+                                                          "areas": {"type": "array", "items": {"type": "string"}}}}),
+                                    staff=True),
             "/api/": {"get": {"summary": "ORUK base endpoint", "responses": {"200": _json({"type": "object"})}}},
             "/api/services": _get("ORUK: services, filtered and paged", SERVICE_FILTERS + PAGE,
                                   _json(_page_of("Service"))),
@@ -140,6 +175,14 @@ def document() -> dict[str, Any]:
         },
         "components": {"schemas": {
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+            "Plan": {"type": "object", "required": ["question", "need_label", "locality_label", "reach_metres",
+                                                    "target_people", "unreached_people", "sites", "people_reached",
+                                                    "greedy_reached", "lp_bound", "gap", "optimal"],
+                     "properties": {"sites": {"type": "array", "items": {"type": "object", "required": [
+                         "key", "label", "longitude", "latitude", "newly_reached"]}},
+                                    "people_reached": {"type": "integer"}, "greedy_reached": {"type": "integer"},
+                                    "lp_bound": {"type": "number"}, "gap": {"type": "number"},
+                                    "optimal": {"type": "boolean"}}},
             "Record": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
             "Service": {"type": "object", "required": ["id", "name", "status"],
                         "properties": {"id": {"type": "string"}, "name": {"type": "string"},

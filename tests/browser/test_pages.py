@@ -163,7 +163,7 @@ def test_two_editors_on_one_service_the_second_is_told_and_nothing_is_lost(
     other.context.close()
 
 
-@pytest.mark.parametrize("path", ["/login", "/review", "/audit"])
+@pytest.mark.parametrize("path", ["/login", "/review", "/audit", "/plan", "/plan/proposals"])
 def test_every_other_page_has_no_serious_accessibility_problems(page: Page, site: str, path: str) -> None:
     sign_in(page, site, "editor")
     page.goto(site + path)
