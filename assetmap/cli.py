@@ -265,6 +265,61 @@ def cmd_gaps(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Where new sites for a need would reach the most people with nothing in reach today."""
+    import dataclasses
+
+    from assetmap.errors import check_output_folder
+    from assetmap.planning import PlanQuestion, plan, sites_frame
+
+    if args.catchment_minutes is not None and args.catchment_metres is not None:
+        raise AssetmapError("give --catchment-minutes or --catchment-metres, not both")
+    if args.out:
+        if os.path.splitext(args.out)[1].lower() not in (".csv", ".geojson", ".json"):
+            raise AssetmapError(f"--out {args.out}: give a .csv or .geojson file")
+        check_output_folder(args.out)
+    question = PlanQuestion(need=args.need, locality=args.locality, sites=args.sites,
+                            walk_minutes=args.catchment_minutes if args.catchment_metres is None else None,
+                            metres=args.catchment_metres, deprived_deciles=args.deprived_deciles,
+                            candidates=args.candidates)
+    result = plan(_engine(args), question, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    if args.out:
+        frame = sites_frame(result)
+        if args.out.lower().endswith(".csv"):
+            from assetmap.io.safecsv import protect_frame
+
+            table = frame.drop(columns="geometry").assign(longitude=frame.geometry.x.round(6),
+                                                          latitude=frame.geometry.y.round(6))
+            protect_frame(table).to_csv(args.out, index=False)
+        else:
+            frame.to_file(args.out, driver="GeoJSON")
+    if args.json:
+        print(json.dumps(dataclasses.asdict(result), indent=2))
+        return 0
+    print(f"{result.need_label} in {result.locality_label}: {len(result.sites)} new site"
+          f"{'' if len(result.sites) == 1 else 's'}, reach {result.reach_metres:,.0f} m in a straight line")
+    print(f"{result.target_people:,} people in the target group; {result.unreached_people:,} have nothing "
+          f"in reach today ({len(result.services):,} services meeting the need reach the locality)")
+    if result.sites:
+        print(f"  {'#':>2}  {'site':<40} {'data zone':<10} {'newly reached':>13} {'running total':>13}")
+        for n, site in enumerate(result.sites, 1):
+            print(f"  {n:>2}  {site.label[:40]:<40} {site.area_code or '':<10} {site.newly_reached:>13,} "
+                  f"{site.running_total:>13,}")
+    proof = "proved optimal by HiGHS" if result.optimal else \
+        f"not proved optimal: at most {result.gap:.2%} below the best possible"
+    print(f"Objective: the most people with nothing in reach today that {result.question.sites} new site"
+          f"{'' if result.question.sites == 1 else 's'} reach together.")
+    print(f"Exact answer: {result.people_reached:,} people ({proof}). Greedy (best site one at a time): "
+          f"{result.greedy_reached:,}. LP bound: {result.lp_bound:,.0f}; the answer is {result.lp_gap:.2%} "
+          f"below it (no choice of sites can beat the bound).")
+    for note in result.notes:
+        print(note)
+    print(f"{result.candidates:,} candidate sites considered; {result.seconds:.1f} s.")
+    if args.out:
+        print(f"wrote {len(result.sites)} sites to {args.out}")
+    return 0
+
+
 def cmd_duplicates(args: argparse.Namespace) -> int:
     from assetmap import duplicates
 
@@ -719,6 +774,26 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     gaps.add_argument("--unmet-searches", type=int, default=3, help="gap rule: unmet searches that make a gap (3)")
     gaps.add_argument("--show", type=int, default=20, help="how many gaps to list (default 20)")
     gaps.set_defaults(handler=cmd_gaps)
+
+    planning = commands.add_parser(
+        "plan", help="where new sites for a need would reach the most people who have nothing in reach",
+        description="Maximal covering: the new sites (live postcodes, or venues in the directory) that reach "
+        "the most people in the target group with no service meeting the need in reach today. Solved exactly "
+        "(HiGHS), with the greedy answer, the LP bound and the optimality gap.",
+    )
+    planning.add_argument("--need", required=True, help="a need or activity type, e.g. food or health walks")
+    planning.add_argument("--locality", help="a council area's name or code, or data zone codes separated by "
+                          "commas (default: ASSETMAP_LOCALITY, else all of Scotland)")
+    planning.add_argument("--sites", type=int, default=5, help="how many new sites (default 5)")
+    planning.add_argument("--catchment-minutes", type=float, help="reach as an estimated walk (default 20)")
+    planning.add_argument("--catchment-metres", type=float, help="reach in straight-line metres instead")
+    planning.add_argument("--deprived-deciles", type=int, help="target group: people in SIMD deciles 1 to D "
+                          "(default: everyone)")
+    planning.add_argument("--candidates", choices=["postcodes", "venues"], default="postcodes",
+                          help="where a site may go: live postcodes (default) or the directory's venues")
+    planning.add_argument("--json", action="store_true", help="print the whole plan as JSON")
+    planning.add_argument("--out", metavar="FILE", help="also write the sites to FILE.csv or FILE.geojson")
+    planning.set_defaults(handler=cmd_plan)
 
     dups = commands.add_parser(
         "duplicates", help="services that look like one from two sources, for an editor to decide",

@@ -450,11 +450,78 @@ def _reached(cover: sparse.csr_matrix, weight: np.ndarray, chosen: Sequence[int]
     return float(weight[hit].sum())
 
 
-def _solve(problem: _Problem, sites: int, time_limit: float) -> _Solution:
+SMALL_MODEL = 300_000  # coverage pairs up to which the whole model goes to HiGHS as it is
+LAGRANGE_ROUNDS = 300
+KEEP_ENOUGH = 400  # candidates left after fixing at which the dual search stops
+LARGEST_SOLVED = 600_000  # coverage pairs left after fixing beyond which HiGHS is not asked (it would
+# take minutes): the plan is then the greedy one, with the gap to the dual bound stated
+
+
+def _milp(cover: sparse.csr_matrix, weight: np.ndarray, sites: int, time_limit: float,
+          relax: bool) -> Any:
     """max sum w_i y_i  s.t.  y_i <= sum over sites j reaching i of x_j,  sum x_j <= P,
-    x binary, 0 <= y <= 1: exactly by HiGHS branch and bound; the LP relaxation by the same
-    call with no integrality; greedy beside them."""
-    cover, weight = problem.cover, problem.weight
+    0 <= x, y <= 1, x binary unless ``relax``: one HiGHS call."""
+    k, m = cover.shape
+    c = np.concatenate([np.zeros(k), -weight])
+    linking = sparse.hstack([-cover.T.tocsr(), sparse.identity(m, format="csr")], format="csr")
+    count = sparse.csr_matrix(np.concatenate([np.ones(k), np.zeros(m)])[None, :])
+    constraints = [LinearConstraint(linking, -np.inf, 0.0), LinearConstraint(count, -np.inf, sites)]
+    integrality = np.zeros(k + m) if relax else np.concatenate([np.ones(k), np.zeros(m)])
+    return milp(c, constraints=constraints, bounds=Bounds(np.zeros(k + m), np.ones(k + m)),
+                integrality=integrality, options={"time_limit": max(time_limit, 1.0), "mip_rel_gap": 1e-9})
+
+
+def _dual_bound(cover: sparse.csr_matrix, weight: np.ndarray, sites: int, incumbent: float,
+                rounds: int = LAGRANGE_ROUNDS) -> tuple[float, np.ndarray]:
+    """An upper bound on every choice of ``sites`` sites, and per site the bound on every choice
+    that includes it: the Lagrangian dual of the linking constraints (whose optimum is the LP
+    bound), searched by subgradient steps towards the incumbent (Polyak).
+
+    For any prices 0 <= p_i <= w_i on people, with v = cover @ p and l the P-th largest v:
+    value(any choice) <= D = sum(w - p) + sum of the P largest v, and a choice including site j
+    is worth at most D - max(0, l - v_j) (LP duality: these prices and l are dual feasible)."""
+    k, _ = cover.shape
+    prices = weight / np.maximum(np.bincount(cover.indices, minlength=len(weight)), 1)
+    best, best_prices = np.inf, prices
+    step = 1.0
+    for round_ in range(rounds):
+        value = cover @ prices
+        top = np.argpartition(-value, sites - 1)[:sites]
+        bound = float(np.maximum(weight - prices, 0).sum() + value[top].sum())
+        if bound < best:
+            best, best_prices = bound, prices
+        if best - incumbent <= 1e-9 * best:
+            break
+        if round_ % 50 == 49:
+            step *= 0.7
+            if _site_bounds(cover, weight, best_prices, sites, incumbent)[1] <= KEEP_ENOUGH:
+                break
+        direction = np.bincount(cover[top].indices, minlength=len(weight)) - (weight > prices)
+        norm = float(direction @ direction)
+        if norm == 0:
+            break
+        prices = np.clip(prices - step * (bound - incumbent) / norm * direction, 0.0, weight)
+    bound, _, per_site = _site_bounds(cover, weight, best_prices, sites, None)
+    return bound, per_site
+
+
+def _site_bounds(cover: sparse.csr_matrix, weight: np.ndarray, prices: np.ndarray, sites: int,
+                 incumbent: float | None) -> tuple[float, int, np.ndarray]:
+    value = cover @ prices
+    top = np.partition(value, len(value) - sites)[len(value) - sites:]
+    bound = float(np.maximum(weight - prices, 0).sum() + top.sum())
+    per_site = bound - np.maximum(top.min() - value, 0.0)
+    kept = -1 if incumbent is None else int((per_site >= incumbent * (1 - 1e-7)).sum())
+    return bound, kept, per_site
+
+
+def _solve(problem: _Problem, sites: int, time_limit: float) -> _Solution:
+    """The best ``sites`` sites, exactly: HiGHS on the whole model when it is small; otherwise
+    sites that provably cannot be in any answer as good as the greedy one are set aside first
+    (reduced-cost fixing with Lagrangian prices), and HiGHS solves what is left, so its optimum
+    is the optimum of the whole model. Greedy and the LP bound beside it."""
+    started = time.perf_counter()
+    cover, weight = problem.cover, problem.weight.astype(float)
     k, m = cover.shape
     greedy_sites, _ = _greedy(cover, weight, sites)
     greedy = _reached(cover, weight, greedy_sites)
@@ -462,27 +529,40 @@ def _solve(problem: _Problem, sites: int, time_limit: float) -> _Solution:
         everything = list(range(k))
         total = _reached(cover, weight, everything)
         return _Solution(everything, total, greedy, total, total, True)
-    c = np.concatenate([np.zeros(k), -weight])
-    linking = sparse.hstack([-cover.T.tocsr(), sparse.identity(m, format="csr")], format="csr")
-    count = sparse.csr_matrix(np.concatenate([np.ones(k), np.zeros(m)])[None, :])
-    constraints = [LinearConstraint(linking, -np.inf, 0.0), LinearConstraint(count, -np.inf, sites)]
-    bounds = Bounds(np.zeros(k + m), np.ones(k + m))
-    relaxed = milp(c, constraints=constraints, bounds=bounds, integrality=np.zeros(k + m),
-                   options={"time_limit": time_limit})
-    lp_bound = -float(relaxed.fun) if relaxed.success else float(weight.sum())
-    integral = np.concatenate([np.ones(k), np.zeros(m)])
-    exact = milp(c, constraints=constraints, bounds=bounds, integrality=integral,
-                 options={"time_limit": time_limit, "mip_rel_gap": 1e-9})
-    chosen = greedy_sites
-    objective = greedy
-    if exact.x is not None:
-        picked = [int(j) for j in np.nonzero(exact.x[:k] > 0.5)[0]]
-        value = _reached(cover, weight, picked)
-        if value >= objective:
-            chosen, objective = picked, value
-    optimal = exact.status == 0
+    matrix = cover.astype(float)
+    if cover.nnz <= SMALL_MODEL:
+        relaxed = _milp(matrix, weight, sites, time_limit, relax=True)
+        lp_bound = -float(relaxed.fun) if relaxed.x is not None else float(weight.sum())
+        pool = np.arange(k)
+        sub, sub_weight = matrix, weight
+    else:
+        lp_bound, per_site = _dual_bound(matrix, weight, sites, greedy)
+        pool = np.union1d(np.nonzero(per_site >= greedy * (1 - 1e-7))[0], greedy_sites)
+        sub = matrix[pool]
+        rows = np.unique(sub.indices)
+        sub = sub[:, rows].tocsr()
+        # people reached by exactly the same remaining sites are one row again
+        grouped, _ = _classes(sub.T.tocsr())
+        sub_weight = np.bincount(grouped, weights=weight[rows])
+        sub = sparse.csr_matrix((np.ones(sub.nnz), (np.repeat(np.arange(len(pool)), np.diff(sub.indptr)),
+                                                    grouped[sub.indices])), shape=(len(pool), len(sub_weight)))
+        sub.sum_duplicates()
+        sub.data[:] = 1.0
+    chosen, objective = greedy_sites, greedy
+    optimal = False
+    dual = None
+    if len(pool) <= sites:
+        chosen, objective, optimal = [int(j) for j in pool], _reached(cover, weight, pool.tolist()), True
+    elif sub.nnz <= LARGEST_SOLVED:
+        exact = _milp(sub, sub_weight, sites, time_limit - (time.perf_counter() - started), relax=False)
+        if exact.x is not None:
+            picked = [int(pool[j]) for j in np.nonzero(exact.x[:len(pool)] > 0.5)[0]]
+            value = _reached(cover, weight, picked)
+            if value >= objective:
+                chosen, objective = picked, value
+        optimal = exact.status == 0
+        dual = getattr(exact, "mip_dual_bound", None)
     lp_bound = max(lp_bound, objective)
-    dual = getattr(exact, "mip_dual_bound", None)
     bound = objective if optimal else min(lp_bound, -float(dual) if dual is not None and np.isfinite(dual)
                                           else lp_bound)
     return _Solution(chosen, objective, greedy, lp_bound, max(bound, objective), optimal)
@@ -522,7 +602,7 @@ def plan(engine: Engine, question: PlanQuestion, progress: Progress | None = Non
         notes.append(f"{len(order)} site{'s' if len(order) != 1 else ''} reach everyone any candidate could: "
                      f"more would reach no one new.")
     if not solution.optimal:
-        notes.append(f"The solver stopped at its time limit ({time_limit:g} s) before proving the best answer: "
+        notes.append(f"Not proved the best answer (the model is too large to finish within {time_limit:g} s): "
                      f"the sites are the best found, at most {_share(1 - solution.objective / solution.bound)} "
                      f"below the best possible.")
     return _result(question, people, found, problem, list(zip(order, gains)), solution,
