@@ -9,17 +9,11 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import screenshot, sign_in
 from tests.browser.test_pages import no_serious_accessibility_problems
 
-# The team's own patch: 60 data zones of Glasgow's East End around G31 4EB. All of Glasgow City
-# (15,000 candidate postcodes) takes the planner minutes for now: too long for a test.
-EAST_END = ",".join(f"S0{n}" for n in range(1010022, 1010082))
-
-
-def test_an_editor_plans_food_tries_a_site_of_their_own_and_keeps_the_proposal(page: Page, scotland_site: str) -> None:
+def test_an_editor_plans_food_for_glasgow_tries_a_site_and_keeps_the_proposal(page: Page, scotland_site: str) -> None:
     sign_in(page, scotland_site, "editor")
-    page.goto(scotland_site + "/plan")
-    expect(page.locator("#locality option", has_text="Glasgow City")).to_have_count(1)  # council areas held
-    page.goto(scotland_site + f"/plan?need=food&locality={EAST_END}&walk_minutes=20")
-    expect(page.locator("#locality")).to_have_value(EAST_END)
+    page.get_by_role("link", name="Plan", exact=True).click()
+    page.select_option("#need", "food")
+    page.select_option("#locality", label="Glasgow City")
     page.fill("#sites", "3")
     page.click("#plan-form button[type=submit]")
     expect(page.locator("#plan-status")).to_contain_text("Working out")
@@ -34,9 +28,10 @@ def test_an_editor_plans_food_tries_a_site_of_their_own_and_keeps_the_proposal(p
     expect(rows).to_have_count(3)
     reached = [int(t.replace(",", "")) for t in rows.locator("td:nth-child(4)").all_inner_texts()]
     totals = [int(t.replace(",", "")) for t in rows.locator("td:nth-child(5)").all_inner_texts()]
-    assert all(r > 0 for r in reached) and totals == [sum(reached[:n + 1]) for n in range(3)]
+    assert all(r > 0 for r in reached) and all(abs(totals[n] - sum(reached[:n + 1])) <= n + 1 for n in range(3))
+    assert f"reach {totals[-1]:,} people" in page.locator("#plan-summary").inner_text()  # the table adds up to it
     summary = page.locator("#plan-summary").inner_text()
-    assert "60 data zones" in summary and re.search(r"best possible", summary)
+    assert "Glasgow City" in summary and re.search(r"best possible", summary)
     assert re.search(r"proved the best possible|within [\d.]+% of the best possible",
                      page.locator("#plan-quality").inner_text())
     expect(page.locator("#plan-map path.service").first).to_be_attached()  # today's food services
@@ -53,13 +48,13 @@ def test_an_editor_plans_food_tries_a_site_of_their_own_and_keeps_the_proposal(p
     expect(page.locator("#plan-map .map-number.whatif")).to_have_count(1)
     screenshot(page, "plan-what-if")
 
-    page.fill("#title", "Food: three new pantries for the East End")
+    page.fill("#title", "Food: three new pantries for Glasgow")
     page.click("#keep-form button[type=submit]")
-    expect(page.locator("h1")).to_have_text("Food: three new pantries for the East End", timeout=110_000)
+    expect(page.locator("h1")).to_have_text("Food: three new pantries for Glasgow", timeout=110_000)
     expect(page.locator("#since")).to_contain_text("0 new, 0 gone")
     expect(page.locator("#proposal-sites tbody tr")).to_have_count(3)
     page.wait_for_selector("html[data-ready=true]", state="attached")
     screenshot(page, "plan-proposal")
     page.goto(scotland_site + "/plan/proposals")
-    expect(page.locator("#proposals a", has_text="Food: three new pantries for the East End")).to_be_visible()
+    expect(page.locator("#proposals a", has_text="Food: three new pantries for Glasgow")).to_be_visible()
     screenshot(page, "plan-proposals")
