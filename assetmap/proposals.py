@@ -63,8 +63,8 @@ class Proposal:
 
     @property
     def label(self) -> str:
-        return self.title or (f"{len(self.sites)} new {self.settings.get('need_label', self.need)} "
-                              f"site{'' if len(self.sites) == 1 else 's'} in "
+        return self.title or (f"{len(self.sites)} new site{'' if len(self.sites) == 1 else 's'} for "
+                              f"{str(self.settings.get('need_label', self.need)).lower()} in "
                               f"{self.settings.get('locality_label', self.locality or 'Scotland')}")
 
 
@@ -105,7 +105,7 @@ def keep(engine: Engine, result: Plan, made_by: str, title: str | None = None) -
         conn.execute(AuditEntry.__table__.insert().values(
             at=at, user=made_by, action="propose", record_type="plan_proposal", record_id=str(proposal_id),
             field="sites", old_value=None,
-            new_value=(f"{len(result.sites)} new {result.need_label} sites in {result.locality_label}, reaching "
+            new_value=(f"{len(result.sites)} new sites for {result.need_label.lower()} in {result.locality_label}, reaching "
                        f"{result.people_reached:,} people with nothing in reach")))
     return proposal_id
 

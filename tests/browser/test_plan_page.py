@@ -9,18 +9,16 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import screenshot, sign_in
 from tests.browser.test_pages import no_serious_accessibility_problems
 
-
 def test_an_editor_plans_food_for_glasgow_tries_a_site_and_keeps_the_proposal(page: Page, scotland_site: str) -> None:
     sign_in(page, scotland_site, "editor")
-    page.goto(scotland_site + "/plan")
-    page.get_by_role("link", name="Plan", exact=True).wait_for()
+    page.get_by_role("link", name="Plan", exact=True).click()
     page.select_option("#need", "food")
     page.select_option("#locality", label="Glasgow City")
     page.fill("#sites", "3")
     page.click("#plan-form button[type=submit]")
     expect(page.locator("#plan-status")).to_contain_text("Working out")
     screenshot(page, "plan-working")
-    page.wait_for_selector("html[data-ready]", state="attached", timeout=120_000)
+    page.wait_for_selector("html[data-ready]", state="attached", timeout=110_000)
     expect(page.locator("html")).to_have_attribute("data-ready", "true")
 
     # Three numbered sites on the map, and the same three in the table with a running total.
@@ -30,17 +28,19 @@ def test_an_editor_plans_food_for_glasgow_tries_a_site_and_keeps_the_proposal(pa
     expect(rows).to_have_count(3)
     reached = [int(t.replace(",", "")) for t in rows.locator("td:nth-child(4)").all_inner_texts()]
     totals = [int(t.replace(",", "")) for t in rows.locator("td:nth-child(5)").all_inner_texts()]
-    assert all(r > 0 for r in reached) and totals == [sum(reached[:n + 1]) for n in range(3)]
+    assert all(r > 0 for r in reached) and all(abs(totals[n] - sum(reached[:n + 1])) <= n + 1 for n in range(3))
+    assert f"reach {totals[-1]:,} people" in page.locator("#plan-summary").inner_text()  # the table adds up to it
     summary = page.locator("#plan-summary").inner_text()
     assert "Glasgow City" in summary and re.search(r"best possible", summary)
-    assert page.locator("#plan-quality").inner_text().count("people") >= 2
+    assert re.search(r"proved the best possible|within [\d.]+% of the best possible",
+                     page.locator("#plan-quality").inner_text())
     expect(page.locator("#plan-map path.service").first).to_be_attached()  # today's food services
     expect(page.locator("#plan-map path.unreached").first).to_be_attached()  # people with nothing in reach
     screenshot(page, "plan-result")
     no_serious_accessibility_problems(page)
 
     # What if: a click on the map places a site of the editor's own and says who it would reach.
-    page.locator("#plan-map").click(position={"x": 120, "y": 160})
+    page.locator("#plan-map").click(position={"x": 60, "y": 300})
     page.wait_for_selector("html[data-whatif='1']", state="attached", timeout=60_000)
     mine = page.locator("#whatif-list li")
     expect(mine).to_have_count(1)
@@ -50,7 +50,7 @@ def test_an_editor_plans_food_for_glasgow_tries_a_site_and_keeps_the_proposal(pa
 
     page.fill("#title", "Food: three new pantries for Glasgow")
     page.click("#keep-form button[type=submit]")
-    expect(page.locator("h1")).to_have_text("Food: three new pantries for Glasgow")
+    expect(page.locator("h1")).to_have_text("Food: three new pantries for Glasgow", timeout=110_000)
     expect(page.locator("#since")).to_contain_text("0 new, 0 gone")
     expect(page.locator("#proposal-sites tbody tr")).to_have_count(3)
     page.wait_for_selector("html[data-ready=true]", state="attached")

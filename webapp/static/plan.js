@@ -71,7 +71,8 @@
     var body = document.querySelector("#plan-sites tbody");
     var total = 0;
     plan.sites.forEach(function (site, i) {
-      total += site.newly_reached;
+      // The planner's own running total: the sum of rounded counts can be a person off.
+      total = site.running_total || (total + site.newly_reached);
       var row = document.createElement("tr");
       row.appendChild(text("td", String(i + 1)));
       row.appendChild(text("td", site.label));
