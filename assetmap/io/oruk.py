@@ -147,10 +147,6 @@ class Records:
     origin: dict[tuple[str, str], str] = field(default_factory=dict)
     # Where the records come from, and each one's id and date there (see assetmap.provenance).
     provenance: Provenance = field(default_factory=Provenance)
-    # Records (table -> ids) the source gives exactly as at its last sync, stored as they were
-    # then and changed by nobody here: not written again (assetmap.io.sync.plan), so a re-sync
-    # costs what changed, not the size of the source.
-    unchanged: dict[str, set[str]] = field(default_factory=dict)
 
     def error(self, message: str) -> None:
         if len(self.errors) < 8 and message not in self.errors:
@@ -677,8 +673,7 @@ def batches(records: Records) -> list[Batch]:
     """The records as the backend writes them: one batch per table, in the order of ORDER."""
     found = []
     for table in ORDER:
-        skip = records.unchanged.get(table, set())
-        rows = [row for record_id, row in records.rows.get(table, {}).items() if record_id not in skip]
+        rows = list(records.rows.get(table, {}).values())
         if rows:
             found.append(Batch(TABLES[table], _complete(table, rows),
                                point=("_lon", "_lat") if table == "location" else None))

@@ -9,8 +9,6 @@ as last synced (``record_source.synced``) and the new one.
 - both changed and differ: the local value stays and a ``sync_conflict`` lists both
   values for an editor to settle in the review queue.
 
-A record the source gives exactly as at its last sync, still stored and changed by nobody
-here, is not written again: a daily re-sync costs what changed, not the size of the source.
 A record an editor removed is not put back. Records a complete import of the source no
 longer holds are marked "no longer listed" (``record_source.listed``), never deleted.
 The plan is made on a read connection; ``apply`` runs inside the import's write
@@ -63,7 +61,6 @@ class Plan:
     updated: int = 0  # records the source changed since the last sync
     removed_locally: int = 0  # records an editor removed: not put back
     services: set[str] = field(default_factory=set)
-    unchanged: dict[str, list[str]] = field(default_factory=dict)  # table -> ids not written again
     planned_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     no_longer_listed: int = 0  # filled by apply
     listed_again: int = 0
@@ -111,14 +108,6 @@ def _snapshots(conn: Connection, source: str, table: str, ids: list[str]) -> dic
                 .where(RecordSource.source_key == source, RecordSource.record_type == table,
                        RecordSource.record_id.in_(ids[start:start + 500]))):
             found[row.record_id] = row
-    return found
-
-
-def _existing(conn: Connection, table: str, ids: list[str]) -> set[str]:
-    t = TABLES[table]
-    found: set[str] = set()
-    for start in range(0, len(ids), 500):
-        found |= set(conn.execute(select(t.c.id).where(t.c.id.in_(ids[start:start + 500]))).scalars())
     return found
 
 
@@ -190,19 +179,9 @@ def plan(conn: Connection, records: Records, source: Source) -> Plan:
             result.listed_again = sum(1 for r in before.values() if not r.listed)
         touched = [i for i in before if owners.get((table, i)) in edited]
         stored = _by_id(conn, table, sorted(touched)) if touched else {}
-        snapshots = {record_id: {k: plain(v) for k, v in rows[record_id].items() if v is not None}
-                     for record_id in ids}
-        same = [i for i in before if before[i].listed and i not in stored and i not in touched
-                and snapshots[i] == (before[i].synced or {})]
-        unchanged = _existing(conn, table, same) if same else set()  # not removed here since
-        if unchanged:
-            records.unchanged[table] = unchanged
-            result.unchanged[table] = sorted(unchanged)
         for record_id in ids:
-            if record_id in unchanged:
-                continue
             new = rows[record_id]
-            synced = snapshots[record_id]
+            synced = {k: plain(v) for k, v in new.items() if v is not None}
             origin = origins.get((table, record_id))
             result.provenance.append({
                 "record_type": table, "record_id": record_id, "source_key": source.key,
@@ -272,11 +251,6 @@ def apply(conn: Connection, plan_: Plan, now: dt.datetime | None = None) -> None
         "key": source.key, "label": source.label, "kind": source.kind, "url": source.url,
         "licence": source.licence, "attribution": list(source.attribution) or None, "last_synced": now}])
     upsert(conn, RecordSource.__table__, plan_.provenance, progress=f"{source.label} (provenance)")
-    for table, ids in plan_.unchanged.items():  # still listed, as they were: only the date moves on
-        for start in range(0, len(ids), 500):
-            conn.execute(update(RecordSource).where(
-                RecordSource.source_key == source.key, RecordSource.record_type == table,
-                RecordSource.record_id.in_(ids[start:start + 500])).values(last_synced=now))
     if plan_.conflicts:
         upsert(conn, SyncConflict.__table__, [{
             "record_type": c.record_type, "record_id": c.record_id, "field": c.field, "source_key": source.key,
