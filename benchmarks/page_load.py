@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -155,6 +156,18 @@ def _database(folder: Path) -> str:
     return url
 
 
+def _signed_in(playwright: Any, site: str) -> tuple[Any, Any]:
+    """Debian's Chromium at a laptop's size, signed in as the CLW the benchmark database holds."""
+    browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+    page = browser.new_context(viewport={"width": 1366, "height": 768}, locale="en-GB").new_page()
+    page.goto(site + "/login")
+    page.fill("#email", "clw@example.org")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_load_state()
+    return browser, page
+
+
 def appointment(args: argparse.Namespace) -> None:
     results: dict[str, list[float]] = {"results": [], "handout": [], "api_search": []}
     actions_seen = 0
@@ -163,14 +176,7 @@ def appointment(args: argparse.Namespace) -> None:
         url = _database(Path(folder))
         with serving(url, Path(folder)) as site:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-                context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="en-GB")
-                page = context.new_page()
-                page.goto(site + "/login")
-                page.fill("#email", "clw@example.org")
-                page.fill("#password", PASSWORD)
-                page.click("button[type=submit].primary")
-                page.wait_for_load_state()
+                browser, page = _signed_in(playwright, site)
                 for run in range(args.runs + 1):  # the first round also builds the server's index
                     for postcode, words in APPOINTMENTS:
                         page.goto(site + "/")
@@ -189,7 +195,7 @@ def appointment(args: argparse.Namespace) -> None:
                             toggles.nth(n).click(); actions += 1  # noqa: E702
                         if added > 1:  # the CLW leaves one off the handout
                             page.locator("#shortlist-items input[type=checkbox]").last.uncheck(); actions += 1  # noqa: E702
-                        with context.expect_page() as opened:
+                        with page.context.expect_page() as opened:
                             start = time.perf_counter()
                             page.click("#print-handout"); actions += 1  # noqa: E702
                         handout = opened.value
@@ -236,19 +242,12 @@ def gap_pages(args: argparse.Namespace) -> None:
         url = _database(Path(folder))
         with serving(url, Path(folder), workers=1) as site:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-                context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="en-GB")
-                page = context.new_page()
-                page.goto(site + "/login")
-                page.fill("#email", "clw@example.org")
-                page.fill("#password", PASSWORD)
-                page.click("button[type=submit].primary")
-                page.wait_for_load_state()
+                browser, page = _signed_in(playwright, site)
                 for council, path in GAP_PAGES.items():
                     times, served, html_bytes, fetched, shapes = [], [], 0, 0, 0
                     # A team member opening the map, then opening it again: the same browser, its cache.
                     fresh = browser.new_context(viewport={"width": 1366, "height": 768}, locale="en-GB",
-                                                storage_state=context.storage_state())
+                                                storage_state=page.context.storage_state())
                     tab = fresh.new_page()
                     responses: list[Response] = []
                     tab.on("response", lambda r: responses.append(r))
