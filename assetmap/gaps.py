@@ -127,6 +127,9 @@ class Demand:
     points_area: np.ndarray  # index into frame
 
 
+IN_LIST_LIMIT = 5_000  # area codes up to which the postcodes are read by area, not all of them
+
+
 def demand_points(conn: Connection, area_type: str, codes: Sequence[str] | None, index: str | None) -> Demand:
     rows = directory.areas(conn, area_type, codes, index)
     if codes:
@@ -148,8 +151,12 @@ def demand_points(conn: Connection, area_type: str, codes: Sequence[str] | None,
         "council_area": [r["council_area"] for r in rows],
     }, geometry=geometry, crs=4326)
     position = {code: i for i, code in enumerate(frame["area_code"])}
-    people = conn.execute(select(Postcode.area_code, Postcode.longitude, Postcode.latitude).where(
-        Postcode.terminated.is_(None), Postcode.latitude.is_not(None), Postcode.area_code.is_not(None))).all()
+    query = select(Postcode.area_code, Postcode.longitude, Postcode.latitude).where(
+        Postcode.terminated.is_(None), Postcode.latitude.is_not(None), Postcode.area_code.is_not(None))
+    if codes and len(codes) <= IN_LIST_LIMIT:
+        # A locality's postcodes by the area_code index: Glasgow's 15,000 of Scotland's 160,000.
+        query = query.where(Postcode.area_code.in_(list(codes)))
+    people = conn.execute(query).all()
     owner = np.array([position.get(p.area_code, -1) for p in people], dtype=np.int64)
     keep = owner >= 0
     lon = np.array([p.longitude for p in people], dtype=float)[keep]
