@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine, or_, select
 from assetmap import changes, gaps, localities, taxonomy
 from assetmap.errors import AssetmapError
 from assetmap.models import Address, Location, Postcode
-from assetmap.projection import wgs84_to_bng
+from assetmap.projection import bng_to_wgs84, wgs84_to_bng
 from assetmap.search import DETOUR_FACTOR, WALK_METRES_PER_MINUTE
 
 Candidates = Literal["postcodes", "venues"]
@@ -742,6 +742,24 @@ def reach_of(engine: Engine, question: PlanQuestion, longitude: float, latitude:
                  areas=sorted({str(a) for a in people.area[new]}))
 
 
+def unreached_areas(engine: Engine, question: PlanQuestion) -> list[dict[str, Any]]:
+    """Where the question's unreached people live, per data zone: how many (as the plan counts
+    them, from the same cached people), placed at their mean position. For the plan's map."""
+    _check(question)
+    reach = reach_metres(question)
+    term = _term(question.need, taxonomy.load())
+    with engine.connect() as conn:
+        people = _people(engine, conn, question, term, reach, _quiet)
+    who = people.unreached
+    codes, owner = np.unique(people.area[who].astype(str), return_inverse=True)
+    total = np.bincount(owner, weights=people.weight[who], minlength=len(codes))
+    count = np.bincount(owner, minlength=len(codes))
+    lon, lat = bng_to_wgs84((np.bincount(owner, weights=people.x[who]) / np.maximum(count, 1)).tolist(),
+                            (np.bincount(owner, weights=people.y[who]) / np.maximum(count, 1)).tolist())
+    return [{"area_code": str(code), "longitude": round(float(lon[i]), 6), "latitude": round(float(lat[i]), 6),
+             "people": int(round(total[i]))} for i, code in enumerate(codes) if round(total[i]) > 0]
+
+
 def sites_frame(result: Plan) -> gpd.GeoDataFrame:
     """The plan's sites as points (EPSG:4326), for CSV and GeoJSON downloads and notebooks."""
     frame = pd.DataFrame({
@@ -757,4 +775,5 @@ def sites_frame(result: Plan) -> gpd.GeoDataFrame:
 
 
 __all__ = ["Candidates", "DEFAULT_WALK_MINUTES", "MAX_SITES", "Plan", "PlanError", "PlanQuestion", "Reach",
-           "Site", "plan", "reach_metres", "reach_of", "sites_frame"]
+           "Site", "plan", "reach_metres", "reach_of", "sites_frame",
+           "unreached_areas"]

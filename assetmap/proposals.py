@@ -16,15 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.spatial import cKDTree
 from sqlalchemy import Connection, Engine, select
 
-from assetmap import changes, gaps, localities, taxonomy
-from assetmap.db import reading, writing
+from assetmap import localities, taxonomy
+from assetmap.db import writing
 from assetmap.errors import AssetmapError
 from assetmap.models import AuditEntry, Location, PlanProposal, Service, ServiceAtLocation
 from assetmap.planning import Plan, PlanQuestion, Site, plan, reach_of
-from assetmap.projection import bng_to_wgs84, wgs84_to_bng
+from assetmap.projection import wgs84_to_bng
 
 # The settings that are the question itself: enough to ask it again.
 QUESTION_FIELDS = tuple(f.name for f in dataclasses.fields(PlanQuestion))
@@ -180,53 +179,6 @@ def _near_sites(venues: list[tuple[float, float]], sites: list[dict[str, Any]],
             for n in range(len(sites)) if metres[n] <= reach_metres]
 
 
-_unreached_cache: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-
-
-def unreached_areas(engine: Engine, result: Plan) -> list[dict[str, Any]]:
-    """Where the plan's unreached people live: per data zone, how many (the target group's people
-    with no venue meeting the need within the plan's straight-line reach, counted as the planner
-    counts them: gaps.demand_points and gaps.supply), placed at their mean position. For the map."""
-    question = result.question
-    found = taxonomy.load().match(question.need)
-    if not found:
-        return []
-    slug = found[0].slug
-    with reading(engine) as conn:
-        place = localities.resolve(conn, question.locality) if question.locality else localities.default(conn)
-        key = (engine.url.render_as_string(hide_password=True), tuple(sorted(changes.generations(conn).items())),
-               slug, place.key if place else None, result.reach_metres, question.deprived_deciles)
-        if key in _unreached_cache:
-            return _unreached_cache[key]
-        people = gaps.demand_points(conn, "datazone2011", place.area_codes if place else None, None)
-        offer = gaps.supply(conn, taxonomy.load())
-    venues = offer.for_term(slug)
-    deciles = people.frame["deprivation_decile"].to_numpy(dtype=float)[people.points_area]
-    target = np.ones(len(deciles), dtype=bool) if question.deprived_deciles is None else \
-        np.nan_to_num(deciles, nan=99) <= question.deprived_deciles
-    x, y = people.points_x[target], people.points_y[target]
-    if len(venues):
-        nearest, _ = cKDTree(np.column_stack([offer.x[venues], offer.y[venues]])).query(np.column_stack([x, y]), k=1)
-        unreached = nearest > result.reach_metres
-    else:
-        unreached = np.ones(len(x), dtype=bool)
-    owner, weight = people.points_area[target][unreached], people.points_population[target][unreached]
-    x, y = x[unreached], y[unreached]
-    n = len(people.frame)
-    total = np.bincount(owner, weights=weight, minlength=n)
-    count = np.bincount(owner, minlength=n)
-    mean_x = np.bincount(owner, weights=x, minlength=n) / np.maximum(count, 1)
-    mean_y = np.bincount(owner, weights=y, minlength=n) / np.maximum(count, 1)
-    lon, lat = bng_to_wgs84(mean_x.tolist(), mean_y.tolist())
-    codes = people.frame["area_code"].to_numpy(dtype=object)
-    areas = [{"area_code": str(codes[i]), "longitude": round(float(lon[i]), 6), "latitude": round(float(lat[i]), 6),
-              "people": int(round(total[i]))} for i in np.nonzero(count > 0)[0] if round(total[i]) > 0]
-    if len(_unreached_cache) > 12:
-        _unreached_cache.clear()
-    _unreached_cache[key] = areas
-    return areas
-
-
 def since(engine: Engine, proposal_id: int) -> dict[str, Any]:
     """What changed since the proposal: services meeting the need then and now (new, gone),
     and the people it would newly reach today."""
@@ -264,4 +216,4 @@ def since(engine: Engine, proposal_id: int) -> dict[str, Any]:
     }
 
 
-__all__ = ["Proposal", "ProposalError", "as_plan", "get", "keep", "made", "since", "unreached_areas"]
+__all__ = ["Proposal", "ProposalError", "as_plan", "get", "keep", "made", "since"]

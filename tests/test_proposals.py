@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from assetmap import editing, localities, proposals
 from assetmap.db import connect
 from assetmap.geography import lookup
-from assetmap.planning import PlanQuestion, plan, sites_frame
+from assetmap.planning import PlanQuestion, plan, sites_frame, unreached_areas
 
 
 def east_end(engine: Engine) -> str:
@@ -35,7 +35,7 @@ def test_a_kept_proposal_is_listed_audited_and_shows_the_new_group_near_its_site
     assert len(result.sites) == 2 and result.people_reached > 0 and result.services
 
     # The map's unreached people add up to the plan's count (each zone's count is rounded).
-    areas = proposals.unreached_areas(engine, result)
+    areas = unreached_areas(engine, question)
     assert areas and {a["area_code"] for a in areas} <= set(patch.split(","))
     assert abs(sum(a["people"] for a in areas) - result.unreached_people) <= len(areas)
 

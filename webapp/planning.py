@@ -115,7 +115,7 @@ def _sites_download(result: Plan, fmt: str, name: str) -> Response:
 
 def _as_json(result: Plan) -> dict[str, Any]:
     return {**dataclasses.asdict(result), "map_services": _services(result),
-            "unreached_areas": proposals.unreached_areas(engine(), result)}
+            "unreached_areas": planning.unreached_areas(engine(), result.question)}
 
 
 @bp.get("/api/plan")
