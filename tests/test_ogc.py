@@ -325,7 +325,7 @@ def test_nothing_about_a_person_in_the_services_layer(site: dict[str, Any]) -> N
 def test_the_gap_page_links_to_the_layer(site: dict[str, Any]) -> None:
     client = create_app({"DATABASE_URL": site["url"], "PUBLIC_SEARCH": True, "SECRET_KEY": "tests"}).test_client()
     page = client.get("/gaps?need=food").get_data(as_text=True)
-    assert "Add to QGIS" in page and "http://localhost/ogc" in page
+    assert "Add to QGIS" in page and "<code>http://localhost/ogc</code>" in page
     assert "Add WFS / OGC API - Features Layer" in page
 
 

@@ -40,9 +40,14 @@ def _json(body: dict[str, Any], kind: str = "application/json", private: bool = 
 
 
 @bp.get("")
-@bp.get("/")
 def landing() -> Response:
     return _json(_api().landing(_asked()))
+
+
+@bp.get("/")
+def landing_with_slash() -> Response:
+    """The same landing page: a client given ``/ogc/`` asks here."""
+    return landing()
 
 
 @bp.get("/api")
