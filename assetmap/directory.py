@@ -19,6 +19,10 @@ matched as typed (case-insensitive, LIKE's wildcards escaped); times of day are
 compared as ``HH:MM`` text, so a schedule must write its times with two-digit
 hours (as Open Referral's format does) for a time filter to see them.
 
+A ``box`` (longitudes and latitudes, as OGC API Features' ``bbox``) keeps the services, or the
+service-at-location records, at a placed venue inside it, through each backend's spatial index
+(:meth:`assetmap.backends.base.Backend.in_box`); :data:`EVERYWHERE` is "placed anywhere".
+
 Each service is listed once: unless a filter says otherwise, the hidden side of a
 pair of services that look like one (:mod:`assetmap.duplicates`), suspected or
 merged, is left out, by one rule (:func:`hidden_duplicates`) in SQL and in the index.
@@ -89,6 +93,34 @@ class Near:
 
 
 @dataclass(frozen=True)
+class Box:
+    """A box of longitudes and latitudes in degrees (WGS84), edges included. ``west`` greater
+    than ``east`` is a box across the antimeridian, as OGC API Features reads a bbox."""
+
+    west: float
+    south: float
+    east: float
+    north: float
+
+    def __post_init__(self) -> None:
+        if not (-180 <= self.west <= 180 and -180 <= self.east <= 180 and -90 <= self.south <= self.north <= 90):
+            raise ValueError("a box is west, south, east, north in degrees: longitudes -180 to 180, "
+                             "latitudes -90 to 90, south not above north")
+
+    def holds(self, longitude: float, latitude: float) -> bool:
+        """The rule in Python (the search index's half of it)."""
+        if not self.south <= latitude <= self.north:
+            return False
+        if self.west <= self.east:
+            return self.west <= longitude <= self.east
+        return longitude >= self.west or longitude <= self.east
+
+
+# Every venue with a position is inside this box: "placed", as a box filter says it.
+EVERYWHERE = Box(-180.0, -90.0, 180.0, 90.0)
+
+
+@dataclass(frozen=True)
 class Filter:
     """What a reader asks of the directory; every field left empty matches everything.
 
@@ -117,6 +149,7 @@ class Filter:
     accessibility: tuple[str, ...] = ()  # every one of these at a venue of the service
     attending: str | None = None  # "in_person", "online" or "phone"
     near: Near | None = None  # at a venue within the distance
+    box: Box | None = None  # at a placed venue inside the box (the same venue as ``near``'s and ``accessibility``'s)
     areas: tuple[str, ...] = ()  # delivered across any of these areas (today's codes, see service_areas)
     # The hidden side of duplicate pairs with these statuses is left out; () keeps every record.
     hide_duplicates: tuple[str, ...] = SHOWN_ONCE
@@ -341,9 +374,20 @@ def is_free(amounts: Sequence[float], fees: str | None) -> bool | None:
     return None
 
 
-def _venue_conditions(f: Filter) -> list[ColumnElement[bool]]:
-    """What one venue must have (the same venue gives the distance and the step-free access)."""
+def _in_box(conn: Connection, box: Box) -> ColumnElement[bool]:
+    """A venue inside the box, through the backend's spatial index (two boxes across the antimeridian)."""
+    backend = backends.of(conn)
+    if box.west <= box.east:
+        return backend.in_box(Location, box.west, box.south, box.east, box.north)
+    return or_(backend.in_box(Location, box.west, box.south, 180.0, box.north),
+               backend.in_box(Location, -180.0, box.south, box.east, box.north))
+
+
+def _venue_conditions(conn: Connection, f: Filter) -> list[ColumnElement[bool]]:
+    """What one venue must have (the same venue gives the distance, the box and the step-free access)."""
     conditions: list[ColumnElement[bool]] = [Location.geom.is_not(None)]
+    if f.box is not None:
+        conditions.append(_in_box(conn, f.box))
     for feature in f.accessibility:
         text = (func.coalesce(Accessibility.description, "") + " " + func.coalesce(Accessibility.details, "")
                 + " " + func.coalesce(Accessibility.accessibility, ""))
@@ -391,8 +435,8 @@ def conditions(conn: Connection, f: Filter, vocabulary: taxonomy.Vocabulary) -> 
         where.append(_free())
     if f.attending:
         where.append(_attends(f.attending))
-    if f.accessibility and f.near is None:
-        where.append(_at_locations(*_venue_conditions(f)))
+    if (f.accessibility or f.box is not None) and f.near is None:
+        where.append(_at_locations(*_venue_conditions(conn, f)))
     if f.areas:
         where.append(Service.id.in_(select(ServiceArea.service_id).where(ServiceArea.area_code.in_(f.areas))))
     return where
@@ -406,7 +450,7 @@ def _nearest_venue(conn: Connection, f: Filter) -> Select:
     """service id -> metres to its nearest venue that fits, for venues within the distance."""
     assert f.near is not None
     within = _within(conn, f.near)
-    venues = within.where(*_venue_conditions(f)).subquery()
+    venues = within.where(*_venue_conditions(conn, f)).subquery()
     return (select(ServiceAtLocation.service_id, func.min(venues.c.metres).label("metres"))
             .join(venues, venues.c.key == ServiceAtLocation.location_id)
             .group_by(ServiceAtLocation.service_id))
@@ -419,7 +463,7 @@ def venues(conn: Connection, f: Filter, vocabulary: taxonomy.Vocabulary | None =
                     Location.latitude)
              .join(Location, Location.id == ServiceAtLocation.location_id)
              .join(Service, Service.id == ServiceAtLocation.service_id)
-             .where(*conditions(conn, f, vocabulary), *_venue_conditions(f))
+             .where(*conditions(conn, f, vocabulary), *_venue_conditions(conn, f))
              .order_by(ServiceAtLocation.service_id, Location.id))
     return list(conn.execute(query).all())
 
@@ -450,22 +494,26 @@ def find_services(conn: Connection, f: Filter, vocabulary: taxonomy.Vocabulary |
 
 
 def find_service_at_locations(conn: Connection, f: Filter, vocabulary: taxonomy.Vocabulary | None = None,
-                              offset: int = 0, limit: int | None = None) -> Page:
-    """The service-at-location records of matching services; with ``near``, only venues within reach."""
+                              offset: int = 0, limit: int | None = None, ids: Sequence[str] | None = None) -> Page:
+    """The service-at-location records of matching services; with ``near``, only venues within reach,
+    with ``box`` only venues inside it (and with ``accessibility`` only venues that have it).
+    ``ids`` keeps only those records (one feature asked for by its id, say)."""
     vocabulary = vocabulary or taxonomy.load()
     where = conditions(conn, f, vocabulary)
     query: Select[Any] = select(ServiceAtLocation.id).join(
         Service, Service.id == ServiceAtLocation.service_id).where(*where)
+    if ids is not None:
+        query = query.where(ServiceAtLocation.id.in_(list(ids)))
     metres = None
     if f.near is not None:
         within = _within(conn, f.near)
-        venues = within.where(*_venue_conditions(f)).subquery()
+        venues = within.where(*_venue_conditions(conn, f)).subquery()
         query = query.join(venues, venues.c.key == ServiceAtLocation.location_id).add_columns(venues.c.metres)
         metres = venues.c.metres
         query = query.order_by(metres, ServiceAtLocation.id)
     else:
-        if f.accessibility:
-            query = query.join(Location, Location.id == ServiceAtLocation.location_id).where(*_venue_conditions(f))
+        if f.accessibility or f.box is not None:
+            query = query.join(Location, Location.id == ServiceAtLocation.location_id).where(*_venue_conditions(conn, f))
         query = query.order_by(ServiceAtLocation.id)
     total = conn.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
     rows = conn.execute(query.offset(offset).limit(limit)).all()
@@ -557,7 +605,7 @@ def attribution(conn: Connection, service_ids: Iterable[str] | None = None) -> l
     return lines
 
 
-__all__ = ["ACCESSIBILITY", "ATTENDING", "DUPLICATE_STATUSES", "Filter", "Near", "Page", "SHOWN_ONCE", "areas",
+__all__ = ["ACCESSIBILITY", "ATTENDING", "Box", "DUPLICATE_STATUSES", "EVERYWHERE", "Filter", "Near", "Page", "SHOWN_ONCE", "areas",
            "attending_kinds", "conditions", "delivered_across", "find_service_at_locations", "find_services",
            "hidden_duplicates", "is_free", "latest_deprivation", "latest_edition", "needs_met", "needs_of_term",
            "service_links", "source_labels", "sources_of", "attribution", "term_needs", "terms_meeting", "venues"]

@@ -5,8 +5,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 # PostGIS for the second backend; Debian's Chromium for the browser tests (Playwright
-# drives it; never `playwright install`, which downloads a browser of its own).
-install_system_packages "${BASE_PACKAGES[@]}" postgresql postgresql-postgis chromium
+# drives it; never `playwright install`, which downloads a browser of its own); GDAL's command
+# line (ogrinfo, ogr2ogr) for tests/test_ogc.py, a real client of the OGC API at /ogc.
+install_system_packages "${BASE_PACKAGES[@]}" postgresql postgresql-postgis chromium gdal-bin
 make_venv "[test]"
 cd "$ROOT"
 # Types first (about a minute; settings in pyproject.toml): a type error fails the run before

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from assetmap import directory, listing, taxonomy
 from assetmap.db import connect
 from assetmap.demo import load_demo
-from assetmap.directory import Filter, Near
+from assetmap.directory import Box, Filter, Near
 from assetmap.frames import services_frame
 from assetmap.gaps import supply
 from assetmap.io.assets import import_assets
@@ -202,6 +202,8 @@ def _random_filters(index: Any, rng: random.Random, count: int) -> list[Filter]:
         "near": lambda: Near(PARKHEAD[0] + rng.uniform(-0.05, 0.05), PARKHEAD[1] + rng.uniform(-0.08, 0.08),
                              rng.choice([500.0, 2000.0, 6000.0])),
         "areas": lambda: tuple(rng.sample(AREA_CODES, rng.choice([1, 2]))),
+        "box": lambda: Box(PARKHEAD[1] - rng.uniform(0.005, 0.1), PARKHEAD[0] - rng.uniform(0.005, 0.05),
+                           PARKHEAD[1] + rng.uniform(0.005, 0.1), PARKHEAD[0] + rng.uniform(0.005, 0.05)),
     }
     filters = [Filter(statuses=None)] + [dataclasses.replace(Filter(), **{name: make()})
                                         for name, make in choices.items()]

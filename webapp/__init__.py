@@ -40,12 +40,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # right: what a client writes there itself is to their left and is ignored.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXIES"]))  # type: ignore[method-assign]  # Werkzeug's documented way to trust a proxy
 
-    from webapp import accounts, api, auth, editing, gapmap, hardening, health, meeting, pages, planning, security
+    from webapp import accounts, api, auth, editing, gapmap, hardening, health, meeting, ogc, pages, planning, security
 
     hardening.install(app)
 
     for blueprint in (health.bp, api.bp, auth.bp, accounts.bp, pages.bp, editing.bp, gapmap.bp, planning.bp,
-                      meeting.bp):
+                      meeting.bp, ogc.bp):
         app.register_blueprint(blueprint)
     app.before_request(security.check_csrf)
 
@@ -82,6 +82,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _error(code: int, message: str):
-    if request.path.startswith("/api/") or request.path == "/health" or request.accept_mimetypes.best == "application/json":
+    if request.path.startswith(("/api/", "/ogc")) or request.path == "/health" or request.accept_mimetypes.best == "application/json":
         return jsonify(error=message), code
     return render_template("error.html", code=code, message=message), code

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Column, Connection, Engine, Table
+from sqlalchemy import Column, Connection, Engine, Table, and_, func
 from sqlalchemy.engine import URL
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
@@ -118,6 +118,16 @@ class Backend(abc.ABC):
         Metres on the WGS84 ellipsoid, through the spatial index; ``model`` needs a
         single-column primary key and a spatially indexed ``geom``.
         """
+
+    def in_box(self, model: type[Base], west: float, south: float, east: float,
+               north: float) -> ColumnElement[bool]:
+        """Rows of ``model`` whose point ``geom`` lies in the box (edges included, ``west`` <= ``east``).
+
+        Exact comparisons of the point's coordinates, which both databases read alike; a backend
+        adds a test its spatial index can answer first (whose boxes are rounded outwards)."""
+        geom = model.geom  # type: ignore[attr-defined]  # models given here have geom; Base does not
+        return and_(func.ST_X(geom) >= west, func.ST_X(geom) <= east,
+                    func.ST_Y(geom) >= south, func.ST_Y(geom) <= north)
 
     @abc.abstractmethod
     def nearest(self, model: type[Base], longitude: float, latitude: float, k: int) -> Select[Any]:

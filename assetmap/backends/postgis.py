@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     Connection,
     Engine,
+    and_,
     create_engine,
     event,
     func,
@@ -161,6 +162,12 @@ class PostGIS(Backend):
             .where(func.ST_DWithin(geog, here, metres))
             .order_by(distance, key)
         )
+
+    def in_box(self, model: type[Base], west: float, south: float, east: float,
+               north: float) -> ColumnElement[bool]:
+        envelope = func.ST_MakeEnvelope(west, south, east, north, WGS84)
+        return and_(model.geom.op("&&")(envelope),  # type: ignore[attr-defined]  # models given here have geom
+                    super().in_box(model, west, south, east, north))
 
     def nearest(self, model: type[Base], longitude: float, latitude: float, k: int) -> Select[Any]:
         # The index's <-> ranks by distance on the sphere; the k it finds are then ranked by

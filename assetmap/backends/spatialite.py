@@ -301,6 +301,21 @@ class SpatiaLite(Backend):
             .order_by(distance, key)
         )
 
+    def in_box(self, model: type[Base], west: float, south: float, east: float,
+               north: float) -> ColumnElement[bool]:
+        table_name = model.__tablename__
+        spatial_index = table(
+            "SpatialIndex", column("f_table_name"), column("f_geometry_column"),
+            column("search_frame"), column("rowid"),
+        )
+        candidates = select(spatial_index.c.rowid).where(
+            spatial_index.c.f_table_name == table_name,
+            spatial_index.c.f_geometry_column == "geom",
+            spatial_index.c.search_frame == func.BuildMbr(west, south, east, north, WGS84),
+        )
+        return and_(literal_column(f"{table_name}.rowid").in_(candidates),
+                    super().in_box(model, west, south, east, north))
+
     def nearest(self, model: type[Base], longitude: float, latitude: float, k: int) -> Select[Any]:
         # SpatiaLite's KNN2 table ranks in degrees, not metres on the ellipsoid, so it could
         # disagree with PostGIS about which is nearer; an exact ranking reads every row.

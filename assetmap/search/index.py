@@ -285,6 +285,10 @@ class Index:
         if f.accessibility:
             features = f.accessibility
             checks.append(lambda i, point: self._accessible_venue(i, point, features))
+        if f.box is not None:
+            box, points_of, lon, lat = f.box, self.points_of, self.point_lon, self.point_lat
+            checks.append(lambda i, point: box.holds(float(lon[point]), float(lat[point])) if point is not None
+                          else any(box.holds(float(lon[p]), float(lat[p])) for p in points_of.get(i, ())))
         if f.areas:
             asked, areas_of = set(f.areas), self.areas_of
             checks.append(lambda i, _: any(code in asked for code in areas_of[i]))
