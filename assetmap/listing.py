@@ -7,6 +7,12 @@ Every filter narrows the list, combined with AND, on both ``/services`` and
 :class:`BadRequest` whose message says what to change, so a typo never returns
 wrong results.
 
+Every page's ``size`` is the number of records on it; each record is sent as
+:func:`assetmap.io.oruk.published` has it (fields filled or absent, never ``""``); ``full``
+and ``minimal`` (HSDS 3.0) say how much of each record; times are the standard's
+(``09:00:00``, an offset not applied, to the minute). The ``{id}`` endpoints answer None
+for an id no record has, which the web app sends as a 404.
+
 Duplicates: a list leaves out a service an editor merged into another (the same
 service from a second source), since a consumer showing the list would otherwise
 show it twice, and keeps both of a pair only suspected (a guess is not withheld
