@@ -343,3 +343,32 @@ def test_an_import_stamps_what_it_changes_and_only_that(engine: Engine) -> None:
     add(engine, records)
     third = _modified(engine)
     assert third["Walking group"] > first["Walking group"] and third["Lunch club"] == second["Lunch club"]
+
+
+def test_services_imported_before_stamping_are_given_a_last_modified_by_the_upgrade(empty_db_url: str) -> None:
+    """Migration 0014: a service synced from a source gets its last sync; one never synced, the upgrade's moment."""
+    from sqlalchemy import insert
+
+    from assetmap.db import init_database
+    from assetmap.models import DataSource, RecordSource
+
+    engine = connect(empty_db_url)
+    init_database(engine, "0013")
+    synced = dt.datetime(2025, 3, 4, 5, 6, 7, tzinfo=dt.timezone.utc)
+    edited = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    with engine.begin() as conn:
+        for row in ({"id": "synced", "name": "Synced", "status": "active", "last_modified": None},
+                    {"id": "never", "name": "Never synced", "status": "active", "last_modified": None},
+                    {"id": "edited", "name": "Edited", "status": "active", "last_modified": edited}):
+            conn.execute(insert(Service.__table__).values(**row))
+        conn.execute(insert(DataSource.__table__).values(key="src", label="A source", kind="file"))
+        conn.execute(insert(RecordSource.__table__).values(record_type="service", record_id="synced",
+                                                           source_key="src", last_synced=synced, listed=True))
+    before = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    init_database(engine)
+    stamped = {name: value.replace(tzinfo=None) if value.tzinfo is None else
+               value.astimezone(dt.timezone.utc).replace(tzinfo=None) for name, value in _modified(engine).items()}
+    engine.dispose()
+    assert stamped["Synced"] == synced.replace(tzinfo=None)
+    assert stamped["Edited"] == edited.replace(tzinfo=None)
+    assert before - dt.timedelta(seconds=1) <= stamped["Never synced"] <= before + dt.timedelta(minutes=5)
