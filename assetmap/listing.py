@@ -7,6 +7,12 @@ Every filter narrows the list, combined with AND, on both ``/services`` and
 :class:`BadRequest` whose message says what to change, so a typo never returns
 wrong results.
 
+Every page's ``size`` is the number of records on it; each record is sent as
+:func:`assetmap.io.oruk.published` has it (fields filled or absent, never ``""``); ``full``
+and ``minimal`` (HSDS 3.0) say how much of each record; times are the standard's
+(``09:00:00``, an offset not applied, to the minute). The ``{id}`` endpoints answer None
+for an id no record has, which the web app sends as a 404.
+
 Duplicates: a list leaves out a service an editor merged into another (the same
 service from a second source), since a consumer showing the list would otherwise
 show it twice, and keeps both of a pair only suspected (a guess is not withheld
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -29,7 +36,7 @@ from assetmap.directory import Filter, Near
 from assetmap.errors import AssetmapError
 from assetmap.geography import lookup
 from assetmap.io import oruk
-from assetmap.search.query import SearchError, check_day, check_time
+from assetmap.search.query import SearchError, check_day
 
 MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000_000  # far past any directory's last page, and an offset any database takes
@@ -37,8 +44,13 @@ DEFAULT_PROXIMITY = 5000.0
 MAX_PROXIMITY = 200_000.0
 FILTERS = {"text", "search", "taxonomy_term_id", "taxonomy_id", "organization_id", "modified_after", "postcode",
            "proximity", "minimum_age", "maximum_age", "day", "start_time", "end_time"}
-LIST_PARAMETERS = FILTERS | {"page", "per_page"}
+SHAPES = {"full", "minimal"}  # HSDS 3.0's: how much of each record a list sends
+LIST_PARAMETERS = FILTERS | SHAPES | {"page", "per_page"}
 PAGE_PARAMETERS = {"page", "per_page"}
+# Open Referral's times are JSON Schema's (RFC 3339) "time": HH:MM:SS, a fraction, an offset;
+# HH:MM too, as assetmap's own search takes. Schedules give their venues' local times to the
+# minute, so an offset is not applied and seconds are rounded towards the window's inside.
+_TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d|60)(\.\d+)?)?(Z|z|[+-]([01]\d|2[0-3]):[0-5]\d)?")
 
 Parameters = Mapping[str, Sequence[str]]
 
@@ -104,11 +116,34 @@ class Asked:
         """ORUK paging: a page past the last is an empty page, as the standard has it."""
         return self.whole("page", 1, 1, MAX_PAGE), self.whole("per_page", 20, 1, MAX_PER_PAGE)
 
-    def time(self, name: str) -> dt.time | None:
-        try:
-            return check_time(self.one(name), name)
-        except SearchError as exc:
-            raise BadRequest(str(exc)) from None
+    def time(self, name: str, later: bool = False) -> dt.time | None:
+        """An Open Referral time (see _TIME) to the minute: ``later`` rounds part of a minute up."""
+        text = self.one(name)
+        if text is None:
+            return None
+        match = _TIME.fullmatch(text.strip())
+        if match is None:
+            raise BadRequest(f"{name} {text[:30]!r} is not a time of day: give HH:MM:SS or HH:MM, e.g. 14:30:00")
+        hour, minute = int(match.group(1)), int(match.group(2))
+        if later and (int(match.group(3) or 0) or float(match.group(4) or 0)):
+            minute += 1
+            if minute == 60:
+                hour, minute = hour + 1, 0
+            if hour == 24:  # after 23:59: no session starts then; 23:59 is the nearest a filter says
+                hour, minute = 23, 59
+        return dt.time(hour, minute)
+
+    def shape(self, default: str = "full") -> str:
+        """HSDS 3.0's ``full`` and ``minimal``: the whole record, the list's fields, or the least."""
+        full = self.one("full")
+        minimal = self.flag("minimal")
+        if minimal and full is not None and self.flag("full"):
+            raise BadRequest("give full or minimal, not both")
+        if minimal:
+            return "minimal"
+        if full is None:
+            return default
+        return "full" if self.flag("full") else "list"
 
 
 def _term(typed: str, vocabulary: taxonomy.Vocabulary) -> Filter:
@@ -160,40 +195,74 @@ def list_filter(engine: Engine, asked: Asked, vocabulary: taxonomy.Vocabulary) -
     return dataclasses.replace(
         base, text=text, taxonomy_id=asked.one("taxonomy_id"), organization_id=asked.one("organization_id"),
         modified_since=since, minimum_age=minimum_age, maximum_age=maximum_age, day=day,
-        starts_at_or_after=asked.time("start_time"), ends_at_or_before=asked.time("end_time"), near=near,
+        starts_at_or_after=asked.time("start_time", later=True), ends_at_or_before=asked.time("end_time"), near=near,
         hide_duplicates=("merged",))
 
 
 def services(engine: Engine, parameters: Parameters) -> dict[str, Any]:
-    """GET /services: a page of full service records, nearest first with a postcode, by name otherwise."""
-    return _page_of(engine, parameters, directory.find_services, oruk.service_records)
+    """GET /services: a page of full service records (``full=false``: their own fields and their
+    organisation; ``minimal``: id, name, status, last_modified), nearest first with a postcode,
+    by name otherwise."""
+    return _page_of(engine, parameters, directory.find_services, oruk.service_list_records, "full", "service")
 
 
 def service_at_locations(engine: Engine, parameters: Parameters) -> dict[str, Any]:
-    """GET /service_at_locations: with a postcode, only the venues within the proximity."""
-    return _page_of(engine, parameters, directory.find_service_at_locations, oruk.service_at_location_records)
+    """GET /service_at_locations: with a postcode, only the venues within the proximity; each with
+    its location and a summary of its service (``full``: the whole service; ``minimal``: the link)."""
+    return _page_of(engine, parameters, directory.find_service_at_locations, oruk.service_at_location_records,
+                    "list", "service_at_location")
 
 
 def _page_of(engine: Engine, parameters: Parameters, find: Callable[..., directory.Page],
-             records: Callable[[Connection, list[str]], list[dict[str, Any]]]) -> dict[str, Any]:
+             records: Callable[[Connection, list[str], str], list[dict[str, Any]]], default: str,
+             table: str) -> dict[str, Any]:
     asked = Asked(parameters, LIST_PARAMETERS)
     number, size = asked.page()
+    shape = asked.shape(default)
     vocabulary = taxonomy.load()
     found = list_filter(engine, asked, vocabulary)
     with reading(engine) as conn:
         chosen = find(conn, found, vocabulary, (number - 1) * size, size)
-        contents = records(conn, chosen.ids)
+        contents = _published(records(conn, chosen.ids, shape), table)
         # What the sources' licences ask to be shown with their records (CC BY for ALISS).
         shown = directory.attribution(conn, [c.get("service_id", c["id"]) for c in contents])
     return oruk.page(contents, number, size, chosen.total, attribution=shown)
+
+
+def _published(records: list[dict[str, Any]], table: str) -> list[dict[str, Any]]:
+    """Each record as the feed sends it; one still short of a required field is sent without its
+    empty fields rather than left off the page, whose count would then be wrong."""
+    found = []
+    for record in records:
+        sent = oruk.published(record, table)
+        found.append(sent if sent is not None else {k: v for k, v in record.items() if v is not None and v != ""})
+    return found
 
 
 def service(engine: Engine, service_id: str, parameters: Parameters) -> dict[str, Any] | None:
     """GET /services/{id}: the full record, or None when no service has the id."""
     Asked(parameters, set())
     with reading(engine) as conn:
-        records = oruk.service_records(conn, [service_id])
+        records = _published(oruk.service_records(conn, [service_id]), "service")
     return records[0] if records else None
+
+
+def service_at_location(engine: Engine, link_id: str, parameters: Parameters) -> dict[str, Any] | None:
+    """GET /service_at_locations/{id}: the link with its location and its whole service, or None."""
+    Asked(parameters, set())
+    with reading(engine) as conn:
+        records = _published(oruk.service_at_location_records(conn, [link_id], "full"), "service_at_location")
+    return records[0] if records else None
+
+
+def record(engine: Engine, name: str, record_id: str, parameters: Parameters) -> dict[str, Any] | None:
+    """GET /taxonomies/{id} and /taxonomy_terms/{id}: the record, or None when none has the id."""
+    Asked(parameters, set())
+    t = oruk.TABLES[name]
+    with reading(engine) as conn:
+        rows, _ = oruk.table_records(conn, name, 0, 1, t.c.id == record_id)
+    found = _published(rows, name)
+    return found[0] if found else None
 
 
 def table(engine: Engine, name: str, parameters: Parameters) -> dict[str, Any]:
@@ -207,4 +276,4 @@ def table(engine: Engine, name: str, parameters: Parameters) -> dict[str, Any]:
     where = TaxonomyTerm.taxonomy_id == taxonomy_id if taxonomy_id else None
     with reading(engine) as conn:
         rows, total = oruk.table_records(conn, name, (number - 1) * size, size, where)
-    return oruk.page(rows, number, size, total)
+    return oruk.page(_published(rows, name), number, size, total)

@@ -51,7 +51,8 @@ def _routes() -> list[tuple[str, str]]:
 KNIT = service("Knit and Natter", 55.8522, -4.1990, ["loneliness"])
 # Something real for each path argument: a service that exists, files that exist.
 PATH_ARGUMENTS = {"service_id": KNIT["id"], "filename": "app.css", "name": "leaflet.js", "account_id": "1", "action": "role",
-                  "proposal_id": "1", "collection_id": "services", "feature_id": "no-such-feature"}
+                  "proposal_id": "1", "collection_id": "services", "feature_id": "no-such-feature",
+                  "record_id": KNIT["service_at_locations"][0]["id"]}
 
 
 @pytest.fixture

@@ -35,8 +35,8 @@ VALUES = {
     "minimum_age": "12",
     "maximum_age": "64",
     "day": "tuesday",
-    "start_time": "10:00",
-    "end_time": "16:00",
+    "start_time": "10:00:00",
+    "end_time": "16:00:00",
     "postcode": POSTCODE,
     "proximity": "2500",
 }
@@ -105,7 +105,8 @@ def _service_passes(record: dict[str, Any], asked: dict[str, str], vocabulary: t
     if day is not None and sessions and not any(_on(rule, day) for rule, _, _ in sessions):
         return False  # a service whose times are not known is kept
     if "start_time" in asked or "end_time" in asked:
-        start, end = asked.get("start_time"), asked.get("end_time")
+        # The standard's times (HH:MM:SS) against schedules' HH:MM, to the minute.
+        start, end = _hhmm(asked.get("start_time")), _hhmm(asked.get("end_time"))
         if not any(_on(rule, day) and (start is None or (opens is not None and opens >= start)) and
                    (end is None or (closes is not None and closes <= end)) for rule, opens, closes in sessions):
             return False

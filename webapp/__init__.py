@@ -75,7 +75,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if exc.code == 404 and request.path.startswith("/api/") and exc.description == NotFound.description:
             return _error(404, f"no such endpoint {request.path}: see /api/openapi.json")
         if exc.code == 405:
-            return _error(405, f"{request.method} is not allowed on {request.path}")
+            allowed = sorted(getattr(exc, "valid_methods", None) or ())
+            body, code = _error(405, f"{request.method} is not allowed on {request.path}"
+                                     + (f": use {', '.join(allowed)}" if allowed else ""))
+            return body, code, ({"Allow": ", ".join(allowed)} if allowed else {})
         return _error(exc.code or 500, exc.description or exc.name)
 
     return app

@@ -12,6 +12,7 @@ from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from assetmap import listing
 from assetmap.listing import Asked, BadRequest
 from assetmap.search import Query, record_unmet_search
+from webapp.cors import allow_any_origin
 from webapp.db import engine, gap_requests, searcher
 from webapp.openapi import document
 from webapp.security import current_account, searcher_token
@@ -21,7 +22,17 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 SEARCH_PARAMETERS = {"postcode", "lat", "lon", "need", "text", "max_metres", "max_walk_minutes", "travel",
                      "max_minutes", "day", "time", "free", "age", "access", "attending", "include_inactive", "limit"}
 GAPS_PARAMETERS = {"need", "format", "aggregate", "catchment_metres", "catchment_minutes", "areas", "locality"}
-__all__ = ["BadRequest", "bp"]
+# Open to any origin (webapp.cors): the Open Referral feed and the map's places, which need no
+# session. Never /api/search, /api/gaps or /api/plan*: they need a signed-in session.
+OPEN_ENDPOINTS = {"api.base", "api.openapi", "api.services", "api.service", "api.taxonomies", "api.taxonomy",
+                  "api.taxonomy_terms", "api.taxonomy_term", "api.service_at_locations",
+                  "api.service_at_location", "api.places"}
+__all__ = ["BadRequest", "OPEN_ENDPOINTS", "bp"]
+
+
+@bp.after_request
+def _cross_origin(response):
+    return allow_any_origin(response) if request.endpoint in OPEN_ENDPOINTS else response
 
 
 def _asked(allowed: set[str]) -> Asked:
@@ -133,11 +144,35 @@ def taxonomies():
     return jsonify(listing.table(engine(), "taxonomy", request.args.to_dict(flat=False)))
 
 
+@bp.get("/taxonomies/<record_id>")
+def taxonomy(record_id: str):
+    return _one(listing.record(engine(), "taxonomy", record_id, request.args.to_dict(flat=False)),
+                "taxonomy", record_id)
+
+
 @bp.get("/taxonomy_terms")
 def taxonomy_terms():
     return jsonify(listing.table(engine(), "taxonomy_term", request.args.to_dict(flat=False)))
 
 
+@bp.get("/taxonomy_terms/<record_id>")
+def taxonomy_term(record_id: str):
+    return _one(listing.record(engine(), "taxonomy_term", record_id, request.args.to_dict(flat=False)),
+                "taxonomy term", record_id)
+
+
 @bp.get("/service_at_locations")
 def service_at_locations():
     return jsonify(listing.service_at_locations(engine(), request.args.to_dict(flat=False)))
+
+
+@bp.get("/service_at_locations/<record_id>")
+def service_at_location(record_id: str):
+    return _one(listing.service_at_location(engine(), record_id, request.args.to_dict(flat=False)),
+                "service at location", record_id)
+
+
+def _one(record, what: str, record_id: str):
+    if record is None:
+        return jsonify(error=f"no {what} has the id {record_id!r}"), 404
+    return jsonify(record)

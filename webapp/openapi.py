@@ -51,6 +51,13 @@ def _get(summary: str, parameters: list[dict[str, Any]], ok: dict[str, Any], *, 
     return {"get": {"summary": summary, "parameters": parameters, "responses": responses}}
 
 
+def _by_id(summary: str) -> dict[str, Any]:
+    return {"get": {"summary": summary,
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": _json({"$ref": "#/components/schemas/Record"}), "404": ERROR,
+                                  "400": ERROR, "503": UNAVAILABLE}}}
+
+
 SERVICE_FILTERS = [
     _param("text", description="words in the name, description or organisation's name", maxLength=100),
     _param("search", description="the same as text (the ORUK name)", maxLength=100),
@@ -65,8 +72,12 @@ SERVICE_FILTERS = [
     _param("minimum_age", "number", "services whose minimum age is at least this"),
     _param("maximum_age", "number", "services whose maximum age is at most this"),
     _param("day", description="services that run on this day (monday ... sunday), or whose times are not known"),
-    _param("start_time", description="services with a session (on day, if given) starting at or after HH:MM"),
-    _param("end_time", description="services with a session (on day, if given) ending at or before HH:MM"),
+    _param("start_time", description="services with a session (on day, if given) starting at or after this "
+                                     "time (HH:MM:SS, as Open Referral writes times, or HH:MM)", format="time"),
+    _param("end_time", description="services with a session (on day, if given) ending at or before this time",
+           format="time"),
+    _param("full", "boolean", "whole records (the default for services), or false for the list's fields"),
+    _param("minimal", "boolean", "just id, name, status and last_modified (services), or the link's own fields"),
 ]
 
 
@@ -166,10 +177,14 @@ def document() -> dict[str, Any]:
                 "responses": {"200": _json({"$ref": "#/components/schemas/Service"}), "404": ERROR,
                               "400": ERROR, "503": UNAVAILABLE}}},
             "/api/taxonomies": _get("ORUK: taxonomies", PAGE, _json(_page_of("Record"))),
+            "/api/taxonomies/{id}": _by_id("ORUK: one taxonomy"),
             "/api/taxonomy_terms": _get("ORUK: taxonomy terms", PAGE + [_param("taxonomy_id")],
                                         _json(_page_of("Record"))),
+            "/api/taxonomy_terms/{id}": _by_id("ORUK: one taxonomy term"),
             "/api/service_at_locations": _get("ORUK: services at their locations", SERVICE_FILTERS + PAGE,
                                               _json(_page_of("Record"))),
+            "/api/service_at_locations/{id}": _by_id("ORUK: one service at its location, with its location "
+                                                     "and its whole service"),
             "/api/openapi.json": {"get": {"summary": "this document",
                                           "responses": {"200": _json({"type": "object"})}}},
         },

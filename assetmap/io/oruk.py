@@ -685,11 +685,61 @@ def write(conn: Connection, records: Records, progress: str | None = None) -> in
 
 
 def check(conn: Connection, records: Records, source: str) -> None:
-    """Refuse records that break the standard or name records neither given nor stored."""
+    """Refuse records that break the standard or name records neither given nor stored; then
+    give each service its ``last_modified`` if the file does not (see ``stamp_last_modified``)."""
     _check_required(records)
     _check_references(conn, records)
     if records.errors:
         raise ImportFileError(f"{source}: " + "; ".join(records.errors) + "; nothing was imported")
+    stamp_last_modified(conn, records)
+
+
+# The records that belong to one service, by the field that points to it: a change to any
+# of them is a change to the service (its schedules, venues, costs, contacts, tags, ...).
+_OF_SERVICE = {table: pointer for table, pointer in CHILDREN["service"].values()} | {"attribute": "link_id"}
+
+
+def stamp_last_modified(conn: Connection, records: Records, now: dt.datetime | None = None) -> None:
+    """Every service written has a ``last_modified``: the file's, if it gives one; else the one
+    stored, if this import changes neither the service nor a record of it (a re-import of the
+    same file is not a change); else now, the moment the directory's copy changes. It is what
+    the API's ``modified_after`` reads, so other directories can sync only what changed."""
+    services = records.rows.get("service", {})
+    unstamped = sorted(i for i, row in services.items() if row.get("last_modified") is None)
+    if not unstamped:
+        return
+    now = now or dt.datetime.now(dt.timezone.utc)
+    stored: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(unstamped), 500):
+        for row in conn.execute(_rows_where("service", "id"), {"ids": unstamped[start:start + 500]}):
+            stored[row.id] = row._asdict()
+    changed = {i for i in unstamped if stored.get(i, {}).get("last_modified") is None}
+    columns = {k for row in services.values() for k in row} - {"id", "last_modified"}
+    changed |= {i for i in unstamped if i not in changed and not _same_row(services[i], stored[i], columns)}
+    waiting = set(unstamped) - changed
+    for table, pointer in _OF_SERVICE.items():
+        given = [row for row in records.rows.get(table, {}).values() if row.get(pointer) in waiting]
+        if not given:
+            continue
+        ids = sorted({row["id"] for row in given})
+        held: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), 500):
+            for row in conn.execute(_rows_where(table, "id"), {"ids": ids[start:start + 500]}):
+                held[row.id] = row._asdict()
+        child_columns = {k for row in given for k in row} - {"id"}
+        changed |= {row[pointer] for row in given
+                    if row["id"] not in held or not _same_row(row, held[row["id"]], child_columns)}
+    for i in unstamped:
+        services[i]["last_modified"] = now if i in changed else stored[i]["last_modified"]
+
+
+def _same_row(given: dict[str, Any], held: dict[str, Any], columns: set[str]) -> bool:
+    def same(a: Any, b: Any) -> bool:
+        a, b = plain(a), plain(b)
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+            return abs(float(a) - float(b)) < 1e-9
+        return a == b
+    return all(same(given.get(c), held.get(c)) for c in columns if c in held)
 
 
 def write_checked(conn: Connection, records: Records, source: str) -> int:
@@ -907,17 +957,88 @@ def _attribute(directory: _Directory, attribute: dict[str, Any]) -> dict[str, An
     return record
 
 
+# What a feed sends: a field is filled or absent, never "" (see ``published``). A required
+# description the source did not give is the record's name, as the standard asks for one.
+DESCRIBED_BY_NAME = {"organization", "taxonomy", "taxonomy_term"}
+_NESTED_TABLES: dict[str, dict[str, str]] = {
+    table: {key: child for key, (child, _) in {**NESTED[table], **SINGLES.get(table, {})}.items()} for table in ORDER
+}
+_NESTED_TABLES["taxonomy_term"]["taxonomy_detail"] = "taxonomy"
+
+
+def published(record: dict[str, Any], table: str) -> dict[str, Any] | None:
+    """A record as the API sends it: empty strings and nulls left out, nested records likewise;
+    a required description not given is the name; a nested record that still lacks a field the
+    standard requires (an address with no postcode) is left out, and None is returned for it."""
+    found: dict[str, Any] = {}
+    nested = _NESTED_TABLES.get(table, {})
+    for key, value in record.items():
+        if value is None or value == "":
+            continue
+        child = nested.get(key)
+        if child is not None and isinstance(value, list):
+            items = [item for item in (published(v, child) for v in value if isinstance(v, dict)) if item]
+            if items:
+                found[key] = items
+        elif child is not None and isinstance(value, dict):
+            inner = published(value, child)
+            if inner is not None:
+                found[key] = inner
+        else:
+            found[key] = value
+    if table in DESCRIBED_BY_NAME and "description" not in found and found.get("name"):
+        found["description"] = found["name"]
+    if any(name not in found for name in REQUIRED_ON_EXPORT.get(table, ())):
+        return None
+    return found
+
+
+# The one-to-one fields of a service, which a list sends without ``full`` (HSDS 3.0's list shape),
+# and what ``minimal`` sends: enough to tell which services changed (and the list schema's required).
+MINIMAL = ("id", "name", "status", "last_modified")
+
+
 def service_records(conn: Connection, services: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """Full ORUK service records (organisation, locations, schedules, ...), in the order asked."""
     directory = _Directory(conn, services)
     return [_nest(directory, "service", directory.rows["service"][i], set()) for i in directory.service_ids]
 
 
-def service_at_location_records(conn: Connection, ids: Iterable[str]) -> list[dict[str, Any]]:
-    """ORUK service_at_location records: the link with its location and a service summary."""
+def service_list_records(conn: Connection, services: Iterable[str], shape: str = "full") -> list[dict[str, Any]]:
+    """Services for a list page: ``full`` records, the ``list`` shape (the service's own fields
+    and its organisation) or ``minimal`` (MINIMAL)."""
+    if shape == "full":
+        return service_records(conn, services)
+    wanted = list(dict.fromkeys(services))
+    rows: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(wanted), 500):
+        for row in conn.execute(_rows_where("service", "id"), {"ids": wanted[start:start + 500]}):
+            rows[row.id] = _clean(row, "service")
+    if shape == "minimal":
+        return [{k: rows[i][k] for k in MINIMAL if k in rows[i]} for i in wanted if i in rows]
+    orgs: dict[str, dict[str, Any]] = {}
+    org_ids = sorted({r["organization_id"] for r in rows.values() if r.get("organization_id")})
+    for start in range(0, len(org_ids), 500):
+        for row in conn.execute(_rows_where("organization", "id"), {"ids": org_ids[start:start + 500]}):
+            orgs[row.id] = _clean(row, "organization")
+    records = []
+    for i in wanted:
+        if i in rows:
+            record = dict(rows[i])
+            if record.get("organization_id") in orgs:
+                record["organization"] = orgs[record["organization_id"]]
+            records.append(record)
+    return records
+
+
+def service_at_location_records(conn: Connection, ids: Iterable[str], shape: str = "list") -> list[dict[str, Any]]:
+    """ORUK service_at_location records: the link with its location and a service summary
+    (``full``: the whole service record; ``minimal``: the link's own fields only)."""
     wanted = list(dict.fromkeys(ids))
     links = {r.id: _clean(r, "service_at_location") for r in conn.execute(
         select(*[c for c in TABLES["service_at_location"].columns]).where(TABLES["service_at_location"].c.id.in_(wanted)))}
+    if shape == "minimal":
+        return [links[i] for i in wanted if i in links]
     directory = _Directory(conn, {link["service_id"] for link in links.values()})
     records = []
     for link_id in wanted:
@@ -930,7 +1051,8 @@ def service_at_location_records(conn: Connection, ids: Iterable[str]) -> list[di
             record["location"] = _nest(directory, "location", location, set())
         service = directory.rows["service"].get(link["service_id"])
         if service:
-            record["service"] = dict(service)
+            record["service"] = (_nest(directory, "service", service, {"service_at_locations"}) if shape == "full"
+                                 else dict(service))
         records.append(record)
     return records
 
@@ -951,9 +1073,11 @@ def page(contents: list[dict[str, Any]], number: int = 1, size: int | None = Non
          total: int | None = None, attribution: list[str] | None = None) -> dict[str, Any]:
     """An ORUK API page around ``contents``; with the lines its sources' licences ask to be shown."""
     total = len(contents) if total is None else total
-    size = size or max(len(contents), 1)
-    pages = max(1, math.ceil(total / size))
-    found = {"total_items": total, "total_pages": pages, "page_number": number, "size": size,
+    per_page = size or max(len(contents), 1)
+    pages = max(1, math.ceil(total / per_page))
+    # ``size`` is the number of records on this page (the standard's "entities in the current
+    # page", which the validator checks against the contents), not the per_page asked for.
+    found = {"total_items": total, "total_pages": pages, "page_number": number, "size": len(contents),
              "first_page": number == 1, "last_page": number >= pages, "empty": not contents,
              "contents": contents}
     if attribution:
