@@ -304,9 +304,11 @@ def test_the_gap_layers_are_for_staff_unless_search_is_public(site: dict[str, An
                  "/ogc/collections/gaps-food/items/S01010206"):
         refused = client.get(path)
         assert refused.status_code == 401 and "sign" in refused.get_json()["description"], path
+        assert "Access-Control-Allow-Origin" not in refused.headers, path  # needs a session: not cross-origin
     assert client.get("/api/gaps?need=food").status_code == 401  # the same rule there
     answered = client.get("/ogc/collections/services/items?limit=2")
     assert answered.status_code == 200 and answered.get_json()["numberReturned"] == 2
+    assert answered.headers["Access-Control-Allow-Origin"] == "*"
     assert "no-store" not in answered.headers.get("Cache-Control", "")
 
 

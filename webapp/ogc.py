@@ -2,9 +2,8 @@
 
 The services collection is public, as /api/services is. The gap collections are for
 signed-in staff unless search is public, as /api/gaps is: they carry the unmet-search
-counts. Answers are open to any origin (``Access-Control-Allow-Origin: *``, no
-credentials), so a web map elsewhere can draw the public layer; a browser never sends
-a session with such a request, so the gap collections stay staff-only.
+counts. The public layer and the metadata are open to any origin (:mod:`webapp.cors`), so
+a web map elsewhere can draw the services; the gap collections only when search is public.
 """
 
 from __future__ import annotations
@@ -14,7 +13,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from assetmap.errors import AssetmapError, Busy, DatabaseUnavailable
-from assetmap.features import GEOJSON, OPENAPI_TYPE, SERVICES, BadQuery, FeaturesAPI, NoSuchThing, NotAllowed, openapi
+from assetmap.features import GAPS_PREFIX, GEOJSON, OPENAPI_TYPE, SERVICES, BadQuery, FeaturesAPI, NoSuchThing, NotAllowed, openapi
+from webapp.cors import allow_any_origin
 from webapp.db import engine, gap_requests
 from webapp.security import current_account
 
@@ -113,7 +113,10 @@ def _refused(exc: AssetmapError) -> Any:
 
 @bp.after_request
 def _open_to_any_origin(response: Response) -> Response:
-    """Open data, no session: any web page may read it (browsers send no cookies with ``*``)."""
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers.setdefault("Vary", "Cookie")
-    return response
+    """The public layer and the metadata, to any web page (webapp.cors); a gap collection only
+    when search is public, since otherwise it needs a session."""
+    response.headers.add("Vary", "Cookie")  # the collections listed depend on who asks
+    collection = str((request.view_args or {}).get("collection_id", ""))
+    if collection.startswith(GAPS_PREFIX) and not current_app.config.get("PUBLIC_SEARCH"):
+        return response
+    return allow_any_origin(response)
