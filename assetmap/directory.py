@@ -126,9 +126,9 @@ class Filter:
 
     Two kinds of age and time filter, because two kinds of reader ask:
     ``age``, ``day`` and ``time`` are a person's (a service with no age limits or
-    unknown times is kept); ``minimum_age``, ``maximum_age``, ``starts_at_or_after``
-    and ``ends_at_or_before`` are Open Referral's list filters on the service's own
-    values (a service that does not give them does not match).
+    unknown times is kept); ``minimum_age``, ``maximum_age``, ``session_day``,
+    ``starts_at_or_after`` and ``ends_at_or_before`` are Open Referral's list filters on
+    the service's own values (a service that does not give them does not match).
     """
 
     needs: tuple[str, ...] = ()  # assetmap need or activity slugs: meets any of them
@@ -143,6 +143,7 @@ class Filter:
     maximum_age: float | None = None
     day: int | None = None  # 0 Monday .. 6 Sunday
     time: dt.time | None = None  # open at this time (on ``day``, or on any day it runs)
+    session_day: int | None = None  # 0 Monday .. 6 Sunday: runs a session that day (Open Referral's ``day``)
     starts_at_or_after: dt.time | None = None
     ends_at_or_before: dt.time | None = None
     free_only: bool = False  # leaves out services known to charge
@@ -429,8 +430,8 @@ def conditions(conn: Connection, f: Filter, vocabulary: taxonomy.Vocabulary) -> 
         where.append(Service.maximum_age <= f.maximum_age)
     if f.day is not None or f.time is not None:
         where.append(_open_at(f.day, f.time))
-    if f.starts_at_or_after is not None or f.ends_at_or_before is not None:
-        where.append(_session_between(f.day, f.starts_at_or_after, f.ends_at_or_before))
+    if f.session_day is not None or f.starts_at_or_after is not None or f.ends_at_or_before is not None:
+        where.append(_session_between(f.session_day, f.starts_at_or_after, f.ends_at_or_before))
     if f.free_only:
         where.append(_free())
     if f.attending:

@@ -194,7 +194,7 @@ def list_filter(engine: Engine, asked: Asked, vocabulary: taxonomy.Vocabulary) -
         raise BadRequest("proximity needs a postcode to measure from")
     return dataclasses.replace(
         base, text=text, taxonomy_id=asked.one("taxonomy_id"), organization_id=asked.one("organization_id"),
-        modified_since=since, minimum_age=minimum_age, maximum_age=maximum_age, day=day,
+        modified_since=since, minimum_age=minimum_age, maximum_age=maximum_age, session_day=day,
         starts_at_or_after=asked.time("start_time", later=True), ends_at_or_before=asked.time("end_time"), near=near,
         hide_duplicates=("merged",))
 

@@ -194,6 +194,7 @@ def _random_filters(index: Any, rng: random.Random, count: int) -> list[Filter]:
         "maximum_age": lambda: float(rng.choice([18, 65, 100])),
         "day": lambda: rng.randrange(7),
         "time": lambda: dt.time(rng.choice([9, 11, 14, 18]), rng.choice([0, 30])),
+        "session_day": lambda: rng.randrange(7),
         "starts_at_or_after": lambda: dt.time(rng.choice([8, 10, 13])),
         "ends_at_or_before": lambda: dt.time(rng.choice([12, 16, 20])),
         "free_only": lambda: True,

@@ -102,8 +102,8 @@ def _service_passes(record: dict[str, Any], asked: dict[str, str], vocabulary: t
     day = schedules.day_number(asked["day"]) if "day" in asked else None
     sessions = [(rule, _hhmm(s.get("opens_at")), _hhmm(s.get("closes_at")))
                 for s in record.get("schedules") or [] for rule in [schedules.parse(s)] if rule]
-    if day is not None and sessions and not any(_on(rule, day) for rule, _, _ in sessions):
-        return False  # a service whose times are not known is kept
+    if day is not None and not any(_on(rule, day) for rule, _, _ in sessions):
+        return False  # Open Referral's day: runs a session that day (unknown times do not match)
     if "start_time" in asked or "end_time" in asked:
         # The standard's times (HH:MM:SS) against schedules' HH:MM, to the minute.
         start, end = _hhmm(asked.get("start_time")), _hhmm(asked.get("end_time"))

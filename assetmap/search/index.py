@@ -271,11 +271,12 @@ class Index:
         if f.day is not None or f.time is not None:
             day, at = f.day, (f.time.strftime("%H:%M") if f.time else None)
             checks.append(lambda i, _: self._open_at(i, day, at))
-        if f.starts_at_or_after is not None or f.ends_at_or_before is not None:
-            day = f.day
+        if f.session_day is not None or f.starts_at_or_after is not None or f.ends_at_or_before is not None:
+            # its own names: the lambdas above read theirs when called, so a rebound ``day`` would leak in
+            session_day = f.session_day
             start = f.starts_at_or_after.strftime("%H:%M") if f.starts_at_or_after else None
             end = f.ends_at_or_before.strftime("%H:%M") if f.ends_at_or_before else None
-            checks.append(lambda i, _: self._session_between(i, day, start, end))
+            checks.append(lambda i, _: self._session_between(i, session_day, start, end))
         if f.free_only:
             free = self.free
             checks.append(lambda i, _: free[i] is not False)
