@@ -46,6 +46,7 @@ from assetmap.directory import EVERYWHERE, Box
 from assetmap.errors import AssetmapError
 from assetmap.gap_requests import GapRequests
 from assetmap.gaps import WHOLE_COUNTRY, GapTooBig
+from assetmap.listing import Asked
 from assetmap.localities import Locality
 from assetmap.models import Address, Location, Organization, Phone, Service, ServiceAtLocation
 
@@ -450,23 +451,13 @@ def _check(parameters: Parameters | None, allowed: frozenset[str]) -> None:
 
 
 def _one(parameters: Parameters | None, name: str) -> str | None:
-    values = [v for v in (parameters or {}).get(name) or [] if v.strip()]
-    if len(values) > 1:
-        raise BadQuery(f"give {name} once")
-    return values[0].strip() if values else None
+    """One value of a parameter, read as the Open Referral endpoints read theirs (listing.Asked)."""
+    value = Asked(parameters or {}, None).one(name)
+    return value.strip() if value is not None else None
 
 
 def _whole(parameters: Parameters, name: str, default: int, lowest: int, highest: int) -> int:
-    typed = _one(parameters, name)
-    if typed is None:
-        return default
-    try:
-        value = int(typed)
-    except ValueError:
-        raise BadQuery(f"{name} must be a whole number, not {typed[:40]!r}") from None
-    if not lowest <= value <= highest:
-        raise BadQuery(f"{name} must be from {lowest:,} to {highest:,}, not {value:,}")
-    return value
+    return Asked(parameters, None).whole(name, default, lowest, highest)
 
 
 def parse_bbox(typed: str | None, crs: str | None = None) -> Box | None:

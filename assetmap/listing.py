@@ -62,10 +62,11 @@ class BadRequest(AssetmapError):
 class Asked:
     """The request's parameters, read one at a time with the reason when one is wrong."""
 
-    def __init__(self, parameters: Parameters, allowed: set[str]) -> None:
+    def __init__(self, parameters: Parameters, allowed: set[str] | None) -> None:
+        """``allowed`` None: the caller has checked the names itself (OGC API's /ogc, in its own words)."""
         self.parameters = parameters
-        unknown = sorted(set(parameters) - allowed)
-        if unknown:
+        unknown = sorted(set(parameters) - allowed) if allowed is not None else []
+        if unknown and allowed is not None:
             raise BadRequest(f"unknown parameter {unknown[0]!r}: the parameters here are {', '.join(sorted(allowed))}")
 
     def all(self, name: str) -> list[str]:
