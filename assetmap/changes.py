@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from sqlalchemy import Connection, update
 
 from assetmap import backends
@@ -13,8 +15,20 @@ AREAS = "areas"  # deprivation and other area figures
 UNMET = "unmet"  # the unmet-need counts
 
 
+_written = itertools.count()
+_writes = 0
+
+
+def written() -> int:
+    """How many changes this process has recorded: a searcher that trusts its last look at the
+    counters for a moment (search.Searcher's ``fresh_for``) looks again at once after its own."""
+    return _writes
+
+
 def bump(conn: Connection, name: str) -> None:
     """Record that ``name`` changed, inside the writer's own transaction."""
+    global _writes
+    _writes = next(_written) + 1
     updated = conn.execute(
         update(ChangeCounter).where(ChangeCounter.name == name)
         .values(generation=ChangeCounter.generation + 1)

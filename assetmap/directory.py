@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -201,13 +201,19 @@ def term_needs(conn: Connection, vocabulary: taxonomy.Vocabulary) -> dict[str, d
     return found
 
 
-def service_links(conn: Connection, service_ids: Sequence[str] | None = None) -> list[Any]:
-    """(service_id, taxonomy_term_id, taxonomy_id) of every term a service is tagged with."""
+def service_links_query(service_ids: Sequence[str] | None = None) -> Select[str, str, str | None]:
+    """(service_id, taxonomy_term_id, taxonomy_id) of every term a service is tagged with: the query,
+    for a reader that fetches a million rows its own way (the search index)."""
     query = (select(Attribute.link_id, Attribute.taxonomy_term_id, TaxonomyTerm.taxonomy_id)
              .join(TaxonomyTerm, TaxonomyTerm.id == Attribute.taxonomy_term_id).where(_service_links()))
     if service_ids is not None:
         query = query.where(Attribute.link_id.in_(list(service_ids)))
-    return list(conn.execute(query).all())
+    return query
+
+
+def service_links(conn: Connection, service_ids: Sequence[str] | None = None) -> list[Any]:
+    """(service_id, taxonomy_term_id, taxonomy_id) of every term a service is tagged with."""
+    return list(conn.execute(service_links_query(service_ids)).all())
 
 
 def needs_met(conn: Connection, vocabulary: taxonomy.Vocabulary, service_ids: Sequence[str] | None = None,
@@ -222,13 +228,26 @@ def needs_met(conn: Connection, vocabulary: taxonomy.Vocabulary, service_ids: Se
     met: dict[str, dict[str, str]] = {}
     for service_id, term_id, *_ in (service_links(conn, service_ids) if links is None else links):
         found = by_term.get(term_id)
-        if not found:
-            continue
-        mine = met.setdefault(service_id, {})
-        for slug, why in found.items():
-            if slug not in mine or why.startswith("listed for "):
-                mine[slug] = why
+        if found:
+            _merge_needs(met.setdefault(service_id, {}), found)
     return met
+
+
+def needs_of_terms(by_term: Mapping[str, dict[str, str]], term_ids: Iterable[str]) -> dict[str, str]:
+    """{need or activity slug: why} for a service tagged with ``term_ids`` (``by_term`` from
+    :func:`term_needs`): needs_met's rule for one service, for a reader holding its tags."""
+    mine: dict[str, str] = {}
+    for term_id in term_ids:
+        found = by_term.get(term_id)
+        if found:
+            _merge_needs(mine, found)
+    return mine
+
+
+def _merge_needs(mine: dict[str, str], found: dict[str, str]) -> None:
+    for slug, why in found.items():
+        if slug not in mine or why.startswith("listed for "):
+            mine[slug] = why
 
 
 def terms_meeting(conn: Connection, vocabulary: taxonomy.Vocabulary, slugs: Iterable[str]) -> list[str]:
@@ -608,5 +627,5 @@ def attribution(conn: Connection, service_ids: Iterable[str] | None = None) -> l
 
 __all__ = ["ACCESSIBILITY", "ATTENDING", "Box", "DUPLICATE_STATUSES", "EVERYWHERE", "Filter", "Near", "Page", "SHOWN_ONCE", "areas",
            "attending_kinds", "conditions", "delivered_across", "find_service_at_locations", "find_services",
-           "hidden_duplicates", "is_free", "latest_deprivation", "latest_edition", "needs_met", "needs_of_term",
-           "service_links", "source_labels", "sources_of", "attribution", "term_needs", "terms_meeting", "venues"]
+           "hidden_duplicates", "is_free", "latest_deprivation", "latest_edition", "needs_met", "needs_of_term", "needs_of_terms",
+           "service_links", "service_links_query", "source_labels", "sources_of", "attribution", "term_needs", "terms_meeting", "venues"]

@@ -40,10 +40,12 @@ def _per_app(name: str, make: Callable[[Engine], T]) -> T:
 
 
 def searcher() -> Searcher:
-    """One search engine per app, so its in-memory directory is built once."""
-    from assetmap.search import Searcher
+    """One search engine per app, so its in-memory directory is built once. It looks at the change
+    counters at most every SERVER_FRESH_FOR seconds: an edit on another server or process shows
+    within that, one made by this process at once."""
+    from assetmap.search import SERVER_FRESH_FOR, Searcher
 
-    return _per_app("assetmap_searcher", Searcher)
+    return _per_app("assetmap_searcher", lambda engine: Searcher(engine, fresh_for=SERVER_FRESH_FOR))
 
 
 def gap_requests() -> GapRequests:

@@ -18,8 +18,11 @@ are then computed on the ellipsoid with pyproj for the few that remain.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
+import math
+import time
 import datetime as dt
 import threading
 from collections.abc import Callable, Sequence
@@ -39,6 +42,7 @@ from assetmap.search.present import result as _result
 from assetmap.search.query import (
     MAX_TRAVEL_METRES,
     KNOWN_WITHIN_METRES,
+    RURAL_BELOW_POSTCODES,
     RURAL_RADIUS_METRES,
     TRAVEL_KMH,
     TRAVEL_LABELS,
@@ -60,18 +64,33 @@ from assetmap.search.query import (
 from assetmap.search.unmet import UNMET_RULE, record_unmet, record_unmet_search, unmet_by_month, unmet_needs
 
 
-class Searcher:
-    """The search engine for one database. Thread-safe; keep one per process and reuse it."""
+# How long a server's processes trust their last look at the change counters (see Searcher).
+SERVER_FRESH_FOR = 0.5
 
-    def __init__(self, engine: Engine, vocabulary: taxonomy.Vocabulary | None = None) -> None:
+
+class Searcher:
+    """The search engine for one database. Thread-safe; keep one per process and reuse it.
+
+    ``fresh_for``: how many seconds a search may trust the last look at the database's change
+    counters. 0 (the default) looks before every search; a server's processes use half a second
+    (webapp.db), so that a busy server does not ask the database the same question hundreds of
+    times a second: a change made by another process or server then shows within that time, one
+    made by this process at once (changes.written).
+    """
+
+    def __init__(self, engine: Engine, vocabulary: taxonomy.Vocabulary | None = None, fresh_for: float = 0.0) -> None:
         self.engine = engine
         self.vocabulary = vocabulary or taxonomy.load()
+        self.fresh_for = fresh_for
         self._lock = threading.Lock()
         self._generations: dict[str, int] | None = None
         self._index: Index | None = None
         self._postcodes: Postcodes | None = None
+        self._checked_at = -math.inf
+        self._written = -1
 
     def _current(self, conn: Connection) -> tuple[Index, Postcodes]:
+        written = changes.written()
         generations = changes.generations(conn)
         with self._lock:
             if self._index is None or self._generations is None or \
@@ -81,7 +100,16 @@ class Searcher:
                     generations.get(changes.POSTCODES) != self._generations.get(changes.POSTCODES):
                 self._postcodes = Postcodes(conn)
             self._generations = generations
+            self._checked_at, self._written = time.monotonic(), written
             return self._index, self._postcodes
+
+    def _fresh(self) -> tuple[Index, Postcodes]:
+        index, postcodes = self._index, self._postcodes
+        if index is not None and postcodes is not None and changes.written() == self._written and \
+                time.monotonic() - self._checked_at < self.fresh_for:
+            return index, postcodes
+        with reading(self.engine) as conn:
+            return self._current(conn)
 
     def warm(self) -> None:
         """Build the in-memory directory and postcodes now, so the first CLW does not wait for it."""
@@ -90,8 +118,7 @@ class Searcher:
 
     def index(self) -> Index:
         """The in-memory directory as it is now (for the listing APIs and the tests)."""
-        with reading(self.engine) as conn:
-            return self._current(conn)[0]
+        return self._fresh()[0]
 
     def search(self, query: Query, now: dt.datetime | None = None, max_limit: int = MAX_LIMIT) -> Answer:
         """``max_limit`` lets listing APIs page through more than a CLW's screenful.
@@ -100,26 +127,28 @@ class Searcher:
         the person's data zone), which the web layer may count with record_unmet_search.
         """
         checked = check(query, self.vocabulary, max_limit)
-        with reading(self.engine) as conn:
-            index, postcodes = self._current(conn)
-            place, latitude, longitude, area = where(conn, query, postcodes.points)
+        index, postcodes = self._fresh()
+        with _OnDemand(self.engine) as database:  # most searches need no more of the database
+            place, latitude, longitude, area = where(database.connection, query, postcodes)
             # The council area, hence what covers it, for services delivered across an area; the
             # person's postcode and point are used here and forgotten.
             council = postcodes.council_at(place["query"] if place["kind"] == "postcode" else None,
                                            latitude, longitude)
             if checked.default_reach:
                 rural_default(checked, place["query"] if place["kind"] != "coordinates" else "This place",
-                              postcodes.live_within(latitude, longitude, RURAL_RADIUS_METRES),
-                              known=postcodes.live_within(latitude, longitude, KNOWN_WITHIN_METRES) > 0)
+                              postcodes.live_within(latitude, longitude, RURAL_RADIUS_METRES,
+                                                    at_most=RURAL_BELOW_POSTCODES),
+                              known=postcodes.live_within(latitude, longitude, KNOWN_WITHIN_METRES, at_most=1) > 0)
             if checked.unknown_words:
                 # The words no need knows, in names and descriptions: the database's full-text search.
+                conn = database.connection()
                 found = backends.of(conn).text_matches(conn, checked.unknown_words)
-                checked.word_matches = frozenset(index.position[s] for s in found if s in index.position)
-            answer = rank.search(index, checked, latitude, longitude, now, service_areas.covering(council))
-            answer.place = place
-            if not answer.results and checked.terms:
-                answer.unmet = UnmetSearch(tuple(t.slug for t in checked.terms), area, latitude, longitude)
-            answer.query = echo(query)
+                checked.word_matches = frozenset(i for s in found for i in [index.position.get(s)] if i is not None)
+        answer = rank.search(index, checked, latitude, longitude, now, service_areas.covering(council))
+        answer.place = place
+        if not answer.results and checked.terms:
+            answer.unmet = UnmetSearch(tuple(t.slug for t in checked.terms), area, latitude, longitude)
+        answer.query = echo(query)
         return answer
 
     def places(self, west: float, south: float, east: float, north: float,
@@ -128,8 +157,7 @@ class Searcher:
         with ``need``, only those that meet it (directly or through their activity type)."""
         if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
             raise SearchError("bbox must be west,south,east,north in degrees, west < east and south < north")
-        with self.engine.connect() as conn:
-            d, _ = self._current(conn)
+        d, _ = self._fresh()
         inside = np.nonzero((d.point_lon >= west) & (d.point_lon <= east) &
                             (d.point_lat >= south) & (d.point_lat <= north))[0]
         # The map shows a service once, as search does: not the hidden record of a duplicate pair.
@@ -137,8 +165,8 @@ class Searcher:
         found = []
         for point in inside:
             i = int(d.point_service[point])
-            if d.active[i] and i not in hidden and (need is None or need in d.covers[i]):
-                found.append({"id": d.ids[i], "name": d.services[i].name, "lat": float(d.point_lat[point]),
+            if d.active[i] and i not in hidden and (need is None or d.meets(i, need)):
+                found.append({"id": d.ids[i], "name": d.names.text(i), "lat": float(d.point_lat[point]),
                               "lon": float(d.point_lon[point]), "current": bool(d.current[i])})
                 if len(found) >= limit:
                     break
@@ -148,26 +176,44 @@ class Searcher:
         """The services asked for, in that order, as results without a distance (a handout):
         from the directory in memory, which is as current as the search itself."""
         checked = check(Query(latitude=0.0, longitude=0.0), self.vocabulary)
-        with reading(self.engine) as conn:
-            index, _ = self._current(conn)
+        index, _ = self._fresh()
         found = []
         for service_id in dict.fromkeys(service_ids):
             i = index.position.get(service_id)
             if i is not None:
-                found.append(_result(index, i, checked, index.first_point.get(i), None, now))
+                found.append(_result(index, i, checked, index.first_point(i), None, now))
         return found
 
     def running(self, service_ids: Sequence[str], day: str, time: str | None = None) -> list[str]:
         """Those of ``service_ids`` that run on ``day`` (at ``time``), or whose times are not known."""
         weekday, at = check_day(day), check_time(time)
-        with self.engine.connect() as conn:
-            index, _ = self._current(conn)
+        index, _ = self._fresh()
         keep = []
         for service_id in service_ids:
             i = index.position.get(service_id)
             if i is None or index.passes(i, dataclasses.replace(_EVERYTHING, day=weekday, time=at)):
                 keep.append(service_id)
         return keep
+
+
+class _OnDemand:
+    """A database connection opened only if something asks for it, closed at the end."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._stack = contextlib.ExitStack()
+        self._conn: Connection | None = None
+
+    def connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._stack.enter_context(reading(self.engine))
+        return self._conn
+
+    def __enter__(self) -> _OnDemand:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
 
 
 def _built(kind: Callable[..., Any], *args: Any) -> Any:
@@ -190,6 +236,6 @@ def search(engine: Engine, query: Query, searcher: Searcher | None = None) -> An
 _EVERYTHING = Filter(statuses=None)
 
 __all__ = ["ACCESSIBILITY", "ATTENDING", "Answer", "DEFAULT_MAX_METRES", "DETOUR_FACTOR", "MAX_LIMIT",
-           "MAX_METRES", "MAX_NEEDS", "MAX_TRAVEL_METRES", "TRAVEL_KMH", "TRAVEL_LABELS", "PostcodeNotFound", "Query", "Result", "SearchError", "Searcher",
+           "MAX_METRES", "MAX_NEEDS", "MAX_TRAVEL_METRES", "SERVER_FRESH_FOR", "TRAVEL_KMH", "TRAVEL_LABELS", "PostcodeNotFound", "Query", "Result", "SearchError", "Searcher",
            "UNMET_RULE", "UnmetSearch", "WALK_METRES_PER_MINUTE", "record_unmet", "record_unmet_search",
            "search", "unmet_by_month", "unmet_needs"]

@@ -7,6 +7,7 @@ needs a referral voucher, so a handout must never tell the person to just go alo
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 LABELS = {"drop_in": "Drop in", "call_first": "Phone first", "referral": "Referral needed"}
@@ -32,10 +33,18 @@ _RULES = (
 def how_to_get_in(application_process: str | None) -> dict[str, Any] | None:
     """{"kind", "label", "text"} from the record's application process (the text kept as it is);
     kind None when the words do not say; None when the record says nothing."""
-    text = " ".join((application_process or "").split())
+    if not application_process:
+        return None
+    kind, text = _read(application_process)
     if not text:
         return None
+    return {"kind": kind, "label": LABELS[kind] if kind else None, "text": text}
+
+
+@lru_cache(maxsize=8192)  # a directory's records say it in a few hundred ways, read on every search
+def _read(application_process: str) -> tuple[str | None, str]:
+    text = " ".join(application_process.split())
     for kind, rule in _RULES:
         if rule.search(text):
-            return {"kind": kind, "label": LABELS[kind], "text": text}
-    return {"kind": None, "label": None, "text": text}
+            return kind, text
+    return None, text

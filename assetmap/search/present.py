@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from assetmap import quality, schedules, service_areas
+from assetmap import quality, service_areas
 from assetmap.provenance import EDITOR
 from assetmap.search.getting_in import how_to_get_in
 from assetmap.search.index import Index
@@ -131,40 +131,41 @@ def freshness(assured: dt.date | None, today: dt.date | None = None, listed_by: 
     return f"{said}, {day}" if listed_by else f"checked {day}"
 
 
-def _listed_by(assurer: str | None, sources: tuple[str, ...]) -> str | None:
+def _listed_by(verified_here: bool, sources: tuple[str, ...]) -> str | None:
     """The source whose listing is a record's only check: no editor here verified it."""
-    if assurer:
+    if verified_here:
         return None
     outside = [label for label in sources if label != EDITOR.label]
     return " and ".join(outside) or None
 
 
 def cost_text(index: Index, i: int) -> str | None:
-    s = index.services[i]
-    if index.free[i]:
+    if index.free_of(i):
         return "Free"
-    if index.costs[i]:
-        return "; ".join(f"£{a:g}" + (f" ({o})" if o else "") if a is not None else (o or "")
-                         for a, o in index.costs[i])
-    return s.fees_description or s.fees or None
+    costs = index.costs[i]
+    if costs:
+        return "; ".join(f"£{a:g}" + (f" ({o})" if o else "") if a is not None else (o or "") for a, o in costs)
+    return index.fees_descriptions[i] or index.fees[i] or None
 
 
 def result(index: Index, i: int, c: Checked, point: int | None, metres: float | None,
            now: dt.datetime | None, across: str | None = None) -> Result:
     """``across``: the area the service is delivered across that covers the person; without it,
     a service shown without a venue says every area it is delivered across."""
-    s = index.services[i]
+    s = index.record(i)
+    areas = index.areas_of.get(i, ())
     delivered: str | None = None
     if across:
         delivered = service_areas.name_of(across)
-    elif point is None and index.areas_of[i]:
-        delivered = service_areas.names_of(index.areas_of[i])
-    covers = index.covers[i]
+    elif point is None and areas:
+        delivered = service_areas.names_of(areas)
+    covers = index.covers_of(i) if c.terms else {}
     matched = [t.slug for t in c.terms if t.slug in covers]
     why = [f"{t.label}: {covers[t.slug]}" for t in c.terms if t.slug in covers]
     if c.filter.text:
         why.append(f"mentions {c.filter.text!r}")
-    upcoming = schedules.next_session_of([rule for rule, _, _ in index.sessions[i]], now)
+    upcoming = index.next_session(i, now)
+    sources = index.sources[i]
     return Result(
         service_id=s.id, name=s.name, description=s.description, organization=s.organization,
         location=index.point_name[point] if point is not None else None,
@@ -173,15 +174,16 @@ def result(index: Index, i: int, c: Checked, point: int | None, metres: float | 
         longitude=float(index.point_lon[point]) if point is not None else None,
         distance_metres=round(metres, 1) if metres is not None else None,
         walk_minutes=round(metres * DETOUR_FACTOR / WALK_METRES_PER_MINUTE) if metres is not None else None,
-        attending=index.attending[i], remote=point is None and delivered is None,
+        attending=list(index.attending[i]), remote=point is None and delivered is None,
         matched_needs=matched, why=why, score=round(len(matched) / len(c.terms), 3) if c.terms else 1.0,
         next_session=upcoming.isoformat() if upcoming else None,
-        schedule=[sch["description"] for sch in index.schedules[i] if sch.get("description")],
-        cost=cost_text(index, i), free=index.free[i], phones=index.phones[i], email=s.email or s.org_email,
+        schedule=index.schedule_texts(i),
+        cost=cost_text(index, i), free=index.free_of(i), phones=index.phones_of(i), email=s.email or s.org_email,
         url=s.url or s.org_website, last_verified=s.assured_date.isoformat() if s.assured_date else None,
-        current=bool(index.current[i]), status=index.status[i], minimum_age=s.minimum_age,
-        maximum_age=s.maximum_age, delivered_across=delivered, sources=list(index.sources[i]),
-        freshness=freshness(s.assured_date, now.date() if now else None, _listed_by(s.assurer_email, index.sources[i])),
+        current=bool(index.current[i]), status=s.status, minimum_age=s.minimum_age,
+        maximum_age=s.maximum_age, delivered_across=delivered, sources=list(sources),
+        freshness=freshness(s.assured_date, now.date() if now else None,
+                            _listed_by(s.assurer_email, sources)),
         travel_minutes=round(travel_minutes(c.reach["travel"], metres))
         if metres is not None and c.reach else None,
         how_to_get_in=how_to_get_in(s.application_process), matches_words=i in c.word_matches,

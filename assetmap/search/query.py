@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -317,18 +318,21 @@ def _suggest(typed: str, vocabulary: taxonomy.Vocabulary) -> list[str]:
     return close or slugs[:6]
 
 
-def where(conn: Connection, query: Query, postcodes: dict[str, tuple[float, float, str | None, str | None]]
+def where(connection: Callable[[], Connection], query: Query,
+          postcodes: Mapping[str, tuple[float, float, str | None, str | None]]
           ) -> tuple[dict[str, Any], float, float, str | None]:
-    """Where the person is (the place as shown, latitude, longitude, data zone), from a postcode or coordinates."""
+    """Where the person is (the place as shown, latitude, longitude, data zone), from a postcode or
+    coordinates; the database (``connection()``) only for what the postcodes in memory do not hold."""
     if query.postcode and (query.latitude is not None or query.longitude is not None):
         raise SearchError("give a postcode or coordinates, not both")
     if query.postcode:
         parsed = parse_postcode(query.postcode)
-        if parsed.kind == "unit" and parsed.text in postcodes:
-            latitude, longitude, area, _ = postcodes[parsed.text]
+        known = postcodes.get(parsed.text) if parsed.kind == "unit" else None
+        if known is not None:
+            latitude, longitude, area, _ = known
             return {"query": parsed.text, "kind": "postcode", "exact": True, "latitude": latitude,
                     "longitude": longitude, "area_code": area, "notes": []}, latitude, longitude, area
-        place: Place = lookup(conn, query.postcode)
+        place: Place = lookup(connection(), query.postcode)
         return place.as_dict(), place.latitude, place.longitude, place.area_code
     if query.latitude is None or query.longitude is None:
         raise SearchError("give a postcode, or both latitude and longitude")

@@ -47,11 +47,10 @@ def candidates(d: Index, c: Checked, here: np.ndarray, bound: float | None, want
     """service -> its nearest point that passes the filter, from the trees of the asked-for terms
     and the services whose names or descriptions hold the unknown words.
 
-    Within a bound every point inside it gets the ranking's key (a service meeting two needs far
-    off outranks a nearer one meeting one, so the nearest few of each tree are not enough), and
-    the filter is tried in that order until no more can be among the first ``want``. Without
-    one (the nearest beyond the reach), each tree is searched outwards until it has given
-    ``want`` services that pass, stale or not, so the nearest are found whatever their date.
+    Within a bound, the services that can be among the first ``want`` in the ranking's order
+    (see :func:`_in_reach`). Without one (the nearest beyond the reach), each tree is searched
+    outwards until it has given ``want`` services that pass, stale or not, so the nearest are
+    found whatever their date.
     """
     f = c.filter
     # A tree holds only services that meet its term: the needs need no second look.
@@ -98,52 +97,135 @@ _SPHERE_MARGIN = 1.01
 
 def _word_points(d: Index, c: Checked, here: np.ndarray) -> list[tuple[int, float]]:
     """(point, chord distance) of every venue of the services the unknown words matched."""
-    points = [p for i in c.word_matches for p in d.points_of.get(i, ())]
+    points = [p for i in c.word_matches for p in d.points_of(i)]
     if not points:
         return []
     chosen = np.array(points, dtype=np.int64)
-    distances = np.linalg.norm(unit_vectors(d.point_lon[chosen], d.point_lat[chosen]) - here, axis=1)
+    distances = np.linalg.norm(d.vectors[chosen] - here, axis=1)
     return list(zip(points, distances.tolist()))
+
+
+class _Level:
+    """One step of the ranking's order: active or not, and how many of the asked needs are met."""
+
+    def __init__(self, active: bool, met: int, trees: list[tuple[Any, np.ndarray]]) -> None:
+        self.active, self.met, self.trees = active, met, trees
+
+
+def _levels(d: Index, c: Checked) -> tuple[list[_Level], np.uint64]:
+    """The ranking's levels, best first, each with the trees that hold every point of it.
+
+    A venue meeting ``met`` of the ``n`` asked needs lies in ``met`` of their trees, so in at least
+    one of any ``n - met + 1`` of them: the smallest are searched. With no need asked (nor unknown
+    words), everything is one level, from the tree of every venue.
+    """
+    asked = sorted((t.slug for t in c.terms if t.slug in d.trees), key=lambda slug: len(d.trees[slug][1]))
+    statuses = c.filter.statuses
+    kinds = [True] if statuses == ("active",) else [True, False] if statuses is None or "active" in statuses \
+        else [False]
+    levels: list[_Level] = []
+    for active in kinds:
+        if asked:
+            levels += [_Level(active, met, [d.trees[slug] for slug in asked[: len(asked) - met + 1]])
+                       for met in range(len(asked), 0, -1)]
+        elif not c.terms and not c.unknown_words and d.all_tree[0] is not None:
+            levels.append(_Level(active, 0, [d.all_tree]))
+        if c.word_matches:  # found by words alone: no need met
+            levels.append(_Level(active, -1, []))
+    return levels, d.mask_of(asked)
 
 
 def _in_reach(d: Index, c: Checked, here: np.ndarray, bound: float, want: int,
               consider: Any, found: dict[int, tuple[float, int]]) -> dict[int, int]:
     """The services in reach that can be among the first ``want`` in the ranking's order.
 
-    Every point in reach gets the ranking's key in numpy (needs met: how many of the asked-for
-    trees hold it; distance on the sphere, a stale record's as if further); the filter, which is
-    Python, is then tried in that order only until ``want`` services pass and the next key is
-    worse than the last one's by more than the sphere's error. rank() orders the few on the ellipsoid.
+    Level by level (active first, then most needs met), each level's venues are read nearest
+    first from its trees, growing a k-nearest query until it reaches past what is needed, and
+    get the ranking's key in numpy (distance on the sphere, a stale record's as if further); the
+    filter, which is Python, is then tried in that order only until ``want`` services pass and
+    the next key is worse than the last one's by more than the sphere's error. rank() orders the
+    few on the ellipsoid. A search for one need near a city's centre reads a few dozen venues of
+    a million, not the thousands in reach.
     """
-    chunks = [(members[np.asarray(positions, dtype=np.int64)], tree.data[positions])
-              for tree, members in _trees(d, c) if len(members)
-              for positions in [tree.query_ball_point(here, bound)] if positions]
-    words = [(p, dist) for p, dist in _word_points(d, c, here) if dist <= bound]
-    if not chunks and not words:
-        return {}
-    in_trees = np.concatenate([points for points, _ in chunks]) if chunks else np.zeros(0, dtype=np.int64)
-    points, met = np.unique(in_trees, return_counts=True)
-    if words:  # found by words alone: no need met
-        extra = np.setdiff1d(np.array([p for p, _ in words], dtype=np.int64), points)
-        points, met = np.concatenate([points, extra]), np.concatenate([met, np.zeros(len(extra), dtype=met.dtype)])
-    distance = np.linalg.norm(unit_vectors(d.point_lon[points], d.point_lat[points]) - here, axis=1)
-    metres = 2 * np.arcsin(np.minimum(distance / 2, 1.0)) * EARTH_RADIUS
-    services = d.point_service[points]
-    active, current = d.active[services], d.current[services]
-    ranked = np.where(current | ~active, metres, metres * (1 + STALE_FACTOR) + STALE_METRES)
-    order = np.lexsort((ranked, -met, ~active))
+    levels, asked = _levels(d, c)
     reach_metres = bound_metres(bound)
     sure: set[int] = set()  # services that pass and are surely within the reach
-    last: tuple[tuple[bool, int], float] | None = None  # the key of the want-th of them
-    for j in order.tolist():
-        key = (bool(not active[j]), -int(met[j]))
-        if last is not None and (key != last[0] or ranked[j] > last[1] * _SPHERE_MARGIN + 1):
+    for level in levels:
+        last = _level(d, c, level, asked, here, bound, reach_metres, want, sure, consider)
+        if last is not None:
             break
-        if consider(int(points[j]), float(distance[j])) and metres[j] * _SPHERE_MARGIN <= reach_metres:
-            sure.add(int(services[j]))
-            if last is None and len(sure) >= want:
-                last = (key, float(ranked[j]))
     return {service: point for service, (_, point) in found.items()}
+
+
+def _level(d: Index, c: Checked, level: _Level, asked: np.uint64, here: np.ndarray, bound: float,
+           reach_metres: float, want: int, sure: set[int], consider: Any) -> float | None:
+    """Consider one level's venues in ranked order; the ranked metres of the ``want``-th sure
+    service once there are enough (the search then stops), else None."""
+    seen: set[int] = set()
+    last: float | None = None
+    k = max(want * 3, 24)
+    while True:
+        points, chords, horizon = _nearest(d, c, level, here, bound, k)
+        services = d.point_service[points]
+        met = _popcount(d.point_mask[points] & asked)
+        keep = (met == max(level.met, 0)) & (d.active[services] == level.active)
+        points, chords, services = points[keep], chords[keep], services[keep]
+        metres = 2 * np.arcsin(np.minimum(chords / 2, 1.0)) * EARTH_RADIUS
+        current = d.current[services] | ~d.active[services]
+        ranked = np.where(current, metres, metres * (1 + STALE_FACTOR) + STALE_METRES)
+        certain = 2 * np.arcsin(min(horizon / 2, 1.0)) * EARTH_RADIUS  # nothing unseen is nearer
+        for j in np.argsort(ranked, kind="stable").tolist():
+            if last is not None and ranked[j] > last * _SPHERE_MARGIN + 1:
+                return last
+            if ranked[j] > certain and horizon < bound:
+                break  # beyond what this query saw: look further
+            point = int(points[j])
+            if point in seen:
+                continue
+            seen.add(point)
+            if consider(point, float(chords[j])) and metres[j] * _SPHERE_MARGIN <= reach_metres:
+                sure.add(int(services[j]))
+                if last is None and len(sure) >= want:
+                    last = float(ranked[j])
+        else:  # every venue this query saw was considered
+            if last is not None:
+                return last
+        if horizon >= bound:
+            return last  # every venue of the level in reach was seen
+        k *= 4
+
+
+def _nearest(d: Index, c: Checked, level: _Level, here: np.ndarray, bound: float,
+             k: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """The level's venues among the ``k`` nearest of each of its trees within ``bound``: (points,
+    chord distances, horizon), where every venue nearer than the horizon has been seen."""
+    if level.met < 0:
+        words = [(p, dist) for p, dist in _word_points(d, c, here) if dist <= bound]
+        return (np.array([p for p, _ in words], dtype=np.int64), np.array([x for _, x in words], dtype=float),
+                bound)
+    found_points, found_chords = [], []
+    horizon = bound
+    for tree, members in level.trees:
+        size = len(members)
+        distances, positions = tree.query(here, k=min(k, size), distance_upper_bound=bound)
+        distances, positions = np.atleast_1d(distances), np.atleast_1d(positions)
+        inside = positions < size
+        if inside.all() and k < size:
+            horizon = min(horizon, float(distances[-1]))
+        found_points.append(members[positions[inside]])
+        found_chords.append(distances[inside])
+    points = np.concatenate(found_points) if found_points else np.zeros(0, dtype=np.int64)
+    chords = np.concatenate(found_chords) if found_chords else np.zeros(0)
+    if len(level.trees) > 1:
+        points, first = np.unique(points, return_index=True)
+        chords = chords[first]
+    return points, chords, horizon
+
+
+def _popcount(values: np.ndarray) -> np.ndarray:
+    """How many bits each value has set (the needs met of each venue)."""
+    return np.bitwise_count(values) if hasattr(np, "bitwise_count") else \
+        np.array([bin(int(v)).count("1") for v in values], dtype=np.int64)
 
 
 def bound_metres(bound: float) -> float:
@@ -173,12 +255,11 @@ def rank(d: Index, c: Checked, services: dict[int, int], lon: float, lat: float,
     slugs = [t.slug for t in c.terms]
     keyed: list[tuple[tuple[Any, ...], tuple[int, int, float]]] = []
     for (service, point), m in zip(order, np.atleast_1d(metres)):
-        name = d.services[service].name
+        name = d.names.text(service)
         if nearest:
             keyed.append(((float(m), name), (service, point, float(m))))
             continue
-        covers = d.covers[service]
-        met = sum(1 for slug in slugs if slug in covers)
+        met = sum(1 for slug in slugs if d.meets(service, slug))
         keyed.append(((0 if d.active[service] else 1, -met, ranked_metres(d, service, float(m)), name),
                       (service, point, float(m))))
     keyed.sort(key=lambda pair: pair[0])
@@ -228,8 +309,8 @@ def area_wide(d: Index, c: Checked, areas: tuple[str, ...], shown: set[int]) -> 
     fits = d.matcher(dataclasses.replace(c.filter, needs=(), accessibility=()))
     order = {code: n for n, code in enumerate(areas)}
     matches = [i for i in found if i not in shown and fits(i, None)]
-    matches.sort(key=lambda i: (tier(d, i) == 2, -sum(t.slug in d.covers[i] for t in c.terms), tier(d, i),
-                                order[found[i]], d.services[i].name))
+    matches.sort(key=lambda i: (tier(d, i) == 2, -sum(d.meets(i, t.slug) for t in c.terms), tier(d, i),
+                                order[found[i]], d.names.text(i)))
     return [(i, found[i]) for i in matches[: c.limit]]
 
 
@@ -262,8 +343,8 @@ def search(d: Index, c: Checked, latitude: float, longitude: float, now: dt.date
         worded = d.matcher(dataclasses.replace(anywhere, needs=()))
         matches = [i for i in d.remote if kinds & set(d.attending[i]) and (
             (i in c.word_matches and worded(i, None)) or ((c.terms or not c.unknown_words) and fits(i, None)))]
-        matches.sort(key=lambda i: (tier(d, i) == 2, -sum(t.slug in d.covers[i] for t in c.terms), tier(d, i),
-                                    d.services[i].name))
+        matches.sort(key=lambda i: (tier(d, i) == 2, -sum(d.meets(i, t.slug) for t in c.terms), tier(d, i),
+                                    d.names.text(i)))
         remote = [result(d, i, c, None, None, now) for i in matches[: min(c.limit, 5)]]
     answer = Answer(query={}, place=None,
                     needs=[{"slug": t.slug, "label": t.label, "kind": t.kind} for t in c.terms],
