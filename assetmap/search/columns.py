@@ -11,9 +11,10 @@ from __future__ import annotations
 import array
 import datetime as dt
 from collections.abc import Hashable, Iterable, Iterator, Sequence
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, cast, overload
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Connection
 from sqlalchemy.sql import ClauseElement
 
@@ -26,20 +27,16 @@ class Texts(Sequence[str | None]):
     __slots__ = ("_blob", "_ends")
 
     def __init__(self, values: Iterable[str | None]) -> None:
-        encoded: list[bytes] = []
-        ends = array.array("q")
-        total = 0
-        for value in values:
-            if value is None:
-                ends.append(-1 - total)  # negative: None, and where the next string starts
-                continue
-            data = str(value).encode("utf-8", "surrogatepass")
-            encoded.append(data)
-            total += len(data)
-            ends.append(total)
+        given = values if isinstance(values, list) else list(values)
+        encoded = [b"" if v is None else (v if isinstance(v, str) else str(v)).encode("utf-8", "surrogatepass")
+                   for v in given]
         self._blob = b"".join(encoded)
+        ends = np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)))
+        none = np.fromiter((v is None for v in given), dtype=bool, count=len(given))
+        ends = np.where(none, -1 - ends, ends)  # negative: None, and where the next string starts
         # array.array: an item is read ten times faster than from numpy; four bytes each while they fit
-        self._ends = array.array("i", ends) if total < 2**31 - 1 else ends
+        wide = len(self._blob) >= 2**31 - 1
+        self._ends = array.array("q" if wide else "i", ends.astype(np.int64 if wide else np.int32).tobytes())
 
     def __len__(self) -> int:
         return len(self._ends)
@@ -94,13 +91,14 @@ class Interned(Generic[T]):
     __slots__ = ("codes", "table")
 
     def __init__(self, values: Iterable[T], dtype: Any = np.int32) -> None:
-        seen: dict[T, int] = {}
-        codes = [seen.setdefault(value, len(seen)) for value in values]
-        self.table: list[T] = list(seen)
-        self.codes = np.array(codes, dtype=dtype)
+        given = values if isinstance(values, list) else list(values)
+        # pandas hashes a million values in C; None is a value like any other here
+        codes, uniques = pd.factorize(pd.Series(given, dtype=object), use_na_sentinel=False)
+        self.table: list[T] = [cast(T, None) if _missing(u) else u for u in uniques]
+        self.codes = codes.astype(dtype)
 
     def __getitem__(self, i: int) -> T:
-        return self.table[int(self.codes[i])]
+        return self.table[self.codes.item(i)]
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -110,6 +108,34 @@ class Interned(Generic[T]):
             return self.table.index(value)
         except ValueError:
             return None
+
+
+class Keys:
+    """Many distinct strings that records share (a third of a million organisation ids): packed and
+    sorted, a code each (-1 for none). A Python list of them would be small objects scattered
+    through the interpreter's memory, keeping every page they sit on from being given back."""
+
+    __slots__ = ("codes", "table")
+
+    def __init__(self, values: Sequence[str | None]) -> None:
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=True)
+        self.codes = codes.astype(np.int32)
+        self.table = Sorted(list(uniques))
+
+    def __getitem__(self, i: int) -> str | None:
+        code = self.codes.item(i)
+        return None if code < 0 else self.table[code]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def code_of(self, value: str) -> int | None:
+        return self.table.find(value)
+
+
+def _missing(value: Any) -> bool:
+    """pandas gives a missing value back as NaN or None, whichever it likes."""
+    return value is None or (isinstance(value, float) and value != value)
 
 
 class Grouped(Generic[T]):
@@ -128,6 +154,11 @@ class Grouped(Generic[T]):
 
     def codes_of(self, i: int) -> np.ndarray:
         return self.values.codes[self.starts[i]:self.starts[i + 1]]
+
+    def per_record(self) -> list[tuple[int, ...]]:
+        """Each record's codes as a tuple: a key for what records share."""
+        codes, starts = self.values.codes.tolist(), self.starts.tolist()
+        return [tuple(codes[starts[i]:starts[i + 1]]) for i in range(len(starts) - 1)]
 
 
 def group(owners: np.ndarray, records: int) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 import shapely
 import shapely.prepared
 from scipy.spatial import cKDTree
@@ -43,7 +44,7 @@ from assetmap.models import (
     Service,
     ServiceAtLocation,
 )
-from assetmap.search.columns import Grouped, Interned, Sorted, Texts, days, fetch, moments
+from assetmap.search.columns import Grouped, Interned, Keys, Sorted, Texts, days, fetch, group, moments
 
 EARTH_RADIUS = 6_371_008.8
 ATTENDING_BITS = {"in_person": 1, "online": 2, "phone": 4}
@@ -113,156 +114,173 @@ class Index:
 
     def __init__(self, conn: Connection, vocabulary: taxonomy.Vocabulary) -> None:
         self.vocabulary = vocabulary
-        self._services(conn)
-        position = {service_id or "": i for i, service_id in enumerate(self.ids)}  # while building only
+        rows, fees = self._services(conn)  # rows: service id -> row, while building only
         self.position = _Positions(self.ids)
-        self._needs(conn, position)
-        self._schedules(conn, position)
-        self._costs_and_phones(conn, position)
-        self._places(conn, position)
-        self._across(conn, position)
+        self._needs(conn, rows)
+        self._schedules(conn, rows)
+        self._costs_and_phones(conn, rows, fees)
+        self._places(conn, rows)
+        self._across(conn, rows)
         self._trees()
         self._next_sessions: dict[tuple[Any, ...], object] = {}
 
-    # --- building ----------------------------------------------------------------------------
+    # --- building: a few large reads, then numpy and pandas over whole columns ------------------
 
-    def _services(self, conn: Connection) -> None:
-        rows = fetch(conn, select(
+    def _services(self, conn: Connection) -> tuple[pd.Index, list[str | None]]:
+        found = fetch(conn, select(
             Service.id, Service.name, Service.description, Service.status, Service.assured_date,
             Service.assurer_email, Service.minimum_age, Service.maximum_age, Service.url, Service.email,
             Service.fees_description, Service.fees, Service.organization_id, Service.last_modified,
             Service.application_process))
-        rows.sort(key=lambda row: row[0])  # Python's order, which Sorted.find bisects
-        columns = list(zip(*rows)) if rows else [()] * 15
-        n = self.n = len(rows)
-        self.ids = Sorted(columns[0])
+        found.sort(key=lambda row: row[0])  # Python's order, which Sorted.find bisects
+        columns = [list(c) for c in zip(*found)] if found else [[] for _ in range(15)]
+        n = self.n = len(found)
+        del found
+        ids = columns[0]
+        self.ids = Sorted(ids)
         self.names = Texts(columns[1])
         self.descriptions = Texts(columns[2])
         self.statuses: Interned[str] = Interned(columns[3], np.uint8)
         self.assured = days(columns[4])
         self.assured_here = np.array([bool(e) for e in columns[5]], dtype=bool)
-        self.min_age = np.array([np.nan if a is None else a for a in columns[6]], dtype=float)
-        self.max_age = np.array([np.nan if a is None else a for a in columns[7]], dtype=float)
+        self.min_age = np.array(columns[6], dtype=float)  # None becomes NaN
+        self.max_age = np.array(columns[7], dtype=float)
         self.urls, self.emails = Texts(columns[8]), Texts(columns[9])
         self.fees_descriptions, self.fees = Texts(columns[10]), Texts(columns[11])
         self.applications = Texts(columns[14])
         self.last_modified = moments(columns[13])
-        organizations = {row[0]: row[1:] for row in fetch(conn, select(
-            Organization.id, Organization.name, Organization.email, Organization.website))}
-        self.organizations: Interned[str | None] = Interned(columns[12])
-        known = [organizations.get(o) if o is not None else None for o in self.organizations.table]
-        self.org_names = Texts(k[0] if k else None for k in known)
-        self.org_emails = Texts(k[1] if k else None for k in known)
-        self.org_websites = Texts(k[2] if k else None for k in known)
+        self.organizations = Keys(columns[12])
+        known = fetch(conn, select(Organization.id, Organization.name, Organization.email, Organization.website))
+        at = pd.Index([k[0] for k in known]).get_indexer(pd.Series(list(self.organizations.table), dtype=object))
+        self.org_names = Texts([known[j][1] if j >= 0 else None for j in at])
+        self.org_emails = Texts([known[j][2] if j >= 0 else None for j in at])
+        self.org_websites = Texts([known[j][3] if j >= 0 else None for j in at])
         active_code = self.statuses.code_of("active")
         self.active = self.statuses.codes == active_code if active_code is not None else np.zeros(n, dtype=bool)
         self.current = self.active & ~quality.stale_days(self.assured, dt.date.today())
-        ids = self.ids
-        self.hidden_by = {status: frozenset(i for s in directory.hidden_duplicates(conn, (status,))
-                                            for i in [ids.find(s)] if i is not None)
-                          for status in directory.DUPLICATE_STATUSES}
+        rows = pd.Index(ids)
+        self.hidden_by = {status: frozenset(int(i) for i in rows.get_indexer(
+            sorted(directory.hidden_duplicates(conn, (status,)))) if i >= 0) for status in directory.DUPLICATE_STATUSES}
         labels = directory.source_labels(conn)
-        self.sources: Interned[tuple[str, ...]] = Interned((labels.get(s or "", ()) for s in ids), np.uint16)
+        self.sources: Interned[tuple[str, ...]] = Interned([labels.get(s, ()) for s in ids], np.uint16)
+        return rows, [d or f for d, f in zip(columns[10], columns[11])]
 
-    def _needs(self, conn: Connection, position: dict[str, int]) -> None:
+    def _needs(self, conn: Connection, rows: pd.Index) -> None:
         """Which needs each service meets: the tags read once, the rule in directory.needs_of_terms."""
         vocabulary = self.vocabulary
         self.by_term = directory.term_needs(conn, vocabulary)
         self.slugs = tuple(t.slug for t in vocabulary.terms)
         self.bits = {slug: 1 << b for b, slug in enumerate(self.slugs)}
         links = fetch(conn, directory.service_links_query())
-        kept = [(position[s], term, taxonomy_id) for s, term, taxonomy_id in links if s in position]
-        owners = np.array([k[0] for k in kept], dtype=np.int64)
-        self.tags: Grouped[str] = Grouped(owners, [k[1] for k in kept], self.n)
-        term_codes = {term: code for code, term in enumerate(self.tags.values.table)}
-        self.with_term = term_codes  # term id -> code: the terms services here are tagged with
+        owners = _owners(rows, [link[0] for link in links])
+        kept = np.nonzero(owners >= 0)[0]
+        terms = [links[j][1] for j in kept]
+        self.tags: Grouped[str] = Grouped(owners[kept], terms, self.n)
+        self.with_term = {term: code for code, term in enumerate(self.tags.values.table)}  # the terms in use
         with_taxonomy: dict[str, set[int]] = defaultdict(set)
-        for _, term, taxonomy_id in kept:
+        for taxonomy_id, term in {(links[j][2], links[j][1]) for j in kept}:
             if taxonomy_id:
-                with_taxonomy[taxonomy_id].add(term_codes[term])
+                with_taxonomy[taxonomy_id].add(self.with_term[term])
         self.with_taxonomy = {t: frozenset(codes) for t, codes in with_taxonomy.items()}
         term_mask = np.array([sum(self.bits[slug] for slug in self.by_term.get(term, {}) if slug in self.bits)
                               for term in self.tags.values.table], dtype=np.uint64)
         mask = np.zeros(self.n, dtype=np.uint64)
-        if len(owners):
-            np.bitwise_or.at(mask, owners, term_mask[[term_codes[k[1]] for k in kept]])
+        if len(kept):
+            np.bitwise_or.at(mask, owners[kept][self.tags.order], term_mask[self.tags.values.codes])
         self.mask = mask
 
-    def _schedules(self, conn: Connection, position: dict[str, int]) -> None:
+    def _schedules(self, conn: Connection, rows: pd.Index) -> None:
         """Each distinct schedule parsed once; their descriptions (often a service's own words) apart."""
-        rows = [row for row in fetch(conn, select(*_SCHEDULE)) if row[0] in position]
-        owners = np.array([position[row[0]] for row in rows], dtype=np.int64)
-        self.schedule_rows: Grouped[tuple[Any, ...]] = Grouped(owners, [row[1:11] for row in rows], self.n)
-        self.schedule_descriptions = Texts(rows[int(j)][11] for j in self.schedule_rows.order)
+        found = fetch(conn, select(*_SCHEDULE))
+        owners = _owners(rows, [row[0] for row in found])
+        kept = np.nonzero(owners >= 0)[0]
+        self.schedule_rows: Grouped[tuple[Any, ...]] = Grouped(owners[kept], [found[j][1:11] for j in kept], self.n)
+        self.schedule_descriptions = Texts([found[kept[j]][11] for j in self.schedule_rows.order])
         self.patterns = [Session(schedules.parse(dict(zip(_SCHEDULE_FIELDS, pattern))), _hhmm(pattern[7]),
                                  _hhmm(pattern[8]), pattern[9])
                          for pattern in self.schedule_rows.values.table]
 
-    def _costs_and_phones(self, conn: Connection, position: dict[str, int]) -> None:
-        costs: dict[int, list[tuple[float | None, str | None]]] = defaultdict(list)
-        for service_id, amount, option, description in fetch(conn, select(
-                CostOption.service_id, CostOption.amount, CostOption.option, CostOption.amount_description)):
-            i = position.get(service_id)
-            if i is not None:  # an infinite or NaN amount a database may hold is no amount ("£inf")
-                costs[i].append((amount if amount is None or math.isfinite(amount) else None, option or description))
+    def _costs_and_phones(self, conn: Connection, rows: pd.Index, fees: list[str | None]) -> None:
+        found = fetch(conn, select(CostOption.service_id, CostOption.amount, CostOption.option,
+                                   CostOption.amount_description))
+        owners = _owners(rows, [row[0] for row in found])
+        kept = np.nonzero(owners >= 0)[0]
+        # an infinite or NaN amount a database may hold is no amount ("£inf")
+        options: Grouped[tuple[float | None, str | None]] = Grouped(owners[kept], [
+            (a if a is None or math.isfinite(a) else None, o or d) for _, a, o, d in (found[j] for j in kept)], self.n)
+        table = options.values.table
         self.costs: Interned[tuple[tuple[float | None, str | None], ...]] = Interned(
-            (tuple(costs.get(i, ())) for i in range(self.n)))
-        fees = [self.fees_descriptions[i] or self.fees[i] for i in range(self.n)]
-        self.free = np.array([_free_code(self.costs.table[int(code)], fee)
-                              for code, fee in zip(self.costs.codes, fees)], dtype=np.int8)
-        phones: dict[int, list[str]] = defaultdict(list)
-        for service_id, number in fetch(conn, select(func.coalesce(Phone.service_id, Contact.service_id), Phone.number)
-                                        .outerjoin(Contact, Contact.id == Phone.contact_id)):
-            i = position.get(service_id) if service_id else None
-            if i is not None and number not in phones[i]:
-                phones[i].append(number)
-        self.phones = Texts("\n".join(phones[i]) if i in phones else None for i in range(self.n))
+            [tuple(table[c] for c in codes) for codes in options.per_record()])
+        # Free or not: from the amounts, else from the fees' words (directory.is_free), once per distinct case.
+        by_words: dict[str | None, int] = {}
+        cases = [[a for a, _ in costs if a is not None] for costs in self.costs.table]
+        free = np.array([-2 if not amounts else int(min(amounts) == 0) for amounts in cases], dtype=np.int8)
+        self.free = free[self.costs.codes]
+        for i in np.nonzero(self.free == -2)[0].tolist():
+            fee = fees[i]
+            if fee not in by_words:
+                said = directory.is_free([], fee)
+                by_words[fee] = -1 if said is None else int(said)
+            self.free[i] = by_words[fee]
+        found = fetch(conn, select(func.coalesce(Phone.service_id, Contact.service_id), Phone.number)
+                      .outerjoin(Contact, Contact.id == Phone.contact_id))
+        owners = _owners(rows, [row[0] for row in found])
+        kept = np.nonzero(owners >= 0)[0]
+        order, starts = group(owners[kept], self.n)
+        numbers = [found[kept[j]][1] for j in order]
+        spans = starts.tolist()
+        self.phones = Texts([None if spans[i] == spans[i + 1] else numbers[spans[i]] if spans[i + 1] - spans[i] == 1
+                             else "\n".join(dict.fromkeys(numbers[spans[i]:spans[i + 1]])) for i in range(self.n)])
 
-    def _places(self, conn: Connection, position: dict[str, int]) -> None:
-        places = fetch(conn, select(ServiceAtLocation.service_id, Location.id, Location.name, Location.latitude,
-                                    Location.longitude, Location.location_type,
-                                    Location.geom.is_not(None).label("placed"))
-                       .join(Location, Location.id == ServiceAtLocation.location_id))
-        places = [p for p in places if p[0] in position]
-        places.sort(key=lambda p: (position[p[0]], p[1]))
-        addresses: dict[str, str] = {}
-        for location_id, line1, city, postcode in fetch(conn, select(
-                Address.location_id, Address.address_1, Address.city, Address.postal_code)):
-            if location_id not in addresses:
-                addresses[location_id] = ", ".join(part for part in (line1, city, postcode) if part)
+    def _places(self, conn: Connection, rows: pd.Index) -> None:
+        found = fetch(conn, select(ServiceAtLocation.service_id, Location.id, Location.name, Location.latitude,
+                                   Location.longitude, Location.location_type,
+                                   Location.geom.is_not(None).label("placed"))
+                      .join(Location, Location.id == ServiceAtLocation.location_id))
+        owners = _owners(rows, [p[0] for p in found])
+        kept = np.nonzero(owners >= 0)[0]
+        location_rank, _ = pd.factorize(pd.Series([found[j][1] for j in kept], dtype=object), sort=True)
+        kept = kept[np.lexsort((location_rank, owners[kept]))]  # by service, then location
+        places = [found[j] for j in kept]
+        owners = owners[kept]
+        del found
+        # How people attend: from the schedules' words and the venues' types (directory.attending_kinds),
+        # worked out once per distinct combination of the two.
+        types: Grouped[str | None] = Grouped(owners, [p[5] for p in places], self.n)
+        keys: Interned[tuple[tuple[int, ...], tuple[int, ...]]] = Interned(
+            list(zip(self.schedule_rows.per_record(), types.per_record())))
+        kinds = [tuple(directory.attending_kinds([self.patterns[c].attending_type for c in schedule_codes],
+                                                 [types.values.table[c] or "" for c in type_codes]))
+                 for schedule_codes, type_codes in keys.table]
+        self.attending: Interned[tuple[str, ...]] = Interned([kinds[c] for c in keys.codes.tolist()], np.uint8)
+        placed = np.array([bool(p[6]) and p[3] is not None and p[4] is not None for p in places], dtype=bool)
+        where = np.nonzero(placed)[0]
+        self.point_service = owners[where]
+        self.point_lat = np.array([places[j][3] for j in where], dtype=float)
+        self.point_lon = np.array([places[j][4] for j in where], dtype=float)
+        self.point_name = Texts([places[j][2] for j in where])
+        locations = [places[j][1] for j in where]
+        addresses = fetch(conn, select(Address.location_id, Address.address_1, Address.city, Address.postal_code))
+        first = pd.Series(np.arange(len(addresses))).groupby(
+            pd.Series([a[0] for a in addresses], dtype=object), sort=False).first() if addresses else pd.Series([])
+        at = first.reindex(pd.Series(locations, dtype=object)).to_numpy() if len(first) else np.full(len(where), np.nan)
+        self.point_address = Texts([None if a != a else ", ".join(part for part in addresses[int(a)][1:] if part)
+                                    for a in at])
         access: dict[str, list[str]] = defaultdict(list)
         for location_id, description, details, text in fetch(conn, select(
                 Accessibility.location_id, Accessibility.description, Accessibility.details,
                 Accessibility.accessibility)):
             access[location_id].append(f"{description or ''} {details or ''} {text or ''}".lower())
-        location_types: dict[int, list[str]] = defaultdict(list)
-        for p in places:
-            location_types[position[p[0]]].append(p[5])
-        placed = [p for p in places if p[6] and p[3] is not None and p[4] is not None]
-        self.point_service = np.array([position[p[0]] for p in placed], dtype=np.int64)
-        self.point_lat = np.array([p[3] for p in placed], dtype=float)
-        self.point_lon = np.array([p[4] for p in placed], dtype=float)
-        self.point_name = Texts(p[2] for p in placed)
-        self.point_address = Texts(addresses.get(p[1]) for p in placed)
-        self.point_access = {j: tuple(access[p[1]]) for j, p in enumerate(placed) if p[1] in access}
+        self.point_access = {j: tuple(access[location]) for j, location in enumerate(locations) if location in access}
         self.point_start = np.searchsorted(self.point_service, np.arange(self.n + 1)).astype(np.int64)
-        # How people attend: from the schedules' words and the venues' types (directory.attending_kinds),
-        # worked out once per distinct combination.
-        kinds: dict[tuple[Any, ...], tuple[str, ...]] = {}
-        attending = []
-        for i in range(self.n):
-            key = (tuple(self.schedule_rows.codes_of(i).tolist()), tuple(location_types.get(i, ())))
-            if key not in kinds:
-                texts = [self.patterns[c].attending_type for c in key[0]]
-                kinds[key] = tuple(directory.attending_kinds(texts, list(key[1])))
-            attending.append(kinds[key])
-        self.attending: Interned[tuple[str, ...]] = Interned(attending, np.uint8)
         self.unplaced_local = self.n - len(np.unique(self.point_service))
 
-    def _across(self, conn: Connection, position: dict[str, int]) -> None:
+    def _across(self, conn: Connection, rows: pd.Index) -> None:
         """Delivered across areas: per area code (and per need there) the services, worked out once,
         so a search only looks up the few codes that cover the person's council area."""
-        self.areas_of = {position[s]: codes for s, codes in directory.delivered_across(conn).items() if s in position}
+        across = directory.delivered_across(conn)
+        at = _owners(rows, list(across))
+        self.areas_of = {int(i): codes for i, codes in zip(at, across.values()) if i >= 0}
         self.across: dict[tuple[str, str | None], list[int]] = defaultdict(list)
         for i, codes in sorted(self.areas_of.items()):
             for code in codes:
@@ -272,7 +290,8 @@ class Index:
         # Online and phone services reach everyone, unless they say for which area.
         remote_codes = [c for c, kinds in enumerate(self.attending.table) if "online" in kinds or "phone" in kinds]
         remote = np.nonzero(np.isin(self.attending.codes, remote_codes))[0]
-        self.remote = [int(i) for i in remote if int(i) not in self.areas_of]
+        self.remote = np.array(sorted((i for i in remote.tolist() if i not in self.areas_of), key=self.names.text),
+                               dtype=np.int64)  # in name order, the order they are listed in among equals
 
     def _trees(self) -> None:
         """One k-d tree of unit vectors per need and activity type, of the venues of services meeting it."""
@@ -300,12 +319,14 @@ class Index:
     def record(self, i: int) -> ServiceRecord:
         org = self.organizations.codes.item(i)
         low, high, modified = self.min_age.item(i), self.max_age.item(i), self.last_modified.item(i)
+        known = org >= 0
         return ServiceRecord(
             self.ids[i] or "", self.names.text(i), self.descriptions[i], self.status(i), self.assured.item(i),
             bool(self.assured_here.item(i)), None if low != low else low, None if high != high else high,
-            self.urls[i], self.emails[i], self.fees_descriptions[i], self.fees[i], self.organizations.table[org],
-            self.org_names[org], self.org_emails[org], self.org_websites[org], self.applications[i],
-            None if modified != modified else modified)
+            self.urls[i], self.emails[i], self.fees_descriptions[i], self.fees[i],
+            self.organizations.table[org] if known else None, self.org_names[org] if known else None,
+            self.org_emails[org] if known else None, self.org_websites[org] if known else None,
+            self.applications[i], None if modified != modified else modified)
 
     def status(self, i: int) -> str:
         return self.statuses.table[self.statuses.codes.item(i)]
@@ -364,8 +385,9 @@ class Index:
 
     def text_of(self, i: int) -> str:
         """What a free-text filter looks in: name, description, organisation (lowered)."""
-        org = int(self.organizations.codes[i])
-        return f"{self.names.text(i)} {self.descriptions.text(i)} {self.org_names.text(org)}".lower()
+        org = self.organizations.codes.item(i)
+        name = self.org_names.text(org) if org >= 0 else ""
+        return f"{self.names.text(i)} {self.descriptions.text(i)} {name}".lower()
 
     def mask_of(self, slugs: Sequence[str]) -> np.uint64:
         return np.uint64(sum(self.bits.get(slug, 0) for slug in set(slugs)))
@@ -489,6 +511,13 @@ class Index:
                 continue
             return True
         return False
+
+
+def _owners(rows: pd.Index, keys: Sequence[Any]) -> np.ndarray:
+    """The row of each key's service (-1 for a service that is not there), looked up in C."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.int64)
+    return rows.get_indexer(pd.Series(keys, dtype=object)).astype(np.int64)
 
 
 class _Positions:

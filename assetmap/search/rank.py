@@ -314,6 +314,32 @@ def area_wide(d: Index, c: Checked, areas: tuple[str, ...], shown: set[int]) -> 
     return [(i, found[i]) for i in matches[: c.limit]]
 
 
+def _remote(d: Index, c: Checked, kinds: set[str], fits: Any, worded: Any, want: int) -> list[int]:
+    """The first ``want`` online or phone services that fit, in their order: inactive last, then
+    needs met, then current before stale, then name. Ordered in numpy over every such service (a
+    national directory has a hundred thousand), the filter tried only until enough pass."""
+    pool = d.remote  # in name order
+    ways = [code for code, said in enumerate(d.attending.table) if kinds & set(said)]
+    pool = pool[np.isin(d.attending.codes[pool], ways)]
+    asked = d.mask_of([t.slug for t in c.terms])
+    by_need = (d.mask[pool] & asked) != 0 if c.terms else np.full(len(pool), not c.unknown_words)
+    worded_pool = np.isin(pool, np.fromiter(c.word_matches, dtype=np.int64)) if c.word_matches else \
+        np.zeros(len(pool), dtype=bool)
+    keep = by_need | worded_pool
+    pool, worded_pool = pool[keep], worded_pool[keep]
+    met = _popcount(d.mask[pool] & asked)
+    rank_tier = np.where(d.current[pool], 0, np.where(d.active[pool], 1, 2))
+    order = np.lexsort((np.arange(len(pool)), rank_tier, -met, rank_tier == 2))
+    found: list[int] = []
+    for j in order.tolist():
+        i = int(pool[j])
+        if (worded_pool[j] and worded(i, None)) or ((c.terms or not c.unknown_words) and fits(i, None)):
+            found.append(i)
+            if len(found) >= want:
+                break
+    return found
+
+
 def search(d: Index, c: Checked, latitude: float, longitude: float, now: dt.datetime | None,
            areas: tuple[str, ...] = ()) -> Answer:
     """``areas``: every area code that covers the person's council area (service_areas.covering)."""
@@ -341,11 +367,7 @@ def search(d: Index, c: Checked, latitude: float, longitude: float, now: dt.date
         fits = d.matcher(anywhere)
         # Unknown words: their matches too, whatever needs they meet (only them, when no need was read).
         worded = d.matcher(dataclasses.replace(anywhere, needs=()))
-        matches = [i for i in d.remote if kinds & set(d.attending[i]) and (
-            (i in c.word_matches and worded(i, None)) or ((c.terms or not c.unknown_words) and fits(i, None)))]
-        matches.sort(key=lambda i: (tier(d, i) == 2, -sum(d.meets(i, t.slug) for t in c.terms), tier(d, i),
-                                    d.names.text(i)))
-        remote = [result(d, i, c, None, None, now) for i in matches[: min(c.limit, 5)]]
+        remote = [result(d, i, c, None, None, now) for i in _remote(d, c, kinds, fits, worded, min(c.limit, 5))]
     answer = Answer(query={}, place=None,
                     needs=[{"slug": t.slug, "label": t.label, "kind": t.kind} for t in c.terms],
                     max_metres=round(c.max_metres, 1), results=local, remote=remote, beyond=beyond,
