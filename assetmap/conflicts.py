@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Date, DateTime, Engine, Float, Integer, delete, select, update
+from sqlalchemy import Connection, Date, DateTime, Engine, Float, Integer, delete, select, update
 
 from assetmap import changes
 from assetmap.db import writing
 from assetmap.io.oruk import TABLES
 from assetmap.io.write import point_expression
-from assetmap.models import AuditEntry, DataSource, RecordSource, Service, SyncConflict
+from assetmap.models import AuditEntry, DataSource, RecordSource, Service, ServiceAtLocation, SyncConflict
 
 # What an editor reads for a table's field, where the column name would not do.
 WORDS = {("service", "name"): "name", ("service", "description"): "description", ("phone", "number"): "phone",
@@ -105,4 +105,15 @@ def settle(engine: Engine, record_type: str, record_id: str, field: str, source_
             field=describe(record_type, field),
             old_value=conflict.local_value if take == "source" else conflict.source_value,
             new_value=conflict.source_value if take == "source" else conflict.local_value))
-        changes.bump(conn, changes.DIRECTORY)
+        changes.bump(conn, changes.DIRECTORY, services=_touched(conn, record_type, record_id, conflict.service_id))
+
+
+def _touched(conn: Connection, record_type: str, record_id: str, service_id: str | None) -> set[str] | None:
+    """The services a settled value shows in: the service, or every service at a venue; else not
+    known (an organisation's, a taxonomy's), and the search reads everything again."""
+    if record_type == "service":
+        return {record_id}
+    if record_type == "location":
+        return {s for s in conn.execute(select(ServiceAtLocation.service_id).where(
+            ServiceAtLocation.location_id == record_id)).scalars() if s} | ({service_id} if service_id else set())
+    return None

@@ -579,12 +579,14 @@ def areas(conn: Connection, area_type: str = "datazone2011", codes: Sequence[str
     return found
 
 
-def source_labels(conn: Connection) -> dict[str, tuple[str, ...]]:
+def source_labels(conn: Connection, service_ids: Sequence[str] | None = None) -> dict[str, tuple[str, ...]]:
     """service -> where it came from (ALISS, Give Food, a spreadsheet's name, an editor), for results."""
     found: dict[str, list[str]] = defaultdict(list)
-    for service_id, label in conn.execute(
-            select(RecordSource.record_id, DataSource.label).join(DataSource, DataSource.key == RecordSource.source_key)
-            .where(RecordSource.record_type == "service").order_by(RecordSource.record_id, DataSource.label)):
+    query = (select(RecordSource.record_id, DataSource.label).join(DataSource, DataSource.key == RecordSource.source_key)
+             .where(RecordSource.record_type == "service").order_by(RecordSource.record_id, DataSource.label))
+    if service_ids is not None:
+        query = query.where(RecordSource.record_id.in_(list(service_ids)))
+    for service_id, label in conn.execute(query):
         found[service_id].append(label)
     return {service_id: tuple(labels) for service_id, labels in found.items()}
 

@@ -418,7 +418,7 @@ def record(engine: Engine, pairs: Sequence[Pair]) -> Found:
             conn.execute(Duplicate.__table__.insert(), [
                 {"service_id": p.shown, "other_id": p.hidden, "reason": p.reason, "status": "suspected",
                  "found": now} for p in new])
-            changes.bump(conn, changes.DIRECTORY)
+            changes.bump(conn, changes.DIRECTORY, services={i for p in new for i in (p.shown, p.hidden)})
         waiting = conn.execute(select(func.count()).select_from(Duplicate)
                                .where(Duplicate.status == "suspected")).scalar_one()
     return Found(new, int(waiting))
@@ -482,7 +482,7 @@ def merge(engine: Engine, kept: str, hidden: str, user: str) -> None:
         _audit(conn, now, user, "merge", [
             (hidden, "same service as", f"{names[kept]} ({kept}), shown instead"),
             (kept, "also listed as", f"{names[hidden]} ({hidden}), hidden from search")], row.status)
-        changes.bump(conn, changes.DIRECTORY)
+        changes.bump(conn, changes.DIRECTORY, services={kept, hidden, *(r.service_id for r in turned)})
 
 
 def mark_distinct(engine: Engine, one: str, other: str, user: str) -> None:
@@ -496,7 +496,7 @@ def mark_distinct(engine: Engine, one: str, other: str, user: str) -> None:
                      .values(status="distinct", decided_by=user, decided_at=now))
         _audit(conn, now, user, "distinct", [(one, "not the same as", f"{names[other]} ({other})"),
                                              (other, "not the same as", f"{names[one]} ({one})")], row.status)
-        changes.bump(conn, changes.DIRECTORY)
+        changes.bump(conn, changes.DIRECTORY, services={one, other})
 
 
 def _pair(conn: Connection, a: str, b: str) -> Any:

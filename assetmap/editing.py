@@ -309,8 +309,15 @@ def save_service(engine: Engine, raw: dict[str, Any], user: str, service_id: str
         after = service_form(conn, service_id)
         assert after is not None
         _audit(conn, now, user, action, service_id, before.values if before else {}, after.values)
-        changes.bump(conn, changes.DIRECTORY)
+        changes.bump(conn, changes.DIRECTORY, services=_sharing_venues(conn, service_id))
     return service_id
+
+
+def _sharing_venues(conn: Connection, service_id: str) -> set[str]:
+    """The service and every service at one of its venues: an edit to a venue shows in all of them."""
+    venues = select(ServiceAtLocation.location_id).where(ServiceAtLocation.service_id == service_id)
+    return {service_id, *conn.execute(select(ServiceAtLocation.service_id).where(
+        ServiceAtLocation.location_id.in_(venues), ServiceAtLocation.service_id.is_not(None))).scalars()}
 
 
 def _made_by_an_editor(conn: Connection, service_id: str, now: dt.datetime) -> None:
@@ -465,7 +472,7 @@ def verify(engine: Engine, service_id: str, user: str, today: dt.date | None = N
             record_id=service_id, field="assured_date", old_value=_text(old.assured_date) or None,
             new_value=day.isoformat()))
         resolved = reports.resolve_open(conn, service_id, user, "verify", now, "verified")
-        changes.bump(conn, changes.DIRECTORY)
+        changes.bump(conn, changes.DIRECTORY, services={service_id})
     return resolved
 
 
@@ -483,7 +490,7 @@ def set_status(engine: Engine, service_id: str, status: str, user: str) -> int:
             at=now, user=user, action="status", record_type="service",
             record_id=service_id, field="status", old_value=old, new_value=status))
         resolved = reports.resolve_open(conn, service_id, user, "status", now, "status changed")
-        changes.bump(conn, changes.DIRECTORY)
+        changes.bump(conn, changes.DIRECTORY, services={service_id})
     return resolved
 
 

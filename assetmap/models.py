@@ -546,6 +546,19 @@ class ChangeCounter(Base):
     generation: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class DirectoryChange(Base):
+    """Which services one bump of the directory's counter changed: a server process whose directory is
+    a few generations behind re-reads only those (search.Searcher), not a million services. A row
+    without a service says "too much to list": read everything again. Kept for the last
+    changes.KEEP_CHANGES generations."""
+
+    __tablename__ = "directory_change"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    generation: Mapped[int] = mapped_column(Integer, index=True)
+    service_id: Mapped[str | None] = mapped_column(String)
+
+
 class User(Base):
     """Someone who signs in: a viewer searches, an editor keeps the directory, an admin both and users."""
 

@@ -86,17 +86,27 @@ def _directory(opendata: Path, rng: random.Random, count: int) -> Records:
     return records
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def dense(request: pytest.FixtureRequest, opendata: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def _dense(backend: str, request: pytest.FixtureRequest, opendata: Path, folder: Path) -> Iterator[Engine]:
     """3,000 services within 4 km of Parkhead: hundreds of venues in a walk's reach of anywhere."""
     records = _directory(opendata, random.Random(5), 3000)
-    for url in fresh_database(request.param, request, tmp_path_factory.mktemp("ranking")):
+    for url in fresh_database(backend, request, folder):
         engine = connect(url)
         with engine.begin() as conn:
             write(conn, records)
             changes.bump(conn, changes.DIRECTORY)
         yield engine
         engine.dispose()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def dense(request: pytest.FixtureRequest, opendata: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    yield from _dense(request.param, request, opendata, tmp_path_factory.mktemp("ranking"))
+
+
+@pytest.fixture
+def dense_to_edit(backend_name: str, request: pytest.FixtureRequest, opendata: Path,
+                  tmp_path: Path) -> Iterator[Engine]:
+    yield from _dense(backend_name, request, opendata, tmp_path)
 
 
 def brute_force(searcher: Searcher, query: Query) -> list[str]:
@@ -175,3 +185,45 @@ def test_online_and_phone_results_are_exactly_the_brute_force_order(dense: Engin
         if found != want:
             differences.append((query, found, want))
     assert not differences, differences[:2]
+
+
+def _answers(searcher: Searcher, queries: list[Query]) -> list[tuple[list[str], list[str], list[str]]]:
+    found = []
+    for query in queries:
+        answer = searcher.search(query)
+        found.append(([r.service_id for r in answer.results], [r.service_id for r in answer.remote],
+                      [r.service_id for r in answer.beyond]))
+    return found
+
+
+def test_edits_are_read_again_alone_and_answer_as_a_full_read_does(dense_to_edit: Engine) -> None:
+    """A server's searcher re-reads only the services an edit touched; it must then answer exactly
+    as a searcher that reads the whole directory again."""
+    from assetmap import duplicates, editing
+
+    warm = Searcher(dense_to_edit)
+    queries = list(_queries(random.Random(13), 40))
+    before = _answers(warm, queries)
+    picked = [s.id for s in warm.index().services if s.status == "active"][:40:4]
+    with dense_to_edit.connect() as conn:
+        moved = editing.service_form(conn, picked[0])
+    assert moved is not None
+    # A venue moved next to Parkhead and made a food bank; another closed; a third checked today;
+    # a new service added; two services found to be one.
+    editing.save_service(dense_to_edit, {**moved.values, "latitude": PARKHEAD[0] + 0.001, "longitude": PARKHEAD[1],
+                                 "needs": ["food-bank"]}, "editor@example.org", picked[0], moved.version)
+    editing.set_status(dense_to_edit, picked[1], "inactive", "editor@example.org")
+    editing.verify(dense_to_edit, picked[2], "editor@example.org")
+    made = editing.save_service(dense_to_edit, {"name": "Parkhead soup kitchen", "status": "active",
+                                        "latitude": str(PARKHEAD[0]), "longitude": str(PARKHEAD[1] + 0.001),
+                                        "needs": ["food", "loneliness"]}, "editor@example.org")
+    duplicates.record(dense_to_edit, [duplicates.Pair(picked[3], picked[4], "test")])
+    duplicates.merge(dense_to_edit, picked[3], picked[4], "editor@example.org")
+    after = _answers(warm, queries)
+    assert len(warm._parts) == 2  # read again in part: the edits, not the whole directory
+    assert after == _answers(Searcher(dense_to_edit), queries)
+    assert after != before
+    near = warm.search(Query(latitude=PARKHEAD[0], longitude=PARKHEAD[1], needs=("food",), max_metres=300))
+    assert {picked[0], made} <= {r.service_id for r in near.results}
+    assert picked[4] not in {service_id for a in after for service_id in a[0]}  # merged: hidden everywhere
+    assert [s.service_id for s in warm.services([made, picked[1]])] == [made, picked[1]]

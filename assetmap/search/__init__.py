@@ -19,6 +19,7 @@ are then computed on the ellipsoid with pyproj for the few that remain.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import gc
 import math
@@ -68,6 +69,11 @@ from assetmap.search.unmet import UNMET_RULE, record_unmet, record_unmet_search,
 SERVER_FRESH_FOR = 0.5
 
 
+# A server catches up with a change by re-reading only the services it touched while, since its
+# last full read, at most this many have changed (an import, a taxonomy or anything unlisted: a full read).
+PATCH_AT_MOST = 2_000
+
+
 class Searcher:
     """The search engine for one database. Thread-safe; keep one per process and reuse it.
 
@@ -76,6 +82,11 @@ class Searcher:
     (webapp.db), so that a busy server does not ask the database the same question hundreds of
     times a second: a change made by another process or server then shows within that time, one
     made by this process at once (changes.written).
+
+    The directory in memory is one part, or two: after an edit only the services it touched are
+    read again (changes.changed_since) into a small second part, which answers for them while
+    the first, shared with the server's other processes, stays as it was. A million services are
+    read again only for a change too large to list, or once the edits pass PATCH_AT_MOST.
     """
 
     def __init__(self, engine: Engine, vocabulary: taxonomy.Vocabulary | None = None, fresh_for: float = 0.0) -> None:
@@ -84,30 +95,48 @@ class Searcher:
         self.fresh_for = fresh_for
         self._lock = threading.Lock()
         self._generations: dict[str, int] | None = None
-        self._index: Index | None = None
+        self._whole: Index | None = None  # the last full read
+        self._changed: set[str] = set()  # services changed since, read again into the second part
+        self._parts: tuple[Index, ...] = ()
         self._postcodes: Postcodes | None = None
         self._checked_at = -math.inf
         self._written = -1
 
-    def _current(self, conn: Connection) -> tuple[Index, Postcodes]:
+    def _current(self, conn: Connection) -> tuple[tuple[Index, ...], Postcodes]:
         written = changes.written()
         generations = changes.generations(conn)
         with self._lock:
-            if self._index is None or self._generations is None or \
-                    generations.get(changes.DIRECTORY) != self._generations.get(changes.DIRECTORY):
-                self._index = _built(Index, conn, self.vocabulary)
+            seen = self._generations.get(changes.DIRECTORY) if self._generations else None
+            now = generations.get(changes.DIRECTORY)
+            if not self._parts or seen != now:
+                changed = changes.changed_since(conn, seen, now) if self._whole is not None and \
+                    seen is not None and now is not None and now > seen else None
+                if changed is not None and len(changed | self._changed) <= PATCH_AT_MOST:
+                    self._patch(conn, changed)
+                else:
+                    self._whole, self._changed = _built(Index, conn, self.vocabulary), set()
+                    self._parts = (self._whole,)
             if self._postcodes is None or self._generations is None or \
                     generations.get(changes.POSTCODES) != self._generations.get(changes.POSTCODES):
                 self._postcodes = Postcodes(conn)
             self._generations = generations
             self._checked_at, self._written = time.monotonic(), written
-            return self._index, self._postcodes
+            return self._parts, self._postcodes
 
-    def _fresh(self) -> tuple[Index, Postcodes]:
-        index, postcodes = self._index, self._postcodes
-        if index is not None and postcodes is not None and changes.written() == self._written and \
+    def _patch(self, conn: Connection, changed: set[str]) -> None:
+        """Read the changed services again into the second part; the first passes over them."""
+        assert self._whole is not None
+        self._changed |= changed
+        latest = _built(Index, conn, self.vocabulary, sorted(self._changed))
+        whole = copy.copy(self._whole)  # the same columns, shared: only which rows are passed over differs
+        whole.superseded = frozenset(i for s in self._changed for i in [whole.position.get(s)] if i is not None)
+        self._parts = (whole, latest)
+
+    def _fresh(self) -> tuple[tuple[Index, ...], Postcodes]:
+        parts, postcodes = self._parts, self._postcodes
+        if parts and postcodes is not None and changes.written() == self._written and \
                 time.monotonic() - self._checked_at < self.fresh_for:
-            return index, postcodes
+            return parts, postcodes
         with reading(self.engine) as conn:
             return self._current(conn)
 
@@ -117,8 +146,14 @@ class Searcher:
             self._current(conn)
 
     def index(self) -> Index:
-        """The in-memory directory as it is now (for the listing APIs and the tests)."""
-        return self._fresh()[0]
+        """The in-memory directory as it is now, in one part (for the tests and for readers that
+        go through every service: after edits it is read again in full)."""
+        parts, _ = self._fresh()
+        if len(parts) > 1:
+            with self._lock, reading(self.engine) as conn:
+                self._whole, self._changed = _built(Index, conn, self.vocabulary), set()
+                self._parts = parts = (self._whole,)
+        return parts[0]
 
     def search(self, query: Query, now: dt.datetime | None = None, max_limit: int = MAX_LIMIT) -> Answer:
         """``max_limit`` lets listing APIs page through more than a CLW's screenful.
@@ -127,7 +162,8 @@ class Searcher:
         the person's data zone), which the web layer may count with record_unmet_search.
         """
         checked = check(query, self.vocabulary, max_limit)
-        index, postcodes = self._fresh()
+        parts, postcodes = self._fresh()
+        each = [checked] * len(parts)
         with _OnDemand(self.engine) as database:  # most searches need no more of the database
             place, latitude, longitude, area = where(database.connection, query, postcodes)
             # The council area, hence what covers it, for services delivered across an area; the
@@ -143,8 +179,11 @@ class Searcher:
                 # The words no need knows, in names and descriptions: the database's full-text search.
                 conn = database.connection()
                 found = backends.of(conn).text_matches(conn, checked.unknown_words)
-                checked.word_matches = frozenset(i for s in found for i in [index.position.get(s)] if i is not None)
-        answer = rank.search(index, checked, latitude, longitude, now, service_areas.covering(council))
+                each = [dataclasses.replace(checked, word_matches=frozenset(
+                    i for s in found for i in [part.position.get(s)] if i is not None)) for part in parts]
+            else:
+                each = [checked] * len(parts)
+        answer = rank.search(parts, each, latitude, longitude, now, service_areas.covering(council))
         answer.place = place
         if not answer.results and checked.terms:
             answer.unmet = UnmetSearch(tuple(t.slug for t in checked.terms), area, latitude, longitude)
@@ -157,41 +196,50 @@ class Searcher:
         with ``need``, only those that meet it (directly or through their activity type)."""
         if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
             raise SearchError("bbox must be west,south,east,north in degrees, west < east and south < north")
-        d, _ = self._fresh()
-        inside = np.nonzero((d.point_lon >= west) & (d.point_lon <= east) &
-                            (d.point_lat >= south) & (d.point_lat <= north))[0]
-        # The map shows a service once, as search does: not the hidden record of a duplicate pair.
-        hidden = set().union(*(d.hidden_by.get(status, set()) for status in Filter().hide_duplicates))
+        parts, _ = self._fresh()
         found = []
-        for point in inside:
-            i = int(d.point_service[point])
-            if d.active[i] and i not in hidden and (need is None or d.meets(i, need)):
-                found.append({"id": d.ids[i], "name": d.names.text(i), "lat": float(d.point_lat[point]),
-                              "lon": float(d.point_lon[point]), "current": bool(d.current[i])})
-                if len(found) >= limit:
-                    break
+        for d in parts:
+            inside = np.nonzero((d.point_lon >= west) & (d.point_lon <= east) &
+                                (d.point_lat >= south) & (d.point_lat <= north))[0]
+            # The map shows a service once, as search does: not the hidden record of a duplicate pair.
+            hidden = d.superseded.union(*(d.hidden_by.get(status, set()) for status in Filter().hide_duplicates))
+            for point in inside.tolist():
+                i = int(d.point_service[point])
+                if d.active[i] and i not in hidden and (need is None or d.meets(i, need)):
+                    found.append({"id": d.ids[i], "name": d.names.text(i), "lat": float(d.point_lat[point]),
+                                  "lon": float(d.point_lon[point]), "current": bool(d.current[i])})
+                    if len(found) >= limit:
+                        return found
         return found
+
+    def _holding(self, service_id: str) -> tuple[Index, int] | None:
+        """The part of the directory that holds a service as it is now, and its row there."""
+        parts, _ = self._fresh()
+        for d in reversed(parts):  # the latest edits first
+            i = d.position.get(service_id)
+            if i is not None and i not in d.superseded:
+                return d, i
+        return None
 
     def services(self, service_ids: Sequence[str], now: dt.datetime | None = None) -> list[Result]:
         """The services asked for, in that order, as results without a distance (a handout):
         from the directory in memory, which is as current as the search itself."""
         checked = check(Query(latitude=0.0, longitude=0.0), self.vocabulary)
-        index, _ = self._fresh()
         found = []
         for service_id in dict.fromkeys(service_ids):
-            i = index.position.get(service_id)
-            if i is not None:
-                found.append(_result(index, i, checked, index.first_point(i), None, now))
+            held = self._holding(service_id)
+            if held is not None:
+                d, i = held
+                found.append(_result(d, i, checked, d.first_point(i), None, now))
         return found
 
     def running(self, service_ids: Sequence[str], day: str, time: str | None = None) -> list[str]:
         """Those of ``service_ids`` that run on ``day`` (at ``time``), or whose times are not known."""
         weekday, at = check_day(day), check_time(time)
-        index, _ = self._fresh()
         keep = []
         for service_id in service_ids:
-            i = index.position.get(service_id)
-            if i is None or index.passes(i, dataclasses.replace(_EVERYTHING, day=weekday, time=at)):
+            held = self._holding(service_id)
+            if held is None or held[0].passes(held[1], dataclasses.replace(_EVERYTHING, day=weekday, time=at)):
                 keep.append(service_id)
         return keep
 

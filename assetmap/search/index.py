@@ -112,8 +112,12 @@ _SCHEDULE_FIELDS = ("freq", "byday", "bymonthday", "interval", "dtstart", "valid
 class Index:
     """Every service, its places, needs, times and costs, in memory for fast search."""
 
-    def __init__(self, conn: Connection, vocabulary: taxonomy.Vocabulary) -> None:
+    def __init__(self, conn: Connection, vocabulary: taxonomy.Vocabulary, only: Sequence[str] | None = None) -> None:
+        """``only``: these services, not the whole directory (a server's latest edits, see Searcher)."""
         self.vocabulary = vocabulary
+        self.only = None if only is None else sorted(set(only))
+        # Rows of an older part of the directory that a newer one holds now: passed over by every filter.
+        self.superseded: frozenset[int] = frozenset()
         rows, fees = self._services(conn)  # rows: service id -> row, while building only
         self.position = _Positions(self.ids)
         self._needs(conn, rows)
@@ -126,12 +130,18 @@ class Index:
 
     # --- building: a few large reads, then numpy and pandas over whole columns ------------------
 
+    def _of(self, query: Any, column: Any, keys: Sequence[str | None] | None = None) -> Any:
+        """``query`` for the services this index holds: all, or those of ``only`` (or ``keys`` of theirs)."""
+        if self.only is None:
+            return query
+        return query.where(column.in_([k for k in (self.only if keys is None else keys) if k is not None]))
+
     def _services(self, conn: Connection) -> tuple[pd.Index, list[str | None]]:
-        found = fetch(conn, select(
+        found = fetch(conn, self._of(select(
             Service.id, Service.name, Service.description, Service.status, Service.assured_date,
             Service.assurer_email, Service.minimum_age, Service.maximum_age, Service.url, Service.email,
             Service.fees_description, Service.fees, Service.organization_id, Service.last_modified,
-            Service.application_process))
+            Service.application_process), Service.id))
         found.sort(key=lambda row: row[0])  # Python's order, which Sorted.find bisects
         columns = [list(c) for c in zip(*found)] if found else [[] for _ in range(15)]
         n = self.n = len(found)
@@ -150,7 +160,8 @@ class Index:
         self.applications = Texts(columns[14])
         self.last_modified = moments(columns[13])
         self.organizations = Keys(columns[12])
-        known = fetch(conn, select(Organization.id, Organization.name, Organization.email, Organization.website))
+        known = fetch(conn, self._of(select(Organization.id, Organization.name, Organization.email,
+                                            Organization.website), Organization.id, list(self.organizations.table)))
         at = pd.Index([k[0] for k in known]).get_indexer(pd.Series(list(self.organizations.table), dtype=object))
         self.org_names = Texts([known[j][1] if j >= 0 else None for j in at])
         self.org_emails = Texts([known[j][2] if j >= 0 else None for j in at])
@@ -161,7 +172,7 @@ class Index:
         rows = pd.Index(ids)
         self.hidden_by = {status: frozenset(int(i) for i in rows.get_indexer(
             sorted(directory.hidden_duplicates(conn, (status,)))) if i >= 0) for status in directory.DUPLICATE_STATUSES}
-        labels = directory.source_labels(conn)
+        labels = directory.source_labels(conn, self.only)
         self.sources: Interned[tuple[str, ...]] = Interned([labels.get(s, ()) for s in ids], np.uint16)
         return rows, [d or f for d, f in zip(columns[10], columns[11])]
 
@@ -171,7 +182,7 @@ class Index:
         self.by_term = directory.term_needs(conn, vocabulary)
         self.slugs = tuple(t.slug for t in vocabulary.terms)
         self.bits = {slug: 1 << b for b, slug in enumerate(self.slugs)}
-        links = fetch(conn, directory.service_links_query())
+        links = fetch(conn, directory.service_links_query(self.only))
         owners = _owners(rows, [link[0] for link in links])
         kept = np.nonzero(owners >= 0)[0]
         terms = [links[j][1] for j in kept]
@@ -191,7 +202,7 @@ class Index:
 
     def _schedules(self, conn: Connection, rows: pd.Index) -> None:
         """Each distinct schedule parsed once; their descriptions (often a service's own words) apart."""
-        found = fetch(conn, select(*_SCHEDULE))
+        found = fetch(conn, self._of(select(*_SCHEDULE), Schedule.service_id))
         owners = _owners(rows, [row[0] for row in found])
         kept = np.nonzero(owners >= 0)[0]
         self.schedule_rows: Grouped[tuple[Any, ...]] = Grouped(owners[kept], [found[j][1:11] for j in kept], self.n)
@@ -201,8 +212,8 @@ class Index:
                          for pattern in self.schedule_rows.values.table]
 
     def _costs_and_phones(self, conn: Connection, rows: pd.Index, fees: list[str | None]) -> None:
-        found = fetch(conn, select(CostOption.service_id, CostOption.amount, CostOption.option,
-                                   CostOption.amount_description))
+        found = fetch(conn, self._of(select(CostOption.service_id, CostOption.amount, CostOption.option,
+                                            CostOption.amount_description), CostOption.service_id))
         owners = _owners(rows, [row[0] for row in found])
         kept = np.nonzero(owners >= 0)[0]
         # an infinite or NaN amount a database may hold is no amount ("£inf")
@@ -222,8 +233,9 @@ class Index:
                 said = directory.is_free([], fee)
                 by_words[fee] = -1 if said is None else int(said)
             self.free[i] = by_words[fee]
-        found = fetch(conn, select(func.coalesce(Phone.service_id, Contact.service_id), Phone.number)
-                      .outerjoin(Contact, Contact.id == Phone.contact_id))
+        phoned = func.coalesce(Phone.service_id, Contact.service_id)
+        found = fetch(conn, self._of(select(phoned, Phone.number).outerjoin(Contact, Contact.id == Phone.contact_id),
+                                     phoned))
         owners = _owners(rows, [row[0] for row in found])
         kept = np.nonzero(owners >= 0)[0]
         order, starts = group(owners[kept], self.n)
@@ -233,10 +245,11 @@ class Index:
                              else "\n".join(dict.fromkeys(numbers[spans[i]:spans[i + 1]])) for i in range(self.n)])
 
     def _places(self, conn: Connection, rows: pd.Index) -> None:
-        found = fetch(conn, select(ServiceAtLocation.service_id, Location.id, Location.name, Location.latitude,
-                                   Location.longitude, Location.location_type,
-                                   Location.geom.is_not(None).label("placed"))
-                      .join(Location, Location.id == ServiceAtLocation.location_id))
+        found = fetch(conn, self._of(select(ServiceAtLocation.service_id, Location.id, Location.name,
+                                            Location.latitude, Location.longitude, Location.location_type,
+                                            Location.geom.is_not(None).label("placed"))
+                                     .join(Location, Location.id == ServiceAtLocation.location_id),
+                                     ServiceAtLocation.service_id))
         owners = _owners(rows, [p[0] for p in found])
         kept = np.nonzero(owners >= 0)[0]
         location_rank, _ = pd.factorize(pd.Series([found[j][1] for j in kept], dtype=object), sort=True)
@@ -260,16 +273,17 @@ class Index:
         self.point_lon = np.array([places[j][4] for j in where], dtype=float)
         self.point_name = Texts([places[j][2] for j in where])
         locations = [places[j][1] for j in where]
-        addresses = fetch(conn, select(Address.location_id, Address.address_1, Address.city, Address.postal_code))
+        addresses = fetch(conn, self._of(select(Address.location_id, Address.address_1, Address.city,
+                                                Address.postal_code), Address.location_id, locations))
         first = pd.Series(np.arange(len(addresses))).groupby(
             pd.Series([a[0] for a in addresses], dtype=object), sort=False).first() if addresses else pd.Series([])
         at = first.reindex(pd.Series(locations, dtype=object)).to_numpy() if len(first) else np.full(len(where), np.nan)
         self.point_address = Texts([None if a != a else ", ".join(part for part in addresses[int(a)][1:] if part)
                                     for a in at])
         access: dict[str, list[str]] = defaultdict(list)
-        for location_id, description, details, text in fetch(conn, select(
+        for location_id, description, details, text in fetch(conn, self._of(select(
                 Accessibility.location_id, Accessibility.description, Accessibility.details,
-                Accessibility.accessibility)):
+                Accessibility.accessibility), Accessibility.location_id, locations)):
             access[location_id].append(f"{description or ''} {details or ''} {text or ''}".lower())
         self.point_access = {j: tuple(access[location]) for j, location in enumerate(locations) if location in access}
         self.point_start = np.searchsorted(self.point_service, np.arange(self.n + 1)).astype(np.int64)
@@ -402,6 +416,9 @@ class Index:
         """``f`` made into only the checks it asks for, once per search: a search tries it on
         dozens of candidates, most filters ask for two or three things."""
         checks: list[Callable[[int, int | None], bool]] = []
+        superseded = self.superseded
+        if superseded:
+            checks.append(lambda i, _: i not in superseded)
         if f.statuses == ("active",):
             active = self.active
             checks.append(lambda i, _: bool(active[i]))

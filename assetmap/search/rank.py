@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -246,6 +247,13 @@ def ranked_metres(d: Index, i: int, metres: float) -> float:
 def rank(d: Index, c: Checked, services: dict[int, int], lon: float, lat: float,
          nearest: bool = False) -> list[tuple[int, int, float]]:
     """(service, point, metres) in the ranking's order; ``nearest``: strictly nearest first."""
+    return [(service, point, metres) for _, service, point, metres in _keyed(d, c, services, lon, lat, nearest)]
+
+
+def _keyed(d: Index, c: Checked, services: dict[int, int], lon: float, lat: float,
+           nearest: bool = False) -> list[tuple[tuple[Any, ...], int, int, float]]:
+    """(key, service, point, metres), sorted by the key: what results from several parts of the
+    directory (a server's latest edits beside the rest, see search.Searcher) are merged by."""
     if not services:
         return []
     order = list(services.items())
@@ -253,30 +261,44 @@ def rank(d: Index, c: Checked, services: dict[int, int], lon: float, lat: float,
     _, _, metres = GEOD.inv(np.full(len(points), lon), np.full(len(points), lat),
                             d.point_lon[points], d.point_lat[points])
     slugs = [t.slug for t in c.terms]
-    keyed: list[tuple[tuple[Any, ...], tuple[int, int, float]]] = []
-    for (service, point), m in zip(order, np.atleast_1d(metres)):
+    keyed: list[tuple[tuple[Any, ...], int, int, float]] = []
+    for (service, point), m in zip(order, np.atleast_1d(metres).tolist()):
         name = d.names.text(service)
         if nearest:
-            keyed.append(((float(m), name), (service, point, float(m))))
+            keyed.append(((m, name), service, point, m))
             continue
         met = sum(1 for slug in slugs if d.meets(service, slug))
-        keyed.append(((0 if d.active[service] else 1, -met, ranked_metres(d, service, float(m)), name),
-                      (service, point, float(m))))
-    keyed.sort(key=lambda pair: pair[0])
-    return [item for _, item in keyed]
+        keyed.append(((0 if d.active[service] else 1, -met, ranked_metres(d, service, m), name), service, point, m))
+    keyed.sort(key=lambda item: item[0])
+    return keyed
 
 
-def within(d: Index, c: Checked, here: np.ndarray, lon: float, lat: float, metres: float,
-           want: int) -> list[tuple[int, int, float]]:
-    """The ranked in-person results within ``metres``."""
-    found = candidates(d, c, here, chord(metres), want)
-    return [r for r in rank(d, c, found, lon, lat) if r[2] <= metres]
+Found = tuple[Index, int, int | None, float | None]  # the part of the directory, service, venue, metres
 
 
-def wider(d: Index, c: Checked, here: np.ndarray, lon: float, lat: float) -> list[dict[str, Any]]:
+def _merged(parts: list[list[tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
+    """Keyed lists from each part of the directory as one, in key order (each part's own order kept)."""
+    if len(parts) == 1:
+        return parts[0]
+    return sorted((item for part in parts for item in part), key=lambda item: item[0])
+
+
+def within(parts: Sequence[Index], cs: Sequence[Checked], here: np.ndarray, lon: float, lat: float, metres: float,
+           want: int) -> list[Found]:
+    """The ranked in-person results within ``metres``, from every part of the directory."""
+    found = []
+    for d, c in zip(parts, cs):
+        services = candidates(d, c, here, chord(metres), want)
+        found.append([(key, d, s, p, m) for key, s, p, m in _keyed(d, c, services, lon, lat) if m <= metres])
+    return [(d, s, p, m) for _, d, s, p, m in _merged(found)]
+
+
+def wider(parts: Sequence[Index], cs: Sequence[Checked], here: np.ndarray, lon: float,
+          lat: float) -> list[dict[str, Any]]:
     """Up to three wider reaches than the search's, each with how many results it finds (at most
     the search's limit, ``more`` when there may be others): those
     that find something, narrowest first; the widest alone when none does."""
+    c = cs[0]
     offered: list[dict[str, Any]] = []
     seen: set[int] = set()
     for travel, minutes in WIDER:
@@ -286,16 +308,17 @@ def wider(d: Index, c: Checked, here: np.ndarray, lon: float, lat: float) -> lis
         seen.add(round(metres))
         option = reach(travel, minutes, metres)
         # How many it finds, up to a screenful: "10 or more" is all a CLW needs to choose.
-        found = len(within(d, c, here, lon, lat, metres, c.limit)[: c.limit])
+        found = len(within(parts, cs, here, lon, lat, metres, c.limit)[: c.limit])
         option["finds"], option["more"] = found, found >= c.limit
         offered.append(option)
     finding = [o for o in offered if o["finds"]]
     return (finding or offered[-1:])[:3]
 
 
-def area_wide(d: Index, c: Checked, areas: tuple[str, ...], shown: set[int]) -> list[tuple[int, str]]:
-    """(service, the smallest of ``areas`` it is delivered across) for the services that fit,
-    from the lists the index keeps per area and need; ``areas`` cover the person, smallest first."""
+def area_wide(d: Index, c: Checked, areas: tuple[str, ...],
+              shown: set[int]) -> list[tuple[tuple[Any, ...], int, str]]:
+    """(key, service, the smallest of ``areas`` it is delivered across) for the first services that
+    fit, from the lists the index keeps per area and need; ``areas`` cover the person, smallest first."""
     slugs: list[str | None] = [t.slug for t in c.terms] or ([] if c.unknown_words else [None])
     found: dict[int, str] = {}
     for code in areas:
@@ -308,16 +331,22 @@ def area_wide(d: Index, c: Checked, areas: tuple[str, ...], shown: set[int]) -> 
     # The lists meet the needs already; they have no venue to ask for step-free access.
     fits = d.matcher(dataclasses.replace(c.filter, needs=(), accessibility=()))
     order = {code: n for n, code in enumerate(areas)}
-    matches = [i for i in found if i not in shown and fits(i, None)]
-    matches.sort(key=lambda i: (tier(d, i) == 2, -sum(d.meets(i, t.slug) for t in c.terms), tier(d, i),
-                                order[found[i]], d.names.text(i)))
-    return [(i, found[i]) for i in matches[: c.limit]]
+    matches = [((tier(d, i) == 2, -sum(d.meets(i, t.slug) for t in c.terms), tier(d, i), order[found[i]],
+                 d.names.text(i)), i, found[i]) for i in found if i not in shown and fits(i, None)]
+    matches.sort(key=lambda item: item[0])
+    return matches[: c.limit]
 
 
-def _remote(d: Index, c: Checked, kinds: set[str], fits: Any, worded: Any, want: int) -> list[int]:
-    """The first ``want`` online or phone services that fit, in their order: inactive last, then
-    needs met, then current before stale, then name. Ordered in numpy over every such service (a
-    national directory has a hundred thousand), the filter tried only until enough pass."""
+def _remote(d: Index, c: Checked, kinds: set[str], want: int) -> list[tuple[tuple[Any, ...], int]]:
+    """(key, service) for the first ``want`` online or phone services that fit, in their order:
+    inactive last, then needs met, then current before stale, then name. Ordered in numpy over
+    every such service (a national directory has a hundred thousand), the filter tried only until
+    enough pass."""
+    # Online and phone services have no venue: a venue's features are not asked of them.
+    anywhere = dataclasses.replace(c.filter, accessibility=(), attending=None)
+    fits = d.matcher(anywhere)
+    # Unknown words: their matches too, whatever needs they meet (only them, when no need was read).
+    worded = d.matcher(dataclasses.replace(anywhere, needs=()))
     pool = d.remote  # in name order
     ways = [code for code, said in enumerate(d.attending.table) if kinds & set(said)]
     pool = pool[np.isin(d.attending.codes[pool], ways)]
@@ -330,50 +359,62 @@ def _remote(d: Index, c: Checked, kinds: set[str], fits: Any, worded: Any, want:
     met = _popcount(d.mask[pool] & asked)
     rank_tier = np.where(d.current[pool], 0, np.where(d.active[pool], 1, 2))
     order = np.lexsort((np.arange(len(pool)), rank_tier, -met, rank_tier == 2))
-    found: list[int] = []
+    found: list[tuple[tuple[Any, ...], int]] = []
     for j in order.tolist():
         i = int(pool[j])
         if (worded_pool[j] and worded(i, None)) or ((c.terms or not c.unknown_words) and fits(i, None)):
-            found.append(i)
+            found.append(((bool(rank_tier[j] == 2), -int(met[j]), int(rank_tier[j]), d.names.text(i)), i))
             if len(found) >= want:
                 break
     return found
 
 
-def search(d: Index, c: Checked, latitude: float, longitude: float, now: dt.datetime | None,
-           areas: tuple[str, ...] = ()) -> Answer:
-    """``areas``: every area code that covers the person's council area (service_areas.covering)."""
+def search(parts: Sequence[Index], cs: Sequence[Checked], latitude: float, longitude: float,
+           now: dt.datetime | None, areas: tuple[str, ...] = ()) -> Answer:
+    """``parts``: the directory's parts (one, or the rest and a server's latest edits: see
+    search.Searcher), ``cs`` the query checked for each (its word matches are each part's own).
+    ``areas``: every area code that covers the person's council area (service_areas.covering)."""
+    c = cs[0]
     here = unit_vectors(np.array([longitude]), np.array([latitude]))[0]
     local: list[Result] = []
     beyond: list[Result] = []
-    ranked: list[tuple[int, int, float]] = []
-    venue = dataclasses.replace(c, filter=dataclasses.replace(c.filter, attending=None))
+    ranked: list[Found] = []
+    venues = [dataclasses.replace(x, filter=dataclasses.replace(x.filter, attending=None)) for x in cs]
     if c.attending in (None, "in_person"):
         # In person means at a venue: the index measures the distance itself.
-        ranked = within(d, venue, here, longitude, latitude, c.max_metres, c.limit)[: c.limit]
-        local = [result(d, s, c, p, m, now) for s, p, m in ranked]
-    wide = area_wide(d, c, areas, {s for s, _, _ in ranked})
-    across = [result(d, i, c, None, None, now, across=code) for i, code in wide]
+        ranked = within(parts, venues, here, longitude, latitude, c.max_metres, c.limit)[: c.limit]
+        local = [result(d, s, x, p, m, now) for (d, s, p, m), x in zip(ranked, _checks(parts, cs, ranked))]
+    wide = [(d, i, code) for _, d, i, code in _merged([
+        [(key, d, i, code) for key, i, code in area_wide(d, x, areas, {s for e, s, _, _ in ranked if e is d})]
+        for d, x in zip(parts, cs)])][: c.limit]
+    across = [result(d, i, _check_of(parts, cs, d), None, None, now, across=code) for d, i, code in wide]
     if c.attending in (None, "in_person") and not local:
-        listed = {i for i, _ in wide}
-        nearest = candidates(d, venue, here, None, 3 + len(listed))
-        beyond = [result(d, s, c, p, m, now) for s, p, m in rank(d, c, nearest, longitude, latitude, nearest=True)
-                  if s not in listed][:3]
+        listed = {d.ids[i] for d, i, _ in wide}
+        nearest = _merged([[(key, d, s, p, m) for key, s, p, m in _keyed(
+            d, x, candidates(d, x, here, None, 3 + len(listed)), longitude, latitude, nearest=True)]
+            for d, x in zip(parts, venues)])
+        beyond = [result(d, s, _check_of(parts, cs, d), p, m, now) for _, d, s, p, m in nearest
+                  if d.ids[s] not in listed][:3]
     remote: list[Result] = []
     if c.attending in (None, "online", "phone"):
         kinds = {c.attending} if c.attending else {"online", "phone"}
-        # Online and phone services have no venue: a venue's features are not asked of them.
-        anywhere = dataclasses.replace(c.filter, accessibility=(), attending=None)
-        fits = d.matcher(anywhere)
-        # Unknown words: their matches too, whatever needs they meet (only them, when no need was read).
-        worded = d.matcher(dataclasses.replace(anywhere, needs=()))
-        remote = [result(d, i, c, None, None, now) for i in _remote(d, c, kinds, fits, worded, min(c.limit, 5))]
+        want = min(c.limit, 5)
+        picked = _merged([[(key, d, i) for key, i in _remote(d, x, kinds, want)] for d, x in zip(parts, cs)])
+        remote = [result(d, i, _check_of(parts, cs, d), None, None, now) for _, d, i in picked[:want]]
     answer = Answer(query={}, place=None,
                     needs=[{"slug": t.slug, "label": t.label, "kind": t.kind} for t in c.terms],
                     max_metres=round(c.max_metres, 1), results=local, remote=remote, beyond=beyond,
                     area_wide=across)
     if c.attending in (None, "in_person") and not local:
-        answer.wider = wider(d, venue, here, longitude, latitude)
+        answer.wider = wider(parts, venues, here, longitude, latitude)
     answer.reach, answer.words = c.reach, list(c.words)
     answer.message = message(c, local, beyond, remote, across)
     return answer
+
+
+def _check_of(parts: Sequence[Index], cs: Sequence[Checked], d: Index) -> Checked:
+    return next(x for e, x in zip(parts, cs) if e is d)
+
+
+def _checks(parts: Sequence[Index], cs: Sequence[Checked], found: Sequence[Found]) -> list[Checked]:
+    return [_check_of(parts, cs, d) for d, *_ in found]
