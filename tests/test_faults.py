@@ -22,6 +22,7 @@ import requests
 from sqlalchemy import Engine, func, select, text
 
 from assetmap.db import READ_WAIT_MS, connect, init_database
+from assetmap.search import SERVER_FRESH_FOR
 from assetmap.demo import load_demo
 from assetmap.io.oruk import ORDER, page
 from assetmap.models import Base, ChangeCounter, Service
@@ -217,6 +218,9 @@ def _postgis_server_restarts(server: ThrowawayPostgres, tmp_path: Path) -> None:
         expected = _names(_search(base)[0])
         assert expected
         server.stop_server("fast")
+        # A server trusts its last look at the database for SERVER_FRESH_FOR (searches answer from
+        # memory meanwhile); after it, a search asks the database and must say it is away.
+        time.sleep(SERVER_FRESH_FOR + 0.1)
         try:
             for _ in range(3):
                 response, seconds = _search(base)
@@ -253,6 +257,7 @@ def _spatialite_file_locked_then_moved_away(template: Path, tmp_path: Path) -> N
                                   stdout=subprocess.PIPE, text=True)
         try:
             assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+            time.sleep(SERVER_FRESH_FOR + 0.1)  # as above: then the search must ask the database
             response, seconds = _search(base)
             assert response.status_code == 503, response.text[:500]
             assert "locked by another program" in response.json()["error"]
@@ -266,6 +271,7 @@ def _spatialite_file_locked_then_moved_away(template: Path, tmp_path: Path) -> N
         # new empty database in its place; back again, the same app answers as before.
         moved = tmp_path / "elsewhere.sqlite"
         path.rename(moved)
+        time.sleep(SERVER_FRESH_FOR + 0.1)
         try:
             for _ in range(3):
                 response, seconds = _search(base)
