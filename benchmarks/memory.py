@@ -170,6 +170,14 @@ def _warm_child(url: str) -> None:
                       "peak_rss_mb": round(peak, 1)}))
 
 
+def _build_child(size: int, url: str) -> None:
+    """A SpatiaLite database with ``size`` synthetic services and every Code-Point postcode."""
+    load_database(url, directory_rows(size, opendata()))
+    engine = connect(url)
+    load_postcodes(engine, postcode_points(opendata()))
+    engine.dispose()
+
+
 def per_service(in_process: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Bytes of resident memory each further service costs, between consecutive sizes."""
     sizes = sorted(int(s) for s in in_process)
@@ -184,9 +192,13 @@ def main() -> None:
     parser.add_argument("--in-process", default="0,10000,100000,1000000", help="services, warmed in process")
     parser.add_argument("--searches", type=int, default=3000)
     parser.add_argument("--warm", help=argparse.SUPPRESS)
+    parser.add_argument("--build", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.warm:
         _warm_child(args.warm)
+        return
+    if args.build:
+        _build_child(int(args.build[0]), args.build[1])
         return
     served = [int(s) for s in args.sizes.split(",") if s]
     warmed = [int(s) for s in args.in_process.split(",") if s]
@@ -199,12 +211,8 @@ def main() -> None:
             folder = Path(name)
             url = f"sqlite:///{folder / 'bench.sqlite'}"
             start = time.perf_counter()
-            rows = directory_rows(size, opendata())
-            load_database(url, rows)
-            del rows
-            engine = connect(url)
-            load_postcodes(engine, points)
-            engine.dispose()
+            # In a child process: a million rows in Python take gigabytes this process would keep.
+            subprocess.run([sys.executable, __file__, "--build", str(size), url], check=True, cwd=ROOT)
             print(f"  built the database with {len(points[0]):,} postcodes in {time.perf_counter() - start:.0f} s",
                   flush=True)
             if size in warmed:

@@ -22,7 +22,9 @@ by name. On queries with one need the two questions differ only by that freshnes
 and as a set), and checks that every difference is explained: every result assetmap gives
 fits the question, and every service of the reference it leaves out is stale or ties.
 
-Side by side, per size, over the same people:
+Side by side, per size, over the same people, interleaved in blocks of 25 people (each block
+asked of every system in turn), so that the load of a shared machine falls on all alike; the
+CPU time of assetmap's in-process search is reported beside its wall time for the same reason:
 
 - assetmap in process: Searcher.search (SpatiaLite database), after Searcher.warm()
   (the index build, timed);
@@ -60,12 +62,14 @@ import http.client
 import json
 import math
 import os
+import signal
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlencode
@@ -89,6 +93,9 @@ EARTH = 6_371_008.8  # mean radius: the haversine prefilter's sphere
 # the sphere keeps beyond the reach, and how many more than K the PostGIS KNN takes per need.
 SPHERE_SLACK = 1.01
 KNN_MARGIN = 30
+# People asked of each system in turn, this many at a time: near enough in time that a shared machine's
+# load falls on all alike, and enough in a row that a server process stays awake between requests.
+BLOCK = 25
 TARGETS = {"in_process_p50_ms": 1.0, "http_p50_ms": 3.0, "index_build_seconds": 60.0}
 
 Person = tuple[str, float, float, list[str]]
@@ -199,46 +206,18 @@ def one_need_check(d: Directory, asked: list[Person], reference: list[list[str]]
 # --- assetmap ---------------------------------------------------------------------------------
 
 
-def assetmap_in_process(url: str, asked: list[Person]) -> dict[str, Any]:
-    engine = connect(url)
-    searcher = Searcher(engine)
-    start = time.perf_counter()
-    searcher.warm()
-    build = time.perf_counter() - start
-    for postcode, _, _, needs in asked[:20]:  # structures built on first use (postcode trees)
-        searcher.search(Query(postcode=postcode, needs=tuple(needs), limit=K))
-    timings, answers, reaches = [], [], []
-    for postcode, _, _, needs in asked:
-        start = time.perf_counter()
-        answer = searcher.search(Query(postcode=postcode, needs=tuple(needs), limit=K))
-        timings.append(time.perf_counter() - start)
-        answers.append([r.service_id for r in answer.results])
-        reaches.append(answer.max_metres)
-    engine.dispose()
-    return {"build": build, "timings": timings, "answers": answers, "reaches": reaches}
+def search_path(postcode: str, needs: list[str]) -> str:
+    return "/api/search?" + urlencode([("postcode", postcode), *(("need", x) for x in needs), ("limit", K)])
 
 
-def assetmap_http(url: str, folder: Path, asked: list[Person]) -> dict[str, Any]:
-    server, port, ready = serve(url, folder / "server.log", workers=2)
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
-        timings, answers = [], []
-        for n, (postcode, _, _, needs) in enumerate([*asked[:20], *asked]):
-            path = "/api/search?" + urlencode([("postcode", postcode), *(("need", x) for x in needs), ("limit", K)])
-            start = time.perf_counter()
-            connection.request("GET", path)
-            response = connection.getresponse()
-            body = response.read()
-            elapsed = time.perf_counter() - start
-            if response.status != 200:
-                raise SystemExit(f"/api/search answered {response.status}: {body[:300]!r}")
-            if n >= 20:  # the first few build what each worker builds on first use
-                timings.append(elapsed)
-                answers.append([r["service_id"] for r in json.loads(body)["results"]])
-        connection.close()
-        return {"timings": timings, "answers": answers, "seconds_until_ready": ready}
-    finally:
-        stop(server)
+def http_get(connection: http.client.HTTPConnection, path: str) -> list[str]:
+    """A search over the keep-alive connection: the ids of its results."""
+    connection.request("GET", path)
+    response = connection.getresponse()
+    body = response.read()
+    if response.status != 200:
+        raise SystemExit(f"/api/search answered {response.status}: {body[:300]!r}")
+    return [r["service_id"] for r in json.loads(body)["results"]]
 
 
 # --- SpatiaLite, as an expert writes it -------------------------------------------------------
@@ -302,20 +281,12 @@ def spatialite_knn(conn: sqlite3.Connection, d: Directory, lon: float, lat: floa
         radius = min(reach, radius * 4)
 
 
-def spatialite_baseline(url: str, d: Directory, asked: list[Person], reaches: list[float]) -> dict[str, Any]:
-    build = spatialite_build(url, d)
-    engine = connect(url)
-    with engine.connect() as sa:
-        conn = driver(sa)
-        conn.execute("PRAGMA mmap_size = 8589934592")  # the file mapped, as a server given the memory would
-        plan = [row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + SPATIALITE_QUERY.format(need=0), {
-            **box(asked[0][1], asked[0][2], 1000.0), "lon": asked[0][1], "lat": asked[0][2], "radius": 1000.0}
-        ).fetchall()]
-        if not any("VIRTUAL TABLE INDEX" in line for line in plan):
-            raise SystemExit("the SpatiaLite baseline does not use its R*Tree:\n" + "\n".join(plan))
-        run = _timed(lambda p, r: spatialite_knn(conn, d, p[1], p[2], p[3], r), asked, reaches)
-    engine.dispose()
-    return {**run, "build": build, "plan": plan}
+def spatialite_plan(conn: sqlite3.Connection, p: Person) -> list[str]:
+    plan = [row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + SPATIALITE_QUERY.format(need=0), {
+        **box(p[1], p[2], 1000.0), "lon": p[1], "lat": p[2], "radius": 1000.0}).fetchall()]
+    if not any("VIRTUAL TABLE INDEX" in line for line in plan):
+        raise SystemExit("the SpatiaLite baseline does not use its R*Tree:\n" + "\n".join(plan))
+    return plan
 
 
 # --- PostGIS, as an expert writes it ------------------------------------------------------------
@@ -362,51 +333,38 @@ def postgis_build(dsn: str, d: Directory) -> float:
         return time.perf_counter() - start
 
 
-def postgis_baseline(dsn: str, d: Directory, asked: list[Person], reaches: list[float]) -> dict[str, Any]:
-    build = postgis_build(dsn, d)
+def postgis_params(d: Directory, p: Person, reach: float) -> dict[str, Any]:
+    return {"lon": p[1], "lat": p[2], "needs": [d.column[n] for n in p[3]], "reach": reach, "take": K + KNN_MARGIN}
 
-    def params(p: Person, reach: float) -> dict[str, Any]:
-        return {"lon": p[1], "lat": p[2], "needs": [d.column[n] for n in p[3]], "reach": reach, "take": K + KNN_MARGIN}
 
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        cur = conn.cursor()
-        run = _timed(lambda p, r: [s for s, _ in cur.execute(POSTGIS_QUERY, params(p, r), prepare=True).fetchall()],
-                     asked, reaches)
-        executions = []
-        for p, r in zip(asked, reaches):
-            plan = cur.execute("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + POSTGIS_QUERY, params(p, r)).fetchone()
-            executions.append(plan[0][0]["Execution Time"] / 1000)  # type: ignore[index]
-        typical = next(i for i, p in enumerate(asked) if len(p[3]) == 2)
-        shown = [line for (line,) in cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + POSTGIS_QUERY,
-                                                 params(asked[typical], reaches[typical])).fetchall()]
+def postgis_plans(cur: psycopg.Cursor[Any], d: Directory, asked: list[Person], reaches: list[float]) -> dict[str, Any]:
+    """The server's own execution time of every query, and the plan of a typical one (two needs)."""
+    executions = []
+    for p, r in zip(asked, reaches):
+        plan = cur.execute("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + POSTGIS_QUERY, postgis_params(d, p, r)).fetchone()
+        executions.append(plan[0][0]["Execution Time"] / 1000)  # type: ignore[index]
+    typical = next(i for i, p in enumerate(asked) if len(p[3]) == 2)
+    shown = [line for (line,) in cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + POSTGIS_QUERY,
+                                             postgis_params(d, asked[typical], reaches[typical])).fetchall()]
     text = "\n".join(shown)
     if "Index Scan using bench_need_venue_knn" not in text or "Order By: (geog <->" not in text:
         raise SystemExit("the PostGIS baseline is not an index-ordered KNN scan:\n" + text)
-    return {**run, "build": build, "execution": executions, "plan": shown,
+    return {"execution": executions, "plan": shown,
             "plan_query": {"postcode": asked[typical][0], "needs": asked[typical][3], "reach_metres": reaches[typical]}}
-
-
-def _timed(find: Callable[[Person, float], list[str]], asked: list[Person], reaches: list[float]) -> dict[str, Any]:
-    for p, r in list(zip(asked, reaches))[:20]:  # caches and prepared statements warm, as in an application
-        find(p, r)
-    timings, answers = [], []
-    for p, r in zip(asked, reaches):
-        start = time.perf_counter()
-        answers.append(find(p, r))
-        timings.append(time.perf_counter() - start)
-    return {"timings": timings, "answers": answers}
 
 
 # --- one size ---------------------------------------------------------------------------------
 
 
 def one_size(size: int, points: Any, asked: list[Person], http_queries: int, admin: str | None) -> dict[str, Any]:
+    """Every system over the same people, interleaved in blocks (BLOCK), so that the load of a shared
+    machine falls on all of them alike; then the answers checked against the reference."""
     row: dict[str, Any] = {"services": size, "loads_seconds": {}}
     start = time.perf_counter()
     rows = directory_rows(size, opendata())
     row["loads_seconds"]["synthetic_rows"] = round(time.perf_counter() - start, 1)
     d = Directory(rows)
-    with tempfile.TemporaryDirectory(prefix="assetmap-search-") as name:
+    with tempfile.TemporaryDirectory(prefix="assetmap-search-") as name, ExitStack() as stack:
         folder = Path(name)
         url = f"sqlite:///{folder / 'bench.sqlite'}"
         start = time.perf_counter()
@@ -416,49 +374,101 @@ def one_size(size: int, points: Any, asked: list[Person], http_queries: int, adm
         start = time.perf_counter()
         engine = connect(url)
         load_postcodes(engine, points)
-        engine.dispose()
         row["loads_seconds"]["spatialite_postcodes"] = round(time.perf_counter() - start, 1)
-        print(f"  loaded SpatiaLite: {row['loads_seconds']}", flush=True)
+        builds = {"spatialite_table_and_rtrees": spatialite_build(url, d)}
+        pg = None
+        if admin:
+            base = admin.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
+            database = f"bench_{size}"
+            with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {database}")
+                conn.execute(f"CREATE DATABASE {database}")
+            stack.callback(_drop, base, database)
+            builds["postgis_table_and_index"] = postgis_build(f"{base}/{database}", d)
+            pg = stack.enter_context(psycopg.connect(f"{base}/{database}", autocommit=True)).cursor()
+        print(f"  loaded: {row['loads_seconds']}; baselines' tables built: "
+              f"{ {k: round(v, 1) for k, v in builds.items()} }", flush=True)
 
-        mine = assetmap_in_process(url, asked)
-        reaches = mine["reaches"]
-        reference, brute_timings = [], []
-        for p, r in zip(asked, reaches):
-            start = time.perf_counter()
-            reference.append(brute_force(d, p[1], p[2], p[3], r))
-            brute_timings.append(time.perf_counter() - start)
-        row["index_build_seconds"] = round(mine["build"], 2)
-        row["in_process"] = percentiles(mine["timings"])
-        row["brute_force_numpy"] = {**percentiles(brute_timings), "note": "the reference answer"}
-        row["assetmap_one_need"] = one_need_check(d, asked, reference, mine["answers"], reaches)
+        searcher = Searcher(engine)
+        start = time.perf_counter()
+        searcher.warm()
+        row["index_build_seconds"] = round(time.perf_counter() - start, 2)
+        server, port, ready = serve(url, folder / "server.log", workers=2)
+        stack.callback(stop, server)
+        web = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
+        stack.callback(web.close)
+        lite_engine = connect(url)
+        stack.callback(lite_engine.dispose)
+        lite = driver(stack.enter_context(lite_engine.connect()))
+        lite.execute("PRAGMA mmap_size = 8589934592")  # the file mapped, as a server given the memory would
+        print(f"  assetmap index built in {row['index_build_seconds']:.1f} s in process; the server answered "
+              f"after {ready:.0f} s", flush=True)
+
+        def assetmap(p: Person) -> tuple[list[str], float]:
+            answer = searcher.search(Query(postcode=p[0], needs=tuple(p[3]), limit=K))
+            return [r.service_id for r in answer.results], answer.max_metres
+
+        systems: dict[str, Callable[[Person, float], list[str]]] = {
+            "brute_force_numpy": lambda p, r: brute_force(d, p[1], p[2], p[3], r),
+            "spatialite_rtree": lambda p, r: spatialite_knn(lite, d, p[1], p[2], p[3], r)}
+        if pg is not None:
+            cur = pg
+            systems["postgis_expert"] = lambda p, r: [s for s, _ in cur.execute(
+                POSTGIS_QUERY, postgis_params(d, p, r), prepare=True).fetchall()]
+        for p in asked[:20]:  # what each builds on first use, caches, prepared statements
+            _, reach = assetmap(p)
+            http_get(web, search_path(p[0], p[3]))
+            for find in systems.values():
+                find(p, reach)
+        timings: dict[str, list[float]] = {"in_process": [], "in_process_cpu": [], "http": [],
+                                           **{k: [] for k in systems}}
+        answers: dict[str, list[list[str]]] = {k: [] for k in ("in_process", "http", *systems)}
+        reaches: list[float] = []
+        for first in range(0, len(asked), BLOCK):
+            block = asked[first:first + BLOCK]
+            for p in block:
+                wall, cpu = time.perf_counter(), time.process_time()
+                ids, reach = assetmap(p)
+                timings["in_process"].append(time.perf_counter() - wall)
+                timings["in_process_cpu"].append(time.process_time() - cpu)
+                answers["in_process"].append(ids)
+                reaches.append(reach)
+            for p in block[: max(0, http_queries - first)]:
+                path = search_path(p[0], p[3])
+                wall = time.perf_counter()
+                answers["http"].append(http_get(web, path))
+                timings["http"].append(time.perf_counter() - wall)
+            for key, find in systems.items():
+                for p, reach in zip(block, reaches[first:]):
+                    wall = time.perf_counter()
+                    answers[key].append(find(p, reach))
+                    timings[key].append(time.perf_counter() - wall)
+        reference = answers["brute_force_numpy"]
+        row["in_process"] = percentiles(timings["in_process"])
+        row["in_process_cpu"] = percentiles(timings["in_process_cpu"])
+        row["http"] = {**percentiles(timings["http"]), "seconds_until_ready": round(ready, 1), "workers": 2,
+                       "answers_equal_in_process": sum(a == b for a, b in zip(answers["http"], answers["in_process"]))}
+        row["brute_force_numpy"] = {**percentiles(timings["brute_force_numpy"]), "note": "the reference answer"}
+        row["assetmap_one_need"] = one_need_check(d, asked, reference, answers["in_process"], reaches)
         row["reach_metres"] = {"p50": round(statistics.median(reaches), 1), "max": round(max(reaches), 1)}
-        print(f"  assetmap index built in {mine['build']:.1f} s; searched", flush=True)
-
-        web = assetmap_http(url, folder, asked[:http_queries])
-        row["http"] = {**percentiles(web["timings"]), "seconds_until_ready": round(web["seconds_until_ready"], 1),
-                       "answers_equal_in_process": sum(a == b for a, b in zip(web["answers"], mine["answers"]))}
-
-        lite = spatialite_baseline(url, d, asked, reaches)
-        row["spatialite_rtree"] = {**percentiles(lite["timings"]), "agreement": agreement(lite["answers"], reference, d, asked),
-                                   "table_and_index_build_seconds": round(lite["build"], 1), "plan": lite["plan"]}
-        print("  SpatiaLite R*Tree done", flush=True)
-    if admin:
-        dsn = admin.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
-        name = f"bench_{size}"
-        with psycopg.connect(f"{dsn}/postgres", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name}")
-            conn.execute(f"CREATE DATABASE {name}")
-        try:
-            pg = postgis_baseline(f"{dsn}/{name}", d, asked, reaches)
-        finally:
-            with psycopg.connect(f"{dsn}/postgres", autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        row["postgis_expert"] = {**percentiles(pg["timings"]), "server_execution": percentiles(pg["execution"]),
-                                 "agreement": agreement(pg["answers"], reference, d, asked),
-                                 "table_and_index_build_seconds": round(pg["build"], 1),
-                                 "plan_query": pg["plan_query"], "plan": pg["plan"]}
-        print("  PostGIS expert done", flush=True)
+        row["spatialite_rtree"] = {**percentiles(timings["spatialite_rtree"]),
+                                   "agreement": agreement(answers["spatialite_rtree"], reference, d, asked),
+                                   "table_and_index_build_seconds": round(builds["spatialite_table_and_rtrees"], 1),
+                                   "plan": spatialite_plan(lite, asked[0])}
+        if pg is not None:
+            plans = postgis_plans(pg, d, asked, reaches)
+            row["postgis_expert"] = {**percentiles(timings["postgis_expert"]),
+                                     "server_execution": percentiles(plans["execution"]),
+                                     "agreement": agreement(answers["postgis_expert"], reference, d, asked),
+                                     "table_and_index_build_seconds": round(builds["postgis_table_and_index"], 1),
+                                     "plan_query": plans["plan_query"], "plan": plans["plan"]}
+        engine.dispose()
     return row
+
+
+def _drop(base: str, database: str) -> None:
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 
 def report(size: int, row: dict[str, Any]) -> None:
@@ -467,6 +477,7 @@ def report(size: int, row: dict[str, Any]) -> None:
     print(f"\n  {size:,} services (reach p50 {row['reach_metres']['p50']:.0f} m)   p50 ms    p99 ms   target       "
           "baseline / assetmap in process")
     lines = [("assetmap in process", row["in_process"], TARGETS["in_process_p50_ms"]),
+             ("assetmap in process, CPU time", row["in_process_cpu"], None),
              ("assetmap over HTTP", row["http"], TARGETS["http_p50_ms"]),
              ("PostGIS expert (psycopg)", row.get("postgis_expert"), None),
              ("PostGIS server execution", row.get("postgis_expert", {}).get("server_execution"), None),
@@ -500,6 +511,7 @@ def main() -> None:
     parser.add_argument("--http-queries", type=int, default=500)
     parser.add_argument("--no-postgis", action="store_true")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stopped: still stop the servers and drop the data
     points = postcode_points(opendata())
     asked = people(points, args.queries)
     results: dict[str, Any] = {}
