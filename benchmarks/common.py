@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import platform
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,6 +69,46 @@ def percentiles(samples_seconds: list[float]) -> dict[str, float]:
         "mean_ms": round(statistics.fmean(ms), 4),
         "n": len(ms),
     }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(url: str, log: Path, workers: int = 2, threads: int = 4,
+          wait_seconds: float = 900) -> tuple[subprocess.Popen[bytes], int, float]:
+    """`assetmap serve` on ``url`` with public search (an API client, no sign-in), on loopback:
+    (the process, its port, seconds until it answered /health). It builds the index before it listens."""
+    port = free_port()
+    env = {**os.environ, "ASSETMAP_DATABASE_URL": url, "ASSETMAP_PUBLIC_SEARCH": "1",
+           "ASSETMAP_SECRET_KEY": os.urandom(32).hex(), "ASSETMAP_INSTANCE": str(log.parent / "instance")}
+    start = time.perf_counter()
+    with open(log, "wb") as out:
+        server = subprocess.Popen([sys.executable, "-m", "assetmap.cli", "serve", "--port", str(port),
+                                   "--workers", str(workers), "--threads", str(threads)],
+                                  env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=60) as answer:
+                if answer.status == 200:
+                    return server, port, time.perf_counter() - start
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    server.wait()
+    raise SystemExit(f"the server did not answer within {wait_seconds:.0f} s: see {log}")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def write_results(name: str, results: dict[str, object]) -> Path:

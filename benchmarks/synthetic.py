@@ -38,6 +38,19 @@ def postcode_points(opendata: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     return names, lon, lat
 
 
+def people(points: tuple[list[str], np.ndarray, np.ndarray], n: int,
+           seed: int = 7) -> list[tuple[str, float, float, list[str]]]:
+    """Random people searching: (a real postcode, its longitude, latitude, 1-3 needs)."""
+    rng = random.Random(seed)
+    names, lon, lat = points
+    needs = [t.slug for t in load().needs]
+    picks = []
+    for _ in range(n):
+        i = rng.randrange(len(names))
+        picks.append((names[i], float(lon[i]), float(lat[i]), rng.sample(needs, rng.choice([1, 2, 3]))))
+    return picks
+
+
 def services(count: int, opendata: Path, seed: int = 2026) -> list[dict[str, Any]]:
     """``count`` full ORUK service records."""
     rng = random.Random(seed)
@@ -162,6 +175,21 @@ def load_database(url: str, rows: dict[str, dict[str, dict[str, Any]]]) -> None:
     init_database(engine)
     write_directory(engine, rows)
     engine.dispose()
+
+
+def load_postcodes(engine: Any, points: tuple[list[str], np.ndarray, np.ndarray]) -> None:
+    """Every Code-Point postcode (``postcode_points``) into the directory's postcode table, so that
+    searches by postcode resolve as in a deployment (straight rows, as ``write_directory``)."""
+    from assetmap import changes
+    from assetmap.io.write import upsert
+    from assetmap.models import Postcode
+
+    names, lon, lat = points
+    with engine.begin() as conn:
+        upsert(conn, Postcode.__table__, [
+            {"postcode": p[:-3].strip() + " " + p[-3:], "latitude": float(y), "longitude": float(x),
+             "source": "codepoint"} for p, x, y in zip(names, lon, lat)], point=("longitude", "latitude"))
+        changes.bump(conn, changes.POSTCODES)
 
 
 def scotland_for_gaps(path: Path, services_count: int, opendata: Path) -> Any:
