@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -238,3 +239,30 @@ def test_the_handout_s_services_come_from_memory_as_the_database_holds_them(db_u
         assert (shown_service.latitude, shown_service.longitude) == (location["latitude"], location["longitude"])
         assert sorted(shown_service.phones) == sorted(set(phones))
         assert shown_service.schedule == [s["description"] for s in record.get("schedules", []) if s.get("description")]
+
+
+def test_a_slow_rebuild_is_made_aside_while_searches_answer_from_the_directory_as_it_was(db_url: str) -> None:
+    """At 100,000 services a rebuild takes seconds: an editor's save must not stall every CLW's
+    search in every server process for that long. ``wait_seconds=0`` makes every rebuild slow."""
+    from assetmap.demo import load_demo
+    from assetmap.editing import set_status
+
+    engine = connect(db_url)
+    load_demo(engine)
+    query = Query(latitude=55.8522, longitude=-4.1990, max_metres=5000, needs=("loneliness",))
+    patient, quick = Searcher(engine, wait_seconds=0.0), Searcher(engine)
+    listed = [r.service_id for r in patient.search(query).results]
+    assert [r.service_id for r in quick.search(query).results] == listed
+    closed = listed[0]
+    set_status(engine, closed, "inactive", "editor@example.org")
+    # A rebuild that took long last time: the next search answers from the directory as it was ...
+    assert [r.service_id for r in patient.search(query).results] == listed
+    # ... and a later one from the directory built aside meanwhile.
+    deadline = time.monotonic() + 60
+    while closed in (now := [r.service_id for r in patient.search(query).results]):
+        assert time.monotonic() < deadline, "the directory built aside never replaced the one before"
+        time.sleep(0.05)
+    assert now[:len(listed) - 1] == listed[1:]
+    # A rebuild that was quick last time is waited for: the very next search shows the change.
+    assert [r.service_id for r in quick.search(query).results] == now
+    engine.dispose()

@@ -14,6 +14,14 @@ unit vectors per need and activity type, from scipy), built from the directory
 layer and rebuilt whenever a change counter shows an import or edit; postcodes
 are kept in memory the same way. Candidates come from the trees; exact distances
 are then computed on the ellipsoid with pyproj for the few that remain.
+
+Every server process reads the change counters before each search, so an edit saved
+through any server (or the command line) reaches every process of every server on
+the same database: nothing is sent between them. A rebuild that took under
+``WAIT_FOR_BUILD_SECONDS`` last time is waited for, so every search shows every change
+saved before it; a longer one (100,000 services) is made in a thread while searches
+answer from the directory as it was, so an edit does not stall every server's searches
+for the length of a build.
 """
 
 from __future__ import annotations
@@ -21,7 +29,9 @@ from __future__ import annotations
 import dataclasses
 import gc
 import datetime as dt
+import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -59,29 +69,84 @@ from assetmap.search.query import (
 )
 from assetmap.search.unmet import UNMET_RULE, record_unmet, record_unmet_search, unmet_by_month, unmet_needs
 
+# A rebuild that took at most this long last time is waited for; a longer one is made aside. The
+# issue's deadline for an edit to reach every server: waiting longer would not meet it either.
+WAIT_FOR_BUILD_SECONDS = 2.0
+_PARTS = (changes.DIRECTORY, changes.POSTCODES)  # what is kept in memory, by the counter that dates it
+log = logging.getLogger(__name__)
+
 
 class Searcher:
-    """The search engine for one database. Thread-safe; keep one per process and reuse it."""
+    """The search engine for one database. Thread-safe; keep one per process and reuse it.
 
-    def __init__(self, engine: Engine, vocabulary: taxonomy.Vocabulary | None = None) -> None:
+    ``wait_seconds``: how long a rebuild may have taken last time for searches to wait for
+    the next one (see the module's docstring).
+    """
+
+    def __init__(self, engine: Engine, vocabulary: taxonomy.Vocabulary | None = None,
+                 wait_seconds: float = WAIT_FOR_BUILD_SECONDS) -> None:
         self.engine = engine
         self.vocabulary = vocabulary or taxonomy.load()
+        self.wait_seconds = wait_seconds
         self._lock = threading.Lock()
-        self._generations: dict[str, int] | None = None
         self._index: Index | None = None
         self._postcodes: Postcodes | None = None
+        self._built_at: dict[str, int] = {}  # the generation each part was built at
+        self._build_seconds: dict[str, float] = {}  # how long each part took to build last time
+        self._aside: threading.Thread | None = None
 
     def _current(self, conn: Connection) -> tuple[Index, Postcodes]:
         generations = changes.generations(conn)
         with self._lock:
-            if self._index is None or self._generations is None or \
-                    generations.get(changes.DIRECTORY) != self._generations.get(changes.DIRECTORY):
-                self._index = _built(Index, conn, self.vocabulary)
-            if self._postcodes is None or self._generations is None or \
-                    generations.get(changes.POSTCODES) != self._generations.get(changes.POSTCODES):
-                self._postcodes = Postcodes(conn)
-            self._generations = generations
+            stale = self._stale(generations)
+            if stale and (self._index is None or self._postcodes is None
+                          or max(self._build_seconds[part] for part in stale) <= self.wait_seconds):
+                for part in stale:
+                    self._keep(part, *self._make(part, conn), generations)
+            elif stale and self._aside is None:
+                self._aside = threading.Thread(target=self._build_aside, name="assetmap directory build",
+                                               daemon=True)
+                self._aside.start()
+            assert self._index is not None and self._postcodes is not None
             return self._index, self._postcodes
+
+    def _stale(self, generations: dict[str, int]) -> list[str]:
+        return [part for part in _PARTS if part not in self._built_at
+                or generations.get(part, 0) != self._built_at[part]]
+
+    def _make(self, part: str, conn: Connection) -> tuple[Index | Postcodes, float]:
+        start = time.perf_counter()
+        made = _built(Index, conn, self.vocabulary) if part == changes.DIRECTORY else Postcodes(conn)
+        return made, time.perf_counter() - start
+
+    def _keep(self, part: str, made: Index | Postcodes, seconds: float, generations: dict[str, int]) -> None:
+        """Keep what was built for ``generations``, unless something newer is kept already (under the lock)."""
+        generation = generations.get(part, 0)
+        if part in self._built_at and generation < self._built_at[part]:
+            return
+        if isinstance(made, Index):
+            self._index = made
+        else:
+            self._postcodes = made
+        self._built_at[part], self._build_seconds[part] = generation, seconds
+
+    def _build_aside(self) -> None:
+        """Build what is stale while searches answer from what was built before."""
+        try:
+            with reading(self.engine) as conn:
+                generations = changes.generations(conn)
+                with self._lock:
+                    stale = self._stale(generations)
+                made = [(part, *self._make(part, conn)) for part in stale]
+            with self._lock:
+                for part, value, seconds in made:
+                    self._keep(part, value, seconds, generations)
+        except Exception as exc:  # noqa: BLE001 - searches go on with what they have; the next one tries again
+            log.warning("could not rebuild the search directory (%s): searches answer from the one before",
+                        type(exc).__name__)
+        finally:
+            with self._lock:
+                self._aside = None
 
     def warm(self) -> None:
         """Build the in-memory directory and postcodes now, so the first CLW does not wait for it."""
@@ -191,5 +256,5 @@ _EVERYTHING = Filter(statuses=None)
 
 __all__ = ["ACCESSIBILITY", "ATTENDING", "Answer", "DEFAULT_MAX_METRES", "DETOUR_FACTOR", "MAX_LIMIT",
            "MAX_METRES", "MAX_NEEDS", "MAX_TRAVEL_METRES", "TRAVEL_KMH", "TRAVEL_LABELS", "PostcodeNotFound", "Query", "Result", "SearchError", "Searcher",
-           "UNMET_RULE", "UnmetSearch", "WALK_METRES_PER_MINUTE", "record_unmet", "record_unmet_search",
-           "search", "unmet_by_month", "unmet_needs"]
+           "UNMET_RULE", "UnmetSearch", "WAIT_FOR_BUILD_SECONDS", "WALK_METRES_PER_MINUTE", "record_unmet",
+           "record_unmet_search", "search", "unmet_by_month", "unmet_needs"]
