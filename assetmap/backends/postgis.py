@@ -33,6 +33,7 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from assetmap.backends.base import Backend, Batch, primary_key, search_words
+from assetmap.config import settings
 from assetmap.errors import ConfigError, DatabaseUnavailable, DiskFull
 from assetmap.models import WGS84, Base
 
@@ -72,8 +73,14 @@ class PostGIS(Backend):
         # psycopg logs a warning when it abandons a pipeline after a failed statement; the
         # failure itself reaches the user as one line, so the warning must not reach stderr too.
         logging.getLogger("psycopg").addHandler(logging.NullHandler())
+        connect_args: dict[str, Any] = {"connect_timeout": 5}
+        if settings().pg_transaction_pooler:
+            # psycopg prepares a statement on the server after its fifth run on a connection; through a
+            # pooler in transaction mode the next run may land on another server connection, where
+            # it was never prepared ("prepared statement "_pg3_0" does not exist": every page a 503).
+            connect_args["prepare_threshold"] = None
         try:
-            engine = create_engine(url, connect_args={"connect_timeout": 5})
+            engine = create_engine(url, connect_args=connect_args)
         except (NoSuchModuleError, ImportError) as exc:
             raise ConfigError(
                 f"cannot use the driver in {url.drivername!r} ({exc}): use postgresql+psycopg:// URLs"
