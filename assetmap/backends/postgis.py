@@ -212,12 +212,14 @@ class PostGIS(Backend):
         if not wanted:
             return set()
         # Plain words as prefixes ("word:*"), joined by "or"; the expressions are those the GIN
-        # indexes of migration 0012 hold, so the indexes answer.
+        # indexes of migration 0012 hold, so the indexes answer. The service's words and its
+        # organisation's are asked apart: one OR across the join cannot use either index, and
+        # read every service and organisation (3.7 s a search at 100,000 services, not 0.1 ms).
         query = " | ".join(f"{w}:*" for w in wanted)
         return {row[0] for row in conn.execute(text(
-            f"SELECT s.id FROM service s LEFT JOIN organization o ON o.id = s.organization_id "
-            f"WHERE {SERVICE_TEXT} @@ to_tsquery('simple', :query) "
-            f"OR {ORGANIZATION_TEXT} @@ to_tsquery('simple', :query)"), {"query": query})}
+            f"SELECT s.id FROM service s WHERE {SERVICE_TEXT} @@ to_tsquery('simple', :query) "
+            f"UNION SELECT s.id FROM organization o JOIN service s ON s.organization_id = o.id "
+            f"WHERE {ORGANIZATION_TEXT} @@ to_tsquery('simple', :query)"), {"query": query})}
 
     def insert(self, table: Any) -> Any:
         return pg_insert(table)
