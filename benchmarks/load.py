@@ -63,6 +63,7 @@ from typing import Any
 import requests
 from common import ROOT, databases, opendata, percentiles, write_part, write_results
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from synthetic import directory_rows, postcode_points, write_directory
 
 from assetmap.accounts import create_user
@@ -192,10 +193,14 @@ class Server:
     process: subprocess.Popen[bytes]
     base: str
     log: Path
+    name: str  # its application_name on PostgreSQL
 
 
-def serve(url: str, folder: Path, workers: int | None, threads: int, key: str) -> Server:
-    """`assetmap serve` in a process group of its own (as on a machine of its own), with the deployment's key."""
+def serve(url: str, folder: Path, workers: int | None, threads: int, key: str, name: str = "assetmap") -> Server:
+    """`assetmap serve` in a process group of its own (as on a machine of its own), with the deployment's key;
+    on PostgreSQL its connections carry ``name``, so that each deployment's can be counted."""
+    if url.startswith("postgresql"):
+        url = make_url(url).update_query_dict({"application_name": name}).render_as_string(hide_password=False)
     port = free_port()
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "server.log"
@@ -211,7 +216,7 @@ def serve(url: str, folder: Path, workers: int | None, threads: int, key: str) -
         try:
             with urllib.request.urlopen(f"{base}/health", timeout=60) as answer:
                 if answer.status == 200:
-                    return Server(server, base, log)
+                    return Server(server, base, log, name)
         except OSError:
             time.sleep(0.2)
     server.kill()
@@ -239,7 +244,7 @@ def run_phase(servers: list[Server], folder: Path, people_file: Path, users: int
            "ASSETMAP_LOAD_ACCOUNTS": str(accounts), "ASSETMAP_LOAD_SERVERS": ",".join(s.base for s in servers)}
     cpu_before = [cpu_seconds(s.process.pid) for s in servers]
     stopped = threading.Event()
-    watchers = [Watcher(lambda: connections(url, stopped))]
+    watchers = [Watcher(lambda: connections(url, [s.name for s in servers], stopped))]
     if alongside is not None:
         watchers.append(Watcher(lambda: alongside(stopped)))
     subprocess.run([sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--users", str(users),
@@ -305,15 +310,16 @@ class Watcher(threading.Thread):
         return {"failed": self.failure} if self.failure else self.result
 
 
-def connections(url: str, stopped: threading.Event) -> dict[str, int] | None:
-    """The most connections the servers held on PostgreSQL at once, and the most busy at once."""
+def connections(url: str, names: list[str], stopped: threading.Event) -> dict[str, int] | None:
+    """The most connections the servers (by their application names) held on PostgreSQL at once,
+    and the most busy at once."""
     engine = connect(url)
     if backend(engine) != "postgis":
         engine.dispose()
         return None
     most = busy = 0
     query = text("SELECT count(*), count(*) FILTER (WHERE state = 'active') FROM pg_stat_activity "
-                 "WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
+                 "WHERE datname = current_database() AND application_name = ANY(:names)").bindparams(names=names)
     # In autocommit: within one transaction PostgreSQL answers from the statistics it read first.
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         while not stopped.wait(0.5):
@@ -420,50 +426,79 @@ def say(label: str, row: dict[str, Any]) -> None:
               flush=True)
 
 
-def deployment(url: str, folder: Path, count: int, workers: int | None, threads: int, people_file: Path,
-               args: argparse.Namespace) -> dict[str, Any]:
-    """``count`` servers on ``url``, one key between them, through every phase."""
-    key = secrets.token_hex(32)
-    servers = [serve(url, folder / f"server-{n + 1}", workers, threads, key) for n in range(count)]
-    phases: dict[str, Any] = {}
-    try:
-        plan: list[tuple[str, float, Callable[[threading.Event], Any] | None]] = [
-            ("paced", args.pace, None), ("flat_out", 0.0, None)]
-        if args.edit_every:
-            plan.append(("paced_with_edits", args.pace, editing(servers, args.edit_every)))
-        for phase, pace, alongside in plan:
-            phases[phase] = run_phase(servers, folder, people_file, args.users, args.seconds, pace, args.users,
-                                      f"{count}-{phase}", url, alongside)
-            say(phase, phases[phase])
-            for name, row in phases[phase].get("per_server", {}).items():
-                say(f"  {name}", row)
-    finally:
-        stop(servers)
+PHASES = (("paced", True), ("flat_out", False), ("paced_with_edits", True))  # each phase, and whether paced
+
+
+def phase_of(servers: list[Server], folder: Path, people_file: Path, url: str, args: argparse.Namespace,
+             phase: str, label: str) -> dict[str, Any]:
+    """One phase against ``servers``, printed as it ends."""
+    alongside = editing(servers, args.edit_every) if phase == "paced_with_edits" else None
+    pace = args.pace if dict(PHASES)[phase] else 0.0
+    row = run_phase(servers, folder, people_file, args.users, args.seconds, pace, args.users, f"{label}-{phase}",
+                    url, alongside)
+    say(f"{label.replace('_', ' ')}, {phase}", row)
+    for name, part in row.get("per_server", {}).items():
+        say(f"  {name}", part)
+    return row
+
+
+def phases_wanted(args: argparse.Namespace) -> list[str]:
+    return [phase for phase, _ in PHASES if phase != "paced_with_edits" or args.edit_every]
+
+
+def judged(phases: dict[str, Any], servers: list[Server]) -> dict[str, Any]:
     phases["server_log_problems"] = [line for server in servers for line in server_problems(server.log)]
     phases["meets_targets"] = meets(phases["paced"], phases["server_log_problems"])
     return phases
 
 
+def deployment(url: str, folder: Path, workers: int | None, threads: int, people_file: Path,
+               args: argparse.Namespace) -> dict[str, Any]:
+    """One server on ``url`` through every phase."""
+    servers = [serve(url, folder / "server-1", workers, threads, secrets.token_hex(32))]
+    phases: dict[str, Any] = {}
+    try:
+        for phase in phases_wanted(args):
+            phases[phase] = phase_of(servers, folder, people_file, url, args, phase, "one_server")
+    finally:
+        stop(servers)
+    return judged(phases, servers)
+
+
 def several_servers(args: argparse.Namespace, people_file: Path, folder: Path, data: Path) -> None:
-    """One server, then ``--servers`` servers, on one PostGIS in one run (issue 18)."""
+    """One server and ``--servers`` servers on one PostGIS in one run (issue 18), all started
+    at once and measured phase by phase in turn, so that other work on the machine weighs
+    on both alike; the deployment not being measured is idle."""
     from webapp.server import default_workers
 
     total = args.workers or default_workers()
     each = args.server_workers or max(1, total // args.servers)
+    name = f"{args.servers}_servers"
     result: dict[str, Any] = {"services": args.services, "users": args.users, "seconds": args.seconds,
                               "pace_per_user": args.pace, "threads": args.threads, "servers": args.servers,
                               "workers": {"one_server": total, f"each_of_{args.servers}": each},
                               "targets": {**TARGETS, "edit_seen_on_another_server_within_seconds": EDIT_TARGET_SECONDS},
+                              "order": "each phase on one server, then on the several, in turn",
                               "load_average_before": os.getloadavg(), "shared_cores": SHARED_CORES}
     with databases(["postgis"]) as urls:
         url = urls["postgis"]
         print(f"\npostgis: {args.services:,} services, {args.users} CLWs, {args.seconds} s a phase; one server of "
-              f"{total} processes, then {args.servers} servers of {each}", flush=True)
+              f"{total} processes beside {args.servers} servers of {each}, measured in turn", flush=True)
         prepare(url, args.services, args.users, data)
-        name = f"{args.servers}_servers"
-        for count, workers, label in ((1, total, "one_server"), (args.servers, each, name)):
-            print(f"{label.replace('_', ' ')}:", flush=True)
-            result[label] = deployment(url, folder / label, count, workers, args.threads, people_file, args)
+        key = secrets.token_hex(32)  # one deployment's key: the accounts and sessions are the same
+        deployments = {"one_server": [serve(url, folder / "one_server" / "server-1", total, args.threads, key,
+                                            "one-server-1")]}
+        deployments[name] = [serve(url, folder / name / f"server-{n + 1}", each, args.threads, key,
+                                   f"{name}-{n + 1}") for n in range(args.servers)]
+        measured: dict[str, dict[str, Any]] = {label: {} for label in deployments}
+        try:
+            for phase in phases_wanted(args):
+                for label, servers in deployments.items():
+                    measured[label][phase] = phase_of(servers, folder / label, people_file, url, args, phase, label)
+        finally:
+            stop([server for servers in deployments.values() for server in servers])
+        for label, servers in deployments.items():
+            result[label] = judged(measured[label], servers)
     result["load_average_after"] = os.getloadavg()
     one, several = result["one_server"], result[name]
     result["ratios"] = {phase: {
@@ -521,7 +556,7 @@ def one_server_per_backend(args: argparse.Namespace, people_file: Path, folder: 
         for name, url in urls.items():
             print(f"\n{name}: {args.services:,} services, {args.users} CLWs, {args.seconds} s a phase", flush=True)
             prepare(url, args.services, args.users, data)
-            results[name] = deployment(url, folder / name, 1, args.workers, args.threads, people_file, args)
+            results[name] = deployment(url, folder / name, args.workers, args.threads, people_file, args)
     for name, phases in results.items():
         paced = phases["paced"]
         print(f"{name}: {'meets' if phases['meets_targets'] else 'MISSES'} the targets "
