@@ -24,9 +24,11 @@ SpatiaLite as ratios. Targets (issue 8): zero errors, p99 under 100 ms, at least
 300 searches a second with 100k services. Writes benchmarks/results/load.json.
 Everything stays on 127.0.0.1.
 
-``--servers N`` (PostGIS only; issue 18) runs, on one database and in one run, one
-server and then N servers, each `assetmap serve` its own process group, port and instance
-folder with one shared ASSETMAP_SECRET_KEY, as N machines behind a load balancer would be.
+``--servers N`` (PostGIS only; issue 18) starts, on one database, one server beside N
+servers, each `assetmap serve` its own process group, port and instance folder with one
+shared ASSETMAP_SECRET_KEY, as N machines behind a load balancer would be, and measures
+them phase by phase in turn (the other idle), so that other work on a shared machine
+weighs on both alike.
 Each CLW sends each request to the next server in turn (no sticky sessions: signed in on
 one, searching on the others). The cores are shared out, not added: one server gets
 ``--workers`` processes (default one a core) and each of the N gets that divided by N
