@@ -45,6 +45,9 @@ class Settings:
     # The locality a deployment's gap map, plans and meeting page show unless asked for another:
     # a council area's code or name ("Glasgow City"), or data zone codes separated by commas.
     locality: str = ""
+    # PostGIS reached through a pooler that hands each transaction to any server connection
+    # (PgBouncer's pool_mode = transaction): make no server-side prepared statements.
+    pg_transaction_pooler: bool = False
 
 
 def settings(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -66,6 +69,7 @@ def settings(environ: os._Environ[str] | dict[str, str] | None = None) -> Settin
         instance_dir=Path(env.get("ASSETMAP_INSTANCE") or _default_instance()),
         proxies=_count(env, "ASSETMAP_PROXIES"),
         locality=(env.get("ASSETMAP_LOCALITY") or "").strip(),
+        pg_transaction_pooler=(env.get("ASSETMAP_PG_TRANSACTION_POOLER") or "").lower() in ("1", "true", "yes"),
     )
 
 

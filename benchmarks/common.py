@@ -111,14 +111,29 @@ def stop(server: subprocess.Popen[bytes]) -> None:
         server.wait()
 
 
-def write_results(name: str, results: dict[str, object]) -> Path:
+def _stamped(results: dict[str, object]) -> dict[str, object]:
+    return {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+            "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **results}
+
+
+def _written(name: str) -> dict[str, object]:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_results(name: str, results: dict[str, object], keep: tuple[str, ...] = ()) -> Path:
+    """``keep``: parts of the file another run of the script wrote (see write_part), carried over."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    results = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "platform": platform.platform()},
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        **results,
-    }
+    before = _written(name)
+    results = {**_stamped(results), **{key: before[key] for key in keep if key in before}}
     path.write_text(json.dumps(results, indent=2) + "\n")
+    return path
+
+
+def write_part(name: str, key: str, part: dict[str, object]) -> Path:
+    """One part of a results file, with its own machine and time; the rest of the file is left as it was."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({**_written(name), key: _stamped(part)}, indent=2) + "\n")
     return path

@@ -5,7 +5,11 @@ appointment: the search page with a person's postcode (typed one of the ways
 people type them), a click on the map or a partial postcode, and needs ticked or
 typed (typos included), sometimes followed by the handout or a service's page.
 The people to search for come from ASSETMAP_LOAD_PEOPLE (written by load.py);
-every request's start, latency and verdict go to ASSETMAP_LOAD_OUT when locust quits.
+every request's start, latency, verdict and server go to ASSETMAP_LOAD_OUT when locust quits.
+
+ASSETMAP_LOAD_SERVERS lists the servers' addresses (separated by commas): each CLW sends
+each request to the next of them in turn, starting at a different one, as a load balancer
+without sticky sessions would: signed in on one, searching on the others.
 
 ASSETMAP_LOAD_PACE is each CLW's searches per second (0: no pause at all, to find
 the most the server can answer).
@@ -29,13 +33,18 @@ PASSWORD = os.environ["ASSETMAP_LOAD_PASSWORD"]
 ACCOUNTS = itertools.count()
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 RESULT_ID = re.compile(r'name="id" value="([^"]+)"')
-SAMPLES: list[tuple[str, float, float, str]] = []  # name, start (epoch s), milliseconds, "" or what went wrong
+SERVERS = [s for s in os.environ.get("ASSETMAP_LOAD_SERVERS", "").split(",") if s]
+SERVER = re.compile(r"^https?://[^/]+")
+# name, start (epoch s), milliseconds, "" or what went wrong, the server that answered
+SAMPLES: list[tuple[str, float, float, str, str]] = []
 
 
 @events.request.add_listener
 def _record(name: str, response_time: float, exception: BaseException | None, start_time: float,
-            **_: Any) -> None:
-    SAMPLES.append((name, start_time, response_time, "" if exception is None else str(exception)[:200]))
+            url: str = "", **_: Any) -> None:
+    server = SERVER.match(url)
+    SAMPLES.append((name, start_time, response_time, "" if exception is None else str(exception)[:200],
+                    server.group(0) if server else ""))
 
 
 @events.quitting.add_listener
@@ -51,20 +60,26 @@ class CommunityLinksWorker(FastHttpUser):
     def on_start(self) -> None:
         number = next(ACCOUNTS)
         self.rng = random.Random(number)
-        page = self.client.get("/login", name="sign in")
+        first = number % len(SERVERS) if SERVERS else 0
+        self.servers = itertools.cycle(SERVERS[first:] + SERVERS[:first] or [""])
+        page = self.client.get(self.at("/login"), name="sign in")
         token = TOKEN.search(page.text or "")
         email = f"clw{number % int(os.environ['ASSETMAP_LOAD_ACCOUNTS'])}@example.org"
-        with self.client.post("/login", data={"csrf_token": token.group(1) if token else "", "email": email,
-                                              "password": PASSWORD},
+        with self.client.post(self.at("/login"), data={"csrf_token": token.group(1) if token else "", "email": email,
+                                                       "password": PASSWORD},
                               name="sign in", allow_redirects=False, catch_response=True) as answer:
             if answer.status_code != 302:
                 answer.failure(f"sign in gave {answer.status_code}")
+
+    def at(self, path: str) -> str:
+        """``path`` on the next server in turn (on the one server given to locust when there is one)."""
+        return next(self.servers) + path
 
     @task
     def appointment(self) -> None:
         person = self.rng.choice(PEOPLE)
         path = "/api/search" if person["via"] == "api" else "/"
-        with self.client.get(path, params=person["params"], name=f"search {person['via']}",
+        with self.client.get(self.at(path), params=person["params"], name=f"search {person['via']}",
                              catch_response=True) as answer:
             text = answer.text or ""
             if answer.status_code != person["expect"]:
@@ -79,6 +94,6 @@ class CommunityLinksWorker(FastHttpUser):
             answer.success()  # a refusal of a postcode that does not exist is the right answer
         found = RESULT_ID.findall(text)
         if found and self.rng.random() < 0.15:
-            self.client.get("/handout", params=[("id", i) for i in found[:3]], name="handout")
+            self.client.get(self.at("/handout"), params=[("id", i) for i in found[:3]], name="handout")
         elif found and self.rng.random() < 0.05:
-            self.client.get(f"/services/{found[0]}", name="service page")
+            self.client.get(self.at(f"/services/{found[0]}"), name="service page")

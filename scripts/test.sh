@@ -6,8 +6,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 # PostGIS for the second backend; Debian's Chromium for the browser tests (Playwright
 # drives it; never `playwright install`, which downloads a browser of its own); GDAL's command
-# line (ogrinfo, ogr2ogr) for tests/test_ogc.py, a real client of the OGC API at /ogc.
-install_system_packages "${BASE_PACKAGES[@]}" postgresql postgresql-postgis chromium gdal-bin
+# line (ogrinfo, ogr2ogr) for tests/test_ogc.py, a real client of the OGC API at /ogc; PgBouncer
+# for tests/test_pooler.py (the app through a pooler in transaction mode).
+install_system_packages "${BASE_PACKAGES[@]}" postgresql postgresql-postgis pgbouncer chromium gdal-bin
 make_venv "[test]"
 cd "$ROOT"
 # Types first (about a minute; settings in pyproject.toml): a type error fails the run before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -238,3 +239,33 @@ def test_the_handout_s_services_come_from_memory_as_the_database_holds_them(db_u
         assert (shown_service.latitude, shown_service.longitude) == (location["latitude"], location["longitude"])
         assert sorted(shown_service.phones) == sorted(set(phones))
         assert shown_service.schedule == [s["description"] for s in record.get("schedules", []) if s.get("description")]
+
+
+def test_a_slow_rebuild_is_made_aside_while_searches_answer_from_the_directory_as_it_was(db_url: str) -> None:
+    """At 100,000 services a full read takes seconds: an import must not stall every CLW's search in
+    every server process for that long. ``wait_seconds=0`` makes every full read slow. An edit is
+    not read in full: it shows at once, even then."""
+    from assetmap.demo import load_demo
+    from assetmap.editing import set_status
+
+    engine = connect(db_url)
+    load_demo(engine)
+    query = Query(latitude=55.8522, longitude=-4.1990, max_metres=5000, needs=("loneliness",))
+    patient, quick = Searcher(engine, wait_seconds=0.0), Searcher(engine)
+    listed = [r.service_id for r in patient.search(query).results]
+    assert [r.service_id for r in quick.search(query).results] == listed
+    closed = listed[0]
+    set_status(engine, closed, "inactive", "editor@example.org")
+    listed = [r.service_id for r in patient.search(query).results]
+    assert closed not in listed and [r.service_id for r in quick.search(query).results] == listed
+    # An import is not listed service by service: read in full, aside, while searches answer as before.
+    add(engine, [service("Parkhead befriending walk", 55.8522, -4.1991, ["loneliness"])])
+    assert [r.service_id for r in patient.search(query).results] == listed
+    deadline = time.monotonic() + 60
+    while len(now := [r.service_id for r in patient.search(query).results]) == len(listed) and now == listed:
+        assert time.monotonic() < deadline, "the directory built aside never replaced the one before"
+        time.sleep(0.05)
+    assert now[1:] == listed[:len(now) - 1]  # the new one, nearest, first
+    # A full read that was quick last time is waited for: the very next search shows the change.
+    assert [r.service_id for r in quick.search(query).results] == now
+    engine.dispose()

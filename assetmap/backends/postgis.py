@@ -33,6 +33,7 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from assetmap.backends.base import Backend, Batch, primary_key, search_words
+from assetmap.config import settings
 from assetmap.errors import ConfigError, DatabaseUnavailable, DiskFull
 from assetmap.models import WGS84, Base
 
@@ -72,8 +73,14 @@ class PostGIS(Backend):
         # psycopg logs a warning when it abandons a pipeline after a failed statement; the
         # failure itself reaches the user as one line, so the warning must not reach stderr too.
         logging.getLogger("psycopg").addHandler(logging.NullHandler())
+        connect_args: dict[str, Any] = {"connect_timeout": 5}
+        if settings().pg_transaction_pooler:
+            # psycopg prepares a statement on the server after its fifth run on a connection; through a
+            # pooler in transaction mode the next run may land on another server connection, where
+            # it was never prepared ("prepared statement "_pg3_0" does not exist": every page a 503).
+            connect_args["prepare_threshold"] = None
         try:
-            engine = create_engine(url, connect_args={"connect_timeout": 5})
+            engine = create_engine(url, connect_args=connect_args)
         except (NoSuchModuleError, ImportError) as exc:
             raise ConfigError(
                 f"cannot use the driver in {url.drivername!r} ({exc}): use postgresql+psycopg:// URLs"
@@ -205,12 +212,14 @@ class PostGIS(Backend):
         if not wanted:
             return set()
         # Plain words as prefixes ("word:*"), joined by "or"; the expressions are those the GIN
-        # indexes of migration 0012 hold, so the indexes answer.
+        # indexes of migration 0012 hold, so the indexes answer. The service's words and its
+        # organisation's are asked apart: one OR across the join cannot use either index, and
+        # read every service and organisation (3.7 s a search at 100,000 services, not 0.1 ms).
         query = " | ".join(f"{w}:*" for w in wanted)
         return {row[0] for row in conn.execute(text(
-            f"SELECT s.id FROM service s LEFT JOIN organization o ON o.id = s.organization_id "
-            f"WHERE {SERVICE_TEXT} @@ to_tsquery('simple', :query) "
-            f"OR {ORGANIZATION_TEXT} @@ to_tsquery('simple', :query)"), {"query": query})}
+            f"SELECT s.id FROM service s WHERE {SERVICE_TEXT} @@ to_tsquery('simple', :query) "
+            f"UNION SELECT s.id FROM organization o JOIN service s ON s.organization_id = o.id "
+            f"WHERE {ORGANIZATION_TEXT} @@ to_tsquery('simple', :query)"), {"query": query})}
 
     def insert(self, table: Any) -> Any:
         return pg_insert(table)

@@ -14,6 +14,14 @@ unit vectors per need and activity type, from scipy), built from the directory
 layer and rebuilt whenever a change counter shows an import or edit; postcodes
 are kept in memory the same way. Candidates come from the trees; exact distances
 are then computed on the ellipsoid with pyproj for the few that remain.
+
+Every server process reads the change counters (at most every SERVER_FRESH_FOR seconds), so
+an edit saved through any server (or the command line) reaches every process of every server
+on the same database: nothing is sent between them. An edit is taken in by re-reading only the
+services it touched (see Searcher); a full read that took under ``WAIT_FOR_BUILD_SECONDS``
+last time is waited for, so every search shows every change saved before it; a longer one (an
+import into a national directory) is made in a thread while searches answer from the
+directory as it was, so it does not stall every server's searches for the length of a build.
 """
 
 from __future__ import annotations
@@ -21,11 +29,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import gc
-import math
-import time
 import datetime as dt
+import gc
+import logging
+import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -67,11 +76,14 @@ from assetmap.search.unmet import UNMET_RULE, record_unmet, record_unmet_search,
 
 # How long a server's processes trust their last look at the change counters (see Searcher).
 SERVER_FRESH_FOR = 0.5
-
-
 # A server catches up with a change by re-reading only the services it touched while, since its
 # last full read, at most this many have changed (an import, a taxonomy or anything unlisted: a full read).
 PATCH_AT_MOST = 2_000
+# A full read that took at most this long last time is waited for; a longer one is made aside. The
+# issue's deadline for an edit to reach every server: waiting longer would not meet it either.
+WAIT_FOR_BUILD_SECONDS = 2.0
+_KEPT = (changes.DIRECTORY, changes.POSTCODES)  # what is kept in memory, by the counter that dates it
+log = logging.getLogger(__name__)
 
 
 class Searcher:
@@ -86,19 +98,25 @@ class Searcher:
     The directory in memory is one part, or two: after an edit only the services it touched are
     read again (changes.changed_since) into a small second part, which answers for them while
     the first, shared with the server's other processes, stays as it was. A million services are
-    read again only for a change too large to list, or once the edits pass PATCH_AT_MOST.
+    read again only for a change too large to list, or once the edits pass PATCH_AT_MOST; and
+    ``wait_seconds``: how long that full read may have taken last time for searches to wait for
+    the next one (else it is made aside: see the module's docstring).
     """
 
-    def __init__(self, engine: Engine, vocabulary: taxonomy.Vocabulary | None = None, fresh_for: float = 0.0) -> None:
+    def __init__(self, engine: Engine, vocabulary: taxonomy.Vocabulary | None = None, fresh_for: float = 0.0,
+                 wait_seconds: float = WAIT_FOR_BUILD_SECONDS) -> None:
         self.engine = engine
         self.vocabulary = vocabulary or taxonomy.load()
         self.fresh_for = fresh_for
+        self.wait_seconds = wait_seconds
         self._lock = threading.Lock()
-        self._generations: dict[str, int] | None = None
         self._whole: Index | None = None  # the last full read
         self._changed: set[str] = set()  # services changed since, read again into the second part
         self._parts: tuple[Index, ...] = ()
         self._postcodes: Postcodes | None = None
+        self._built_at: dict[str, int] = {}  # the generation each kept part is current at
+        self._build_seconds: dict[str, float] = {}  # how long each took to read in full last time
+        self._aside: threading.Thread | None = None
         self._checked_at = -math.inf
         self._written = -1
 
@@ -106,22 +124,44 @@ class Searcher:
         written = changes.written()
         generations = changes.generations(conn)
         with self._lock:
-            seen = self._generations.get(changes.DIRECTORY) if self._generations else None
-            now = generations.get(changes.DIRECTORY)
-            if not self._parts or seen != now:
-                changed = changes.changed_since(conn, seen, now) if self._whole is not None and \
-                    seen is not None and now is not None and now > seen else None
+            seen, now = self._built_at.get(changes.DIRECTORY), generations.get(changes.DIRECTORY, 0)
+            if self._parts and seen is not None and now > seen:
+                changed = changes.changed_since(conn, seen, now)
                 if changed is not None and len(changed | self._changed) <= PATCH_AT_MOST:
                     self._patch(conn, changed)
-                else:
-                    self._whole, self._changed = _built(Index, conn, self.vocabulary), set()
-                    self._parts = (self._whole,)
-            if self._postcodes is None or self._generations is None or \
-                    generations.get(changes.POSTCODES) != self._generations.get(changes.POSTCODES):
-                self._postcodes = Postcodes(conn)
-            self._generations = generations
+                    self._built_at[changes.DIRECTORY] = now
+            stale = self._stale(generations)
+            if stale and (not self._parts or self._postcodes is None
+                          or max(self._build_seconds[part] for part in stale) <= self.wait_seconds):
+                for part in stale:
+                    self._keep(part, *self._make(part, conn), generations)
+            elif stale and self._aside is None:
+                self._aside = threading.Thread(target=self._build_aside, name="assetmap directory build",
+                                               daemon=True)
+                self._aside.start()
+            assert self._parts and self._postcodes is not None
             self._checked_at, self._written = time.monotonic(), written
             return self._parts, self._postcodes
+
+    def _stale(self, generations: dict[str, int]) -> list[str]:
+        return [part for part in _KEPT if part not in self._built_at
+                or generations.get(part, 0) != self._built_at[part]]
+
+    def _make(self, part: str, conn: Connection) -> tuple[Index | Postcodes, float]:
+        start = time.perf_counter()
+        made = _built(Index, conn, self.vocabulary) if part == changes.DIRECTORY else Postcodes(conn)
+        return made, time.perf_counter() - start
+
+    def _keep(self, part: str, made: Index | Postcodes, seconds: float, generations: dict[str, int]) -> None:
+        """Keep what was read in full for ``generations``, unless something newer is kept (under the lock)."""
+        generation = generations.get(part, 0)
+        if part in self._built_at and generation < self._built_at[part]:
+            return
+        if isinstance(made, Index):
+            self._whole, self._changed, self._parts = made, set(), (made,)
+        else:
+            self._postcodes = made
+        self._built_at[part], self._build_seconds[part] = generation, seconds
 
     def _patch(self, conn: Connection, changed: set[str]) -> None:
         """Read the changed services again into the second part; the first passes over them."""
@@ -131,6 +171,24 @@ class Searcher:
         whole = copy.copy(self._whole)  # the same columns, shared: only which rows are passed over differs
         whole.superseded = frozenset(i for s in self._changed for i in [whole.position.get(s)] if i is not None)
         self._parts = (whole, latest)
+
+    def _build_aside(self) -> None:
+        """Read in full what is stale while searches answer from what was read before."""
+        try:
+            with reading(self.engine) as conn:
+                generations = changes.generations(conn)
+                with self._lock:
+                    stale = self._stale(generations)
+                made = [(part, *self._make(part, conn)) for part in stale]
+            with self._lock:
+                for part, value, seconds in made:
+                    self._keep(part, value, seconds, generations)
+        except Exception as exc:  # noqa: BLE001 - searches go on with what they have; the next one tries again
+            log.warning("could not rebuild the search directory (%s): searches answer from the one before",
+                        type(exc).__name__)
+        finally:
+            with self._lock:
+                self._aside = None
 
     def _fresh(self) -> tuple[tuple[Index, ...], Postcodes]:
         parts, postcodes = self._parts, self._postcodes
@@ -151,8 +209,8 @@ class Searcher:
         parts, _ = self._fresh()
         if len(parts) > 1:
             with self._lock, reading(self.engine) as conn:
-                self._whole, self._changed = _built(Index, conn, self.vocabulary), set()
-                self._parts = parts = (self._whole,)
+                self._keep(changes.DIRECTORY, *self._make(changes.DIRECTORY, conn), changes.generations(conn))
+                parts = self._parts
         return parts[0]
 
     def search(self, query: Query, now: dt.datetime | None = None, max_limit: int = MAX_LIMIT) -> Answer:
@@ -284,6 +342,6 @@ def search(engine: Engine, query: Query, searcher: Searcher | None = None) -> An
 _EVERYTHING = Filter(statuses=None)
 
 __all__ = ["ACCESSIBILITY", "ATTENDING", "Answer", "DEFAULT_MAX_METRES", "DETOUR_FACTOR", "MAX_LIMIT",
-           "MAX_METRES", "MAX_NEEDS", "MAX_TRAVEL_METRES", "SERVER_FRESH_FOR", "TRAVEL_KMH", "TRAVEL_LABELS", "PostcodeNotFound", "Query", "Result", "SearchError", "Searcher",
-           "UNMET_RULE", "UnmetSearch", "WALK_METRES_PER_MINUTE", "record_unmet", "record_unmet_search",
+           "MAX_METRES", "MAX_NEEDS", "MAX_TRAVEL_METRES", "PATCH_AT_MOST", "SERVER_FRESH_FOR", "TRAVEL_KMH", "TRAVEL_LABELS", "PostcodeNotFound", "Query", "Result", "SearchError", "Searcher",
+           "UNMET_RULE", "UnmetSearch", "WAIT_FOR_BUILD_SECONDS", "WALK_METRES_PER_MINUTE", "record_unmet", "record_unmet_search",
            "search", "unmet_by_month", "unmet_needs"]
