@@ -8,7 +8,8 @@ deadline a CLW would notice, not a speed benchmark), and so does every process o
 A session signed in on one server is honoured by the other, and signing out on one ends it on both.
 
 Each server notices a change through the change counters (assetmap.changes), which every
-write bumps in its own transaction and every search reads first: nothing is sent between servers.
+write bumps in its own transaction (listing the services it touched) and each server process
+reads at most SERVER_FRESH_FOR seconds after its last look: nothing is sent between servers.
 """
 
 from __future__ import annotations
@@ -105,14 +106,16 @@ def found_ids(person: requests.Session, base: str, need: str) -> list[str]:
 
 def seconds_until(seen: Callable[[], bool]) -> tuple[float, float]:
     """Seconds from now until a search shows the change, and until a run of searches on new
-    connections all show it (every process of the server); fails at four times the deadline."""
+    connections all show it (every process of the server, each of which looks at the change
+    counters at most SERVER_FRESH_FOR after the last time); fails at four times the deadline."""
     start = time.monotonic()
     while not seen():
         assert time.monotonic() - start < 4 * DEADLINE, f"the change was not seen in {4 * DEADLINE} s"
         time.sleep(0.05)
     first = time.monotonic() - start
-    missed = sum(not seen() for _ in range(EVERY_PROCESS))
-    assert missed == 0, f"{missed} of {EVERY_PROCESS} searches right after missed the change: a process is stale"
+    while (missed := sum(not seen() for _ in range(EVERY_PROCESS))):
+        assert time.monotonic() - start < 4 * DEADLINE, \
+            f"{missed} of {EVERY_PROCESS} searches still missed the change after {4 * DEADLINE} s: a process is stale"
     return first, time.monotonic() - start
 
 
