@@ -229,10 +229,10 @@ class Searcher:
             council = postcodes.council_at(place["query"] if place["kind"] == "postcode" else None,
                                            latitude, longitude)
             if checked.default_reach:
-                rural_default(checked, place["query"] if place["kind"] != "coordinates" else "This place",
-                              postcodes.live_within(latitude, longitude, RURAL_RADIUS_METRES,
-                                                    at_most=RURAL_BELOW_POSTCODES),
-                              known=postcodes.live_within(latitude, longitude, KNOWN_WITHIN_METRES, at_most=1) > 0)
+                live = postcodes.live_within(latitude, longitude, RURAL_RADIUS_METRES, at_most=RURAL_BELOW_POSTCODES)
+                rural_default(checked, place["query"] if place["kind"] != "coordinates" else "This place", live,
+                              known=live > 0 or postcodes.live_within(latitude, longitude, KNOWN_WITHIN_METRES,
+                                                                      at_most=1) > 0)
             if checked.unknown_words:
                 # The words no need knows, in names and descriptions: the database's full-text search.
                 conn = database.connection()

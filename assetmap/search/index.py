@@ -127,6 +127,7 @@ class Index:
         self._across(conn, rows)
         self._trees()
         self._next_sessions: dict[tuple[Any, ...], object] = {}
+        self._remote_by: dict[frozenset[str], np.ndarray] = {}
 
     # --- building: a few large reads, then numpy and pandas over whole columns ------------------
 
@@ -402,6 +403,14 @@ class Index:
         org = self.organizations.codes.item(i)
         name = self.org_names.text(org) if org >= 0 else ""
         return f"{self.names.text(i)} {self.descriptions.text(i)} {name}".lower()
+
+    def remote_by(self, kinds: frozenset[str]) -> np.ndarray:
+        """The online and phone services (in name order) reached in any of these ways."""
+        found = self._remote_by.get(kinds)
+        if found is None:
+            ways = [code for code, said in enumerate(self.attending.table) if kinds & set(said)]
+            found = self._remote_by[kinds] = self.remote[np.isin(self.attending.codes[self.remote], ways)]
+        return found
 
     def mask_of(self, slugs: Sequence[str]) -> np.uint64:
         return np.uint64(sum(self.bits.get(slug, 0) for slug in set(slugs)))

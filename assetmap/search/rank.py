@@ -347,9 +347,9 @@ def _remote(d: Index, c: Checked, kinds: set[str], want: int) -> list[tuple[tupl
     fits = d.matcher(anywhere)
     # Unknown words: their matches too, whatever needs they meet (only them, when no need was read).
     worded = d.matcher(dataclasses.replace(anywhere, needs=()))
-    pool = d.remote  # in name order
-    ways = [code for code, said in enumerate(d.attending.table) if kinds & set(said)]
-    pool = pool[np.isin(d.attending.codes[pool], ways)]
+    pool = d.remote_by(frozenset(kinds))  # in name order
+    if not len(pool):
+        return []
     asked = d.mask_of([t.slug for t in c.terms])
     by_need = (d.mask[pool] & asked) != 0 if c.terms else np.full(len(pool), not c.unknown_words)
     worded_pool = np.isin(pool, np.fromiter(c.word_matches, dtype=np.int64)) if c.word_matches else \
