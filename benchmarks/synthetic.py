@@ -20,6 +20,16 @@ from assetmap.projection import bng_to_wgs84
 from assetmap.taxonomy import load
 
 DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+MEETS = ["We meet in the community hall next to the church, up the ramp at the side door.",
+         "Sessions run in the back room of the library; ask at the front desk and someone will take you through.",
+         "Held at the health centre; the group uses the meeting room on the ground floor.",
+         "We are in the old school building, now a community centre, with parking behind it.",
+         "Meetings move between the family centre and the café on the main street: phone to check where."]
+WELCOME = ["Everyone is welcome, and you can bring someone with you the first time.",
+           "No need to book: just come along, and a volunteer will meet you at the door.",
+           "Please phone first so we can tell you what to expect and who to ask for.",
+           "Your link worker or GP can refer you, or you can get in touch yourself.",
+           "Tea, coffee and a biscuit are on the go from half an hour before we start."]
 WORDS = ["Community", "Friendship", "Wellbeing", "Recovery", "Carers", "Walking", "Garden", "Money",
          "Lunch", "Craft", "Singing", "Support", "Hub", "Cafe", "Club", "Group", "Project", "Centre"]
 
@@ -134,7 +144,10 @@ def directory_rows(count: int, opendata: Path, seed: int = 2026) -> dict[str, di
             "id": service_id, "organization_id": org_id, "name": f"{chosen[0].label} {n}",
             "status": rng.choices(["active", "inactive", "temporarily closed"], [0.9, 0.07, 0.03])[0],
             "assured_date": today - dt.timedelta(days=rng.randint(0, 700)),
-            "minimum_age": rng.choice([None, None, 16, 18]), "description": None}
+            "minimum_age": rng.choice([None, None, 16, 18]),
+            # Words of the length real directories carry (ALISS: a few hundred characters), which the
+            # index keeps in memory: without them the memory figures would flatter it.
+            "description": " ".join([*(t.description for t in chosen), rng.choice(MEETS), rng.choice(WELCOME)])}
         rows["location"][location_id] = {"id": location_id, "location_type": "physical", "name": f"Venue {n}",
                                          "latitude": round(float(lat[i]), 6), "longitude": round(float(lon[i]), 6)}
         rows["service_at_location"][f"sl-{n}"] = {"id": f"sl-{n}", "service_id": service_id,
@@ -142,7 +155,8 @@ def directory_rows(count: int, opendata: Path, seed: int = 2026) -> dict[str, di
         opens = rng.choice(["09:30", "10:00", "13:00", "18:00"])
         rows["schedule"][f"sc-{n}"] = {"id": f"sc-{n}", "service_id": service_id, "freq": "WEEKLY",
                                        "byday": ",".join(rng.sample(DAYS, rng.choice([1, 2]))), "opens_at": opens,
-                                       "closes_at": f"{int(opens[:2]) + 2:02d}:{opens[3:]}"}
+                                       "closes_at": f"{int(opens[:2]) + 2:02d}:{opens[3:]}",
+                                       "attending_type": rng.choices([None, "online", "phone"], [0.85, 0.1, 0.05])[0]}
         rows["cost_option"][f"c-{n}"] = {"id": f"c-{n}", "service_id": service_id,
                                          "amount": 0.0 if rng.random() < 0.7 else float(rng.choice([1, 2, 3]))}
         for t in chosen:

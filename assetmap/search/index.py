@@ -128,6 +128,8 @@ class Index:
         self._trees()
         self._next_sessions: dict[tuple[Any, ...], object] = {}
         self._remote_by: dict[frozenset[str], np.ndarray] = {}
+        # What results say of a service whatever was asked, kept a minute by search.present.
+        self.shown: dict[tuple[int, dt.datetime], dict[str, Any]] = {}
 
     # --- building: a few large reads, then numpy and pandas over whole columns ------------------
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from assetmap import quality, service_areas
+from assetmap.schedules import LOCAL
 from assetmap.provenance import EDITOR
 from assetmap.search.getting_in import how_to_get_in
 from assetmap.search.index import Index
@@ -159,7 +160,6 @@ def result(index: Index, i: int, c: Checked, point: int | None, metres: float | 
            now: dt.datetime | None, across: str | None = None) -> Result:
     """``across``: the area the service is delivered across that covers the person; without it,
     a service shown without a venue says every area it is delivered across."""
-    s = index.record(i)
     areas = index.areas_of.get(i, ())
     delivered: str | None = None
     if across:
@@ -171,30 +171,58 @@ def result(index: Index, i: int, c: Checked, point: int | None, metres: float | 
     why = [f"{t.label}: {covers[t.slug]}" for t in c.terms if t.slug in covers]
     if c.filter.text:
         why.append(f"mentions {c.filter.text!r}")
-    upcoming = index.next_session(i, now)
-    sources = index.sources[i]
+    shown = _service(index, i, now)
+    said = shown["how_to_get_in"]
     return Result(
-        service_id=s.id, name=s.name, description=s.description, organization=s.organization,
+        **{**shown, "attending": list(shown["attending"]), "schedule": list(shown["schedule"]),
+           "phones": list(shown["phones"]), "sources": list(shown["sources"]),
+           "how_to_get_in": dict(said) if said else None},  # a result's own lists, for whoever changes them
         location=index.point_name[point] if point is not None else None,
         address=index.point_address[point] if point is not None else None,
         latitude=float(index.point_lat[point]) if point is not None else None,
         longitude=float(index.point_lon[point]) if point is not None else None,
         distance_metres=round(metres, 1) if metres is not None else None,
         walk_minutes=round(metres * DETOUR_FACTOR / WALK_METRES_PER_MINUTE) if metres is not None else None,
-        attending=list(index.attending[i]), remote=point is None and delivered is None,
+        remote=point is None and delivered is None,
         matched_needs=matched, why=why, score=round(len(matched) / len(c.terms), 3) if c.terms else 1.0,
-        next_session=upcoming.isoformat() if upcoming else None,
-        schedule=index.schedule_texts(i),
-        cost=cost_text(index, i), free=index.free_of(i), phones=index.phones_of(i), email=s.email or s.org_email,
-        url=s.url or s.org_website, last_verified=s.assured_date.isoformat() if s.assured_date else None,
-        current=bool(index.current[i]), status=s.status, minimum_age=s.minimum_age,
-        maximum_age=s.maximum_age, delivered_across=delivered, sources=list(sources),
-        freshness=freshness(s.assured_date, now.date() if now else None,
-                            _listed_by(s.assurer_email, sources)),
+        delivered_across=delivered,
         travel_minutes=round(travel_minutes(c.reach["travel"], metres))
         if metres is not None and c.reach else None,
-        how_to_get_in=how_to_get_in(s.application_process), matches_words=i in c.word_matches,
+        matches_words=i in c.word_matches,
     )
+
+
+_SHOWN_AT_ONCE = 4096  # services whose words are kept worked out, per part of the directory
+
+
+def _service(index: Index, i: int, now: dt.datetime | None) -> dict[str, Any]:
+    """What a result says of the service whatever was asked: kept for a minute (its next session
+    and freshness are the minute's), since the same services come up search after search (the
+    online ones for every search for a need, a town's food banks for every search in it)."""
+    minute = now or dt.datetime.now(LOCAL).replace(second=0, microsecond=0)
+    key = (i, minute)
+    cache = index.shown
+    found = cache.get(key)
+    if found is not None:
+        return found
+    s = index.record(i)
+    upcoming = index.next_session(i, minute)
+    sources = index.sources[i]
+    found = {
+        "service_id": s.id, "name": s.name, "description": s.description, "organization": s.organization,
+        "attending": index.attending[i], "next_session": upcoming.isoformat() if upcoming else None,
+        "schedule": index.schedule_texts(i), "cost": cost_text(index, i), "free": index.free_of(i),
+        "phones": index.phones_of(i), "email": s.email or s.org_email, "url": s.url or s.org_website,
+        "last_verified": s.assured_date.isoformat() if s.assured_date else None,
+        "current": bool(index.current[i]), "status": s.status, "minimum_age": s.minimum_age,
+        "maximum_age": s.maximum_age, "sources": sources,
+        "freshness": freshness(s.assured_date, minute.date(), _listed_by(s.assurer_email, sources)),
+        "how_to_get_in": how_to_get_in(s.application_process),
+    }
+    if len(cache) >= _SHOWN_AT_ONCE:
+        cache.clear()
+    cache[key] = found
+    return found
 
 
 def message(c: Checked, local: list[Result], beyond: list[Result], remote: list[Result],
