@@ -229,19 +229,20 @@ def supply(conn: Connection, vocabulary: taxonomy.Vocabulary) -> Supply:
     """
     with many_rows():
         rows, meets = directory.venue_needs(conn, directory.Filter(), vocabulary)
-        # (service_id, longitude, latitude, ...) ordered by service: numbered in order of first
-        # appearance, as a dict would.
-        service, ids = pd.factorize(np.array([row[0] for row in rows], dtype=object))
+        # (service_id, longitude, latitude, ...) ordered by service: a service's venues are
+        # together, numbered in order of first appearance, as a dict would.
+        services = np.array([row[0] for row in rows], dtype=object)
         longitudes = np.array([row[1] for row in rows], dtype=float)
         latitudes = np.array([row[2] for row in rows], dtype=float)
         del rows
+    starts = np.r_[True, services[1:] != services[:-1]] if len(services) else np.zeros(0, dtype=bool)
+    service, first = np.cumsum(starts) - 1, np.flatnonzero(starts)  # each service's first venue: its needs
     # Many services share a venue or a postcode: each distinct point is projected once.
     place, points = pd.factorize(longitudes + 1j * latitudes, use_na_sentinel=False)
     x, y = (np.asarray(v, dtype=float) for v in wgs84_to_bng(np.real(points), np.imag(points)))
     # Venues within 0.1 m of each other are one place for the measures: numbered once, here.
     rounded, spots = pd.factorize(np.round(x, 1) + 1j * np.round(y, 1), use_na_sentinel=False)
-    first = np.unique(service, return_index=True)[1]  # each service's first venue: its needs
-    return Supply(x[place], y[place], service.astype(np.int64), ids.tolist(), meets[first],
+    return Supply(x[place], y[place], service.astype(np.int64), services[first].tolist(), meets[first],
                   tuple(term.slug for term in vocabulary.terms), rounded[place].astype(np.int64),
                   np.column_stack([np.real(spots), np.imag(spots)]))
 
