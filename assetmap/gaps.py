@@ -328,7 +328,8 @@ def gap_analysis(engine: Engine, needs: Sequence[str] | None = None, *, area_typ
 
     ``max_pairs`` refuses (GapTooBig) an analysis that would weigh more home-service pairs,
     before the work starts: what keeps a web request to a few seconds. ``timings``, given, gets
-    the seconds each part took (:data:`PARTS`): what benchmarks/gaps.py reports.
+    the seconds each part took (:data:`PARTS`), and its CPU seconds (the part's name and
+    "_cpu"): what benchmarks/gaps.py reports.
 
     ``needs`` are slugs or typed words (default: every need of the taxonomy);
     ``locality`` is a council area's code or name, a list of data zone codes, or a resolved
@@ -384,14 +385,15 @@ PARTS = ("read_areas", "read_services", "read_unmet_and_area_wide", "measures", 
 
 
 def _laps(timings: dict[str, float] | None) -> Callable[[str], None]:
-    """A stopwatch: each call adds the seconds since the one before to ``timings`` under its name."""
-    last = time.perf_counter()
+    """A stopwatch: each call adds the seconds (and CPU seconds) since the one before to ``timings``."""
+    last = (time.perf_counter(), time.process_time())
 
     def lap(name: str) -> None:
         nonlocal last
-        now = time.perf_counter()
+        now = (time.perf_counter(), time.process_time())
         if timings is not None:
-            timings[name] = timings.get(name, 0.0) + now - last
+            timings[name] = timings.get(name, 0.0) + now[0] - last[0]
+            timings[f"{name}_cpu"] = timings.get(f"{name}_cpu", 0.0) + now[1] - last[1]
         last = now
     return lap
 

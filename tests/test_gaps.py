@@ -300,7 +300,7 @@ def _brute_force(rows: dict[str, Any], zones: pd.DataFrame, slug: str, catchment
                         zones["y"].to_numpy()[:, None] - np.asarray(vy)[None, :])
     near = distance <= catchment
     reached = zones["Total_population"].to_numpy(dtype=float) @ near
-    share = np.divide(1, reached, out=np.zeros(len(reached)), where=reached > 0)  # a venue, shared by the people in reach
+    share = np.divide(1, reached, out=np.zeros(len(reached)), where=reached > 0)  # a venue, among those in reach
     return pd.DataFrame({"services_within": near.sum(axis=1), "nearest_metres": distance.min(axis=1),
                          "fca2": (near * share).sum(axis=1) * 1000}, index=zones["dz"])
 
