@@ -38,10 +38,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from sqlalchemy import ColumnElement, Connection, and_, exists, func, not_, or_, select
 from sqlalchemy.sql import Select
 
 from assetmap import backends, taxonomy
+from assetmap.db import many_rows
 from assetmap.models import (
     Accessibility,
     Area,
@@ -478,14 +481,59 @@ def _nearest_venue(conn: Connection, f: Filter) -> Select:
 
 def venues(conn: Connection, f: Filter, vocabulary: taxonomy.Vocabulary | None = None) -> list[Any]:
     """(service_id, location_id, longitude, latitude) of every placed venue of the services that match."""
+    query = _venues(conn, f, vocabulary or taxonomy.load(), ServiceAtLocation.service_id,
+                    Location.id.label("location_id"), Location.longitude, Location.latitude)
+    with many_rows():
+        return list(conn.execute(query).all())
+
+
+def _venues(conn: Connection, f: Filter, vocabulary: taxonomy.Vocabulary, *columns: Any) -> Select[Any]:
+    """``columns`` of every placed venue of the services that match, by service and venue."""
+    return (select(*columns)
+            .select_from(ServiceAtLocation)
+            .join(Location, Location.id == ServiceAtLocation.location_id)
+            .join(Service, Service.id == ServiceAtLocation.service_id)
+            .where(*conditions(conn, f, vocabulary), *_venue_conditions(conn, f))
+            .order_by(ServiceAtLocation.service_id, Location.id))
+
+
+# Between a service's term ids, joined in the database: importers drop control characters from
+# every id (io/report.py), so no id holds it.
+_TERMS_APART = "\x1f"
+
+
+def venue_needs(conn: Connection, f: Filter,
+                vocabulary: taxonomy.Vocabulary | None = None) -> tuple[list[Any], np.ndarray]:
+    """(service_id, longitude, latitude) of the venues :func:`venues` gives, in its order, and which
+    needs and activity types each venue's service meets (:func:`needs_met`'s answer): a boolean
+    table, a row per venue, a column per term of ``vocabulary.terms`` in order.
+
+    For the whole directory at once (the gap analysis): each venue comes with its service's term
+    ids, joined in the database, and each distinct list of them is read once, so a million
+    services' needs take no dictionary per service.
+    """
     vocabulary = vocabulary or taxonomy.load()
-    query = (select(ServiceAtLocation.service_id, Location.id.label("location_id"), Location.longitude,
-                    Location.latitude)
-             .join(Location, Location.id == ServiceAtLocation.location_id)
-             .join(Service, Service.id == ServiceAtLocation.service_id)
-             .where(*conditions(conn, f, vocabulary), *_venue_conditions(conn, f))
-             .order_by(ServiceAtLocation.service_id, Location.id))
-    return list(conn.execute(query).all())
+    terms = (select(func.aggregate_strings(Attribute.taxonomy_term_id, _TERMS_APART))
+             .where(Attribute.link_id == ServiceAtLocation.service_id, _service_links()).scalar_subquery())
+    with many_rows():
+        rows = list(conn.execute(_venues(conn, f, vocabulary, ServiceAtLocation.service_id, Location.longitude,
+                                         Location.latitude, terms.label("terms"))).all())
+        listed, lists = pd.factorize(np.array([row[3] for row in rows], dtype=object), use_na_sentinel=False)
+    slugs = [term.slug for term in vocabulary.terms]
+    return rows, _needs_of_lists(lists, term_needs(conn, vocabulary), slugs)[listed]
+
+
+def _needs_of_lists(lists: Sequence[str | None], by_term: dict[str, dict[str, str]],
+                    slugs: Sequence[str]) -> np.ndarray:
+    """Term id lists (joined by :data:`_TERMS_APART`, None for none) -> what each meets, a row per list and a
+    column per slug: the rule of :func:`needs_met` (a term no row of taxonomy_term holds meets nothing)."""
+    column = {slug: c for c, slug in enumerate(slugs)}
+    table = np.zeros((len(lists), len(slugs)), dtype=bool)
+    for row, joined in enumerate(lists):
+        for term_id in (joined or "").split(_TERMS_APART):
+            for slug in by_term.get(term_id, ()):
+                table[row, column[slug]] = True
+    return table
 
 
 @dataclass
@@ -545,22 +593,30 @@ def find_service_at_locations(conn: Connection, f: Filter, vocabulary: taxonomy.
 
 def latest_edition(editions: Iterable[Any], index: str | None = None) -> Any:
     """Of an area's deprivation rows, the latest edition (of ``index``, e.g. "SIMD", if given); None if none."""
-    held = [e for e in editions if e.index_name and (index is None or e.index_name.lower() == index.lower())]
-    return max(held, key=lambda e: (e.index_year, e.index_name)) if held else None
+    held = [e for e in editions if _of_index(e.index_name, index)]
+    return max(held, key=lambda e: _recency(e.index_name, e.index_year)) if held else None
+
+
+def _of_index(name: str | None, index: str | None) -> bool:
+    return bool(name) and (index is None or str(name).lower() == index.lower())
+
+
+def _recency(name: str, year: str) -> tuple[str, str]:
+    """Which of two editions is the latest: by year, then name."""
+    return (year, name)
 
 
 def latest_deprivation(conn: Connection, index: str | None = None) -> dict[str, tuple[int | None, int | None, str, int]]:
     """area code -> (rank, decile, index name, year) of the latest edition held (of ``index`` if given)."""
-    by_area: dict[str, list[Any]] = {}
-    for row in conn.execute(select(Deprivation.area_code, Deprivation.index_name, Deprivation.index_year,
-                                   Deprivation.rank, Deprivation.decile)):
-        by_area.setdefault(row.area_code, []).append(row)
-    found = {}
-    for code, editions in by_area.items():
-        best = latest_edition(editions, index)
-        if best is not None:
-            found[code] = (best.rank, best.decile, best.index_name, best.index_year)
-    return found
+    latest: dict[str, tuple[Any, ...]] = {}  # :func:`latest_edition`, in one pass over 45,000 areas
+    for code, name, year, rank, decile in conn.execute(select(
+            Deprivation.area_code, Deprivation.index_name, Deprivation.index_year, Deprivation.rank,
+            Deprivation.decile)):
+        if _of_index(name, index):
+            held = latest.get(code)
+            if held is None or _recency(name, year) > _recency(held[2], held[3]):
+                latest[code] = (rank, decile, name, year)
+    return latest
 
 
 def areas(conn: Connection, area_type: str = "datazone2011", codes: Sequence[str] | None = None,
@@ -573,9 +629,11 @@ def areas(conn: Connection, area_type: str = "datazone2011", codes: Sequence[str
         query = query.where(Area.code.in_(list(codes)))
     ranks = latest_deprivation(conn, index)
     found = []
-    for row in conn.execute(query.order_by(Area.code)):
-        rank, decile, *_ = ranks.get(row.code, (None, None, None, None))
-        found.append({**row._asdict(), "deprivation_rank": rank, "deprivation_decile": decile})
+    rows = conn.execute(query.order_by(Area.code))
+    names = list(rows.keys())
+    for row in rows:
+        rank, decile, *_ = ranks.get(row[0], (None, None, None, None))
+        found.append({**dict(zip(names, row)), "deprivation_rank": rank, "deprivation_decile": decile})
     return found
 
 
@@ -630,4 +688,5 @@ def attribution(conn: Connection, service_ids: Iterable[str] | None = None) -> l
 __all__ = ["ACCESSIBILITY", "ATTENDING", "Box", "DUPLICATE_STATUSES", "EVERYWHERE", "Filter", "Near", "Page", "SHOWN_ONCE", "areas",
            "attending_kinds", "conditions", "delivered_across", "find_service_at_locations", "find_services",
            "hidden_duplicates", "is_free", "latest_deprivation", "latest_edition", "needs_met", "needs_of_term", "needs_of_terms",
-           "service_links", "service_links_query", "source_labels", "sources_of", "attribution", "term_needs", "terms_meeting", "venues"]
+           "service_links", "service_links_query", "source_labels", "sources_of", "attribution", "term_needs", "terms_meeting",
+           "venue_needs", "venues"]

@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import geopandas as gpd
@@ -43,6 +45,7 @@ from scipy.spatial import cKDTree
 from sqlalchemy import Connection, Engine, func, select
 
 from assetmap import directory, geography, localities, service_areas, taxonomy
+from assetmap.db import many_rows
 from assetmap.errors import AssetmapError, check_output_folder
 from assetmap.io.safecsv import protect_frame
 from assetmap.models import (
@@ -126,6 +129,11 @@ class Demand:
     points_population: np.ndarray
     points_area: np.ndarray  # index into frame
 
+    @cached_property
+    def tree(self) -> cKDTree:
+        """The points' k-d tree, built once for every need."""
+        return cKDTree(np.column_stack([self.points_x, self.points_y]))
+
 
 IN_LIST_LIMIT = 5_000  # area codes up to which the postcodes are read by area, not all of them
 
@@ -150,13 +158,14 @@ def demand_points(conn: Connection, area_type: str, codes: Sequence[str] | None,
         "intermediate_zone": [r["intermediate_zone"] for r in rows],
         "council_area": [r["council_area"] for r in rows],
     }, geometry=geometry, crs=4326)
-    position = {code: i for i, code in enumerate(frame["area_code"])}
+    position = {code: i for i, code in enumerate(frame["area_code"].tolist())}
     query = select(Postcode.area_code, Postcode.longitude, Postcode.latitude).where(
         Postcode.terminated.is_(None), Postcode.latitude.is_not(None), Postcode.area_code.is_not(None))
     if codes and len(codes) <= IN_LIST_LIMIT:
         # A locality's postcodes by the area_code index: Glasgow's 15,000 of Scotland's 160,000.
         query = query.where(Postcode.area_code.in_(list(codes)))
-    people = conn.execute(query).all()
+    with many_rows():
+        people = conn.execute(query).all()
     owner = np.array([position.get(p.area_code, -1) for p in people], dtype=np.int64)
     keep = owner >= 0
     lon = np.array([p.longitude for p in people], dtype=float)[keep]
@@ -190,33 +199,52 @@ def demand_points(conn: Connection, area_type: str, codes: Sequence[str] | None,
 
 @dataclass
 class Supply:
-    """Active, placed services with the needs and activity types each meets."""
+    """Active, placed services' venues, with the needs and activity types each service meets."""
 
     x: np.ndarray
     y: np.ndarray
-    service: np.ndarray  # index into ids
+    service: np.ndarray  # per venue: index into ids
     ids: list[str]
-    covers: list[set[str]]
+    meets: np.ndarray  # per service: a column per slug, True where it meets it (directory.venue_needs)
+    slugs: tuple[str, ...]  # the columns of ``meets``
+    place: np.ndarray  # per venue: index into places, the venues' points to 0.1 m
+    places: np.ndarray  # (x, y) rounded to 0.1 m
 
     def for_term(self, slug: str) -> np.ndarray:
-        return np.array([p for p, s in enumerate(self.service) if slug in self.covers[s]], dtype=np.int64)
+        """The venues of the services that meet ``slug``, in venue order."""
+        if slug not in self.slugs:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(self.meets[self.service, self.slugs.index(slug)]).astype(np.int64)
+
+    @property
+    def covers(self) -> list[set[str]]:
+        """Per service, the slugs it meets (as needs_met's keys): for reading a few, not a million."""
+        return [{self.slugs[c] for c in np.flatnonzero(row)} for row in self.meets]
 
 
 def supply(conn: Connection, vocabulary: taxonomy.Vocabulary) -> Supply:
-    """Active services' venues, with the needs each meets (from the directory layer, as search sees them)."""
-    rows = directory.venues(conn, directory.Filter(), vocabulary)
-    ids: list[str] = []
-    index: dict[str, int] = {}
-    service = np.empty(len(rows), dtype=np.int64)
-    for p, row in enumerate(rows):
-        if row.service_id not in index:
-            index[row.service_id] = len(ids)
-            ids.append(row.service_id)
-        service[p] = index[row.service_id]
-    met = directory.needs_met(conn, vocabulary)
-    covers = [set(met.get(service_id, ())) for service_id in ids]
-    x, y = wgs84_to_bng([r.longitude for r in rows], [r.latitude for r in rows])
-    return Supply(np.asarray(x, dtype=float), np.asarray(y, dtype=float), service, ids, covers)
+    """Active services' venues, with the needs each meets (from the directory layer, as search sees them).
+
+    In arrays: a million services' venues and what they meet are read and joined in a few seconds.
+    """
+    with many_rows():
+        rows, meets = directory.venue_needs(conn, directory.Filter(), vocabulary)
+        # (service_id, longitude, latitude, ...) ordered by service: a service's venues are
+        # together, numbered in order of first appearance, as a dict would.
+        services = np.array([row[0] for row in rows], dtype=object)
+        longitudes = np.array([row[1] for row in rows], dtype=float)
+        latitudes = np.array([row[2] for row in rows], dtype=float)
+        del rows
+    starts = np.r_[True, services[1:] != services[:-1]] if len(services) else np.zeros(0, dtype=bool)
+    service, first = np.cumsum(starts) - 1, np.flatnonzero(starts)  # each service's first venue: its needs
+    # Many services share a venue or a postcode: each distinct point is projected once.
+    place, points = pd.factorize(longitudes + 1j * latitudes, use_na_sentinel=False)
+    x, y = (np.asarray(v, dtype=float) for v in wgs84_to_bng(np.real(points), np.imag(points)))
+    # Venues within 0.1 m of each other are one place for the measures: numbered once, here.
+    rounded, spots = pd.factorize(np.round(x, 1) + 1j * np.round(y, 1), use_na_sentinel=False)
+    return Supply(x[place], y[place], service.astype(np.int64), services[first].tolist(), meets[first],
+                  tuple(term.slug for term in vocabulary.terms), rounded[place].astype(np.int64),
+                  np.column_stack([np.real(spots), np.imag(spots)]))
 
 
 @dataclass
@@ -246,10 +274,13 @@ def area_wide(conn: Connection, vocabulary: taxonomy.Vocabulary, places: Demand)
     across = directory.delivered_across(conn)
     active = set(directory.find_services(conn, directory.Filter(areas=tuple(
         {c for codes in across.values() for c in codes}))).ids) if across else set()
-    met = directory.needs_met(conn, vocabulary, sorted(active)) if active else {}
-    councils = geography.council_of_areas(conn, list(places.frame["area_code"]))
+    codes = places.frame["area_code"].tolist()
+    if not active:  # none to count: no need to place 45,000 areas in their council areas
+        return AreaWide({}, {}, [()] * len(codes))
+    met = directory.needs_met(conn, vocabulary, sorted(active))
+    councils = geography.council_of_areas(conn, codes)
     return AreaWide({s: set(met.get(s, ())) for s in active}, {s: across[s] for s in active},
-                    [service_areas.covering(councils.get(code)) for code in places.frame["area_code"]])
+                    [service_areas.covering(councils.get(code)) for code in codes])
 
 
 def _unmet(conn: Connection, since: dt.date | None) -> dict[tuple[str, str], int]:
@@ -291,11 +322,14 @@ def gap_analysis(engine: Engine, needs: Sequence[str] | None = None, *, area_typ
                  catchment_metres: float | None = None,
                  catchment_walk_minutes: float | None = None, rule: GapRule = GapRule(),
                  aggregate: str = "datazone", index: str | None = None,
-                 unmet_since: dt.date | None = None, max_pairs: int | None = None) -> gpd.GeoDataFrame:
+                 unmet_since: dt.date | None = None, max_pairs: int | None = None,
+                 timings: dict[str, float] | None = None) -> gpd.GeoDataFrame:
     """Per area and need: distances, counts, 2SFCA/E2SFCA, unmet searches and gap flags.
 
     ``max_pairs`` refuses (GapTooBig) an analysis that would weigh more home-service pairs,
-    before the work starts: what keeps a web request to a few seconds.
+    before the work starts: what keeps a web request to a few seconds. ``timings``, given, gets
+    the seconds each part took (:data:`PARTS`), and its CPU seconds (the part's name and
+    "_cpu"): what benchmarks/gaps.py reports.
 
     ``needs`` are slugs or typed words (default: every need of the taxonomy);
     ``locality`` is a council area's code or name, a list of data zone codes, or a resolved
@@ -317,14 +351,18 @@ def gap_analysis(engine: Engine, needs: Sequence[str] | None = None, *, area_typ
         raise GapError(f"aggregate must be one of {', '.join(AGGREGATES)}")
     if areas is not None and locality is not None:
         raise GapError("give a locality or a list of areas, not both")
+    lap = _laps(timings)
     with engine.connect() as conn:
         if areas is None:
             chosen = locality_for(conn, locality, area_type)
             areas = list(chosen.area_codes) if chosen is not None else None
         places = demand_points(conn, area_type, areas, index)
+        lap("read_areas")
         offer = supply(conn, vocabulary)
+        lap("read_services")
         unmet = _unmet(conn, unmet_since)
         wide = area_wide(conn, vocabulary, places)
+        lap("read_unmet_and_area_wide")
     if max_pairs is not None:
         weight = pairs_in_reach(places, offer, terms, catchment)
         if weight > max_pairs:
@@ -334,10 +372,30 @@ def gap_analysis(engine: Engine, needs: Sequence[str] | None = None, *, area_typ
                 f"areas, or run `assetmap gaps` on the command line")
     tables = [_one_need(places, offer, term, catchment, unmet, wide) for term in terms]
     result = pd.concat(tables, ignore_index=True)
+    lap("measures")
     if aggregate != "datazone":
         result = _aggregate(result, places, aggregate)
-    result = _flag(result, rule, catchment)
-    return gpd.GeoDataFrame(result, geometry="geometry", crs=4326)
+    result = gpd.GeoDataFrame(_flag(result, rule, catchment), geometry="geometry", crs=4326)
+    lap("flags")
+    return result
+
+
+# The parts of a gap analysis that ``timings`` reports, in order.
+PARTS = ("read_areas", "read_services", "read_unmet_and_area_wide", "measures", "flags")
+
+
+def _laps(timings: dict[str, float] | None) -> Callable[[str], None]:
+    """A stopwatch: each call adds the seconds (and CPU seconds) since the one before to ``timings``."""
+    last = (time.perf_counter(), time.process_time())
+
+    def lap(name: str) -> None:
+        nonlocal last
+        now = (time.perf_counter(), time.process_time())
+        if timings is not None:
+            timings[name] = timings.get(name, 0.0) + now[0] - last[0]
+            timings[f"{name}_cpu"] = timings.get(f"{name}_cpu", 0.0) + now[1] - last[1]
+        last = now
+    return lap
 
 
 def _terms(needs: Sequence[str] | None, vocabulary: taxonomy.Vocabulary) -> list[taxonomy.Term]:
@@ -350,12 +408,10 @@ def _terms(needs: Sequence[str] | None, vocabulary: taxonomy.Vocabulary) -> list
 
 
 def _locations(offer: Supply, term: taxonomy.Term) -> tuple[np.ndarray, np.ndarray]:
-    """Where the term's services are, once per place, and how many share each place."""
-    capacity_by_place: dict[tuple[float, float], int] = defaultdict(int)
-    for p in offer.for_term(term.slug):
-        capacity_by_place[(round(offer.x[p], 1), round(offer.y[p], 1))] += 1
-    locations = np.array(list(capacity_by_place)) if capacity_by_place else np.zeros((0, 2))
-    return locations, np.array(list(capacity_by_place.values()), dtype=float)
+    """Where the term's services are, once per place (to 0.1 m), in order of first appearance,
+    and how many venues share each place."""
+    here, places = pd.factorize(offer.place[offer.for_term(term.slug)])
+    return offer.places[places].reshape(-1, 2), np.bincount(here, minlength=len(places)).astype(float)
 
 
 def pairs_in_reach(places: Demand, offer: Supply, terms: Sequence[taxonomy.Term], catchment: float) -> int:
@@ -363,12 +419,11 @@ def pairs_in_reach(places: Demand, offer: Supply, terms: Sequence[taxonomy.Term]
 
     Counted by a dual-tree walk that never lists the pairs, so it is cheap beside the work.
     """
-    demand = cKDTree(np.column_stack([places.points_x, places.points_y]))
     total = 0
     for term in terms:
         locations, _ = _locations(offer, term)
         if len(locations):
-            total += int(demand.count_neighbors(cKDTree(locations), catchment))
+            total += int(places.tree.count_neighbors(cKDTree(locations), catchment))
     return total
 
 
@@ -383,7 +438,7 @@ def _one_need(places: Demand, offer: Supply, term: taxonomy.Term, catchment: flo
     if len(locations):
         tree = cKDTree(locations)
         nearest, _ = tree.query(demand, k=1)
-        pairs = cKDTree(demand).sparse_distance_matrix(tree, catchment, output_type="ndarray")
+        pairs = places.tree.sparse_distance_matrix(tree, catchment, output_type="ndarray")
         di, sj, dist = pairs["i"], pairs["j"], pairs["v"]
     else:
         nearest = np.full(len(demand), np.inf)
@@ -400,9 +455,15 @@ def _one_need(places: Demand, offer: Supply, term: taxonomy.Term, catchment: flo
     # Distinct services in reach of anywhere people in the area live.
     within = np.zeros(n_areas, dtype=np.int64)
     if len(di):
-        area_place = np.unique(owner[di] * len(locations) + sj)
-        within = np.bincount(area_place // len(locations), weights=capacity[area_place % len(locations)],
-                             minlength=n_areas).astype(np.int64)
+        area = owner[di]
+        # An area with one point (its centroid) has each place in reach once: no need to look for repeats.
+        alone = np.bincount(owner, minlength=n_areas)[area] == 1
+        counted = np.bincount(area[alone], weights=capacity[sj[alone]], minlength=n_areas).astype(float)
+        if not alone.all():
+            area_place = np.unique(area[~alone] * len(locations) + sj[~alone])
+            counted += np.bincount(area_place // len(locations), weights=capacity[area_place % len(locations)],
+                                   minlength=n_areas)
+        within = counted.astype(np.int64)
     table = pd.DataFrame({
         "area_code": frame["area_code"], "area_name": frame["area_name"], "need": term.slug,
         "need_label": term.label, "population": frame["population"],
@@ -411,7 +472,8 @@ def _one_need(places: Demand, offer: Supply, term: taxonomy.Term, catchment: flo
         "nearest_metres": np.round(nearest_area, 1),
         "nearest_walk_minutes": np.round(nearest_area * DETOUR_FACTOR / WALK_METRES_PER_MINUTE, 1),
         "services_within": within, "share_within": np.round(share, 4), "fca2": fca, "e2sfca": efca,
-        "unmet_searches": [unmet.get((code, term.slug), 0) for code in frame["area_code"]],
+        "unmet_searches": [unmet.get((code, term.slug), 0) for code in frame["area_code"].tolist()]
+        if unmet else np.zeros(n_areas, dtype=np.int64),
         "area_wide_services": wide.counts(term.slug) if wide else np.zeros(n_areas, dtype=np.int64),
         "geometry": frame.geometry,
     })
@@ -421,54 +483,78 @@ def _one_need(places: Demand, offer: Supply, term: taxonomy.Term, catchment: flo
 def _aggregate(result: pd.DataFrame, places: Demand, level: str) -> pd.DataFrame:
     """Up to intermediate zones or council areas: sums, and population-weighted means."""
     parent = result[level].fillna("(none)")
-    grouped = result.assign(_parent=parent, _weight=result["population"].clip(lower=0))
+    groups = result.assign(_parent=parent).groupby(["_parent", "need"], sort=True).indices
+    weights = result["population"].clip(lower=0).to_numpy(dtype=float)
+    column = {name: result[name].to_numpy(dtype=float) for name in (
+        "deprivation_rank", "nearest_metres", "nearest_walk_minutes", "share_within", "fca2", "e2sfca")}
+    counts = {name: result[name].to_numpy() for name in (
+        "population", "services_within", "unmet_searches", "area_wide_services")}
+    labels, councils = result["need_label"].to_numpy(dtype=object), result["council_area"].to_numpy(dtype=object)
+    ranked = result["deprivation_rank"].notna().to_numpy()
+    shapes = np.asarray(result["geometry"], dtype=object)
+    outline: dict[str, Any] = {}  # a parent's shape, the same for every need: drawn once
     rows = []
-    for (code, need), group in grouped.groupby(["_parent", "need"], sort=True):
-        weight = group["_weight"].to_numpy(dtype=float)
+    for code, need in sorted(groups):
+        at = groups[(code, need)]
+        weight = weights[at]
         total = weight.sum()
 
-        def mean(column: str) -> float:
-            values = group[column].to_numpy(dtype=float)
+        def mean(name: str) -> float:
+            values = column[name][at]
             return float((values * weight).sum() / total) if total > 0 else float(np.nanmean(values))
+        if code not in outline:
+            outline[code] = shapely.union_all(list(shapes[at]))
         rows.append({
-            "area_code": code, "area_name": code, "need": need, "need_label": group["need_label"].iloc[0],
-            "population": int(group["population"].sum()),
-            "deprivation_rank": mean("deprivation_rank") if group["deprivation_rank"].notna().all() else None,
+            "area_code": code, "area_name": code, "need": need, "need_label": labels[at[0]],
+            "population": int(counts["population"][at].sum()),
+            "deprivation_rank": mean("deprivation_rank") if ranked[at].all() else None,
             "deprivation_decile": None, "intermediate_zone": code if level == "intermediate_zone" else None,
-            "council_area": group["council_area"].iloc[0],
+            "council_area": councils[at[0]],
             "nearest_metres": round(mean("nearest_metres"), 1),
             "nearest_walk_minutes": round(mean("nearest_walk_minutes"), 1),
-            "services_within": int(group["services_within"].max()),
+            "services_within": int(counts["services_within"][at].max()),
             "share_within": round(mean("share_within"), 4), "fca2": mean("fca2"), "e2sfca": mean("e2sfca"),
-            "unmet_searches": int(group["unmet_searches"].sum()),
+            "unmet_searches": int(counts["unmet_searches"][at].sum()),
             # Every area of a council area is reached by the same ones: the most is all of them.
-            "area_wide_services": int(group["area_wide_services"].max()),
-            "geometry": shapely.union_all(list(group.geometry)),
+            "area_wide_services": int(counts["area_wide_services"][at].max()),
+            "geometry": outline[code],
         })
     return pd.DataFrame(rows)
 
 
 def _flag(result: pd.DataFrame, rule: GapRule, catchment: float) -> pd.DataFrame:
-    reasons: list[list[str]] = [[] for _ in range(len(result))]
     where = f"{catchment / 1000:g} km" if catchment >= 1000 else f"{catchment:.0f} m"
-    # The bottom fifth by access, ties (often no access at all) broken by distance to the nearest.
-    order = result.assign(_far=-result["nearest_metres"].fillna(np.inf)).sort_values(["need", "fca2", "_far"])
-    position = order.groupby("need").cumcount()
-    size = order.groupby("need")["need"].transform("size")
-    bottom = (position < np.ceil(size * rule.bottom_share)).reindex(result.index)
-    for n, row in enumerate(result.itertuples(index=False)):
-        label = row.need_label.lower()
-        decile = row.deprivation_decile
-        if decile is not None and not pd.isna(decile) and decile <= rule.deprived_deciles and row.services_within == 0:
-            reasons[n].append(f"among the {rule.deprived_deciles * 10}% most deprived areas and no "
-                              f"{label} service within {where}")
-        if row.population > 0 and bool(bottom.iloc[n]) and row.share_within < 1:
-            reasons[n].append(f"access to {label} services in the bottom {rule.bottom_share:.0%} of areas")
-        if row.unmet_searches >= rule.unmet_searches:
-            reasons[n].append(f"CLWs searched for {label} here and found nothing {row.unmet_searches} times")
-    result = result.copy()
-    result["gap"] = [bool(r) for r in reasons]
-    result["reason"] = ["; ".join(r) for r in reasons]
+    # The bottom fifth by access, ties (often no access at all) broken by distance to the nearest,
+    # then by the order of the rows (a stable sort).
+    need, _ = pd.factorize(result["need"], sort=True)
+    far = -result["nearest_metres"].fillna(np.inf).to_numpy(dtype=float)
+    order = np.lexsort((far, result["fca2"].to_numpy(dtype=float), need))
+    size = np.bincount(need)
+    start = np.cumsum(size) - size
+    bottom = np.zeros(len(result), dtype=bool)
+    bottom[order] = np.arange(len(order)) - start[need[order]] < np.ceil(size * rule.bottom_share)[need[order]]
+    decile = pd.to_numeric(result["deprivation_decile"], errors="coerce").to_numpy(dtype=float)
+    within = result["services_within"].to_numpy()
+    unmet = result["unmet_searches"].to_numpy()
+    deprived = (decile <= rule.deprived_deciles) & (within == 0)
+    low = (result["population"].to_numpy() > 0) & bottom & (result["share_within"].to_numpy(dtype=float) < 1)
+    searched = unmet >= rule.unmet_searches
+    labels = result["need_label"].to_numpy(dtype=object)
+    reasons = [""] * len(result)
+    for n in np.flatnonzero(deprived | low | searched):
+        label = labels[n].lower()
+        said = []
+        if deprived[n]:
+            said.append(f"among the {rule.deprived_deciles * 10}% most deprived areas and no "
+                        f"{label} service within {where}")
+        if low[n]:
+            said.append(f"access to {label} services in the bottom {rule.bottom_share:.0%} of areas")
+        if searched[n]:
+            said.append(f"CLWs searched for {label} here and found nothing {unmet[n]} times")
+        reasons[n] = "; ".join(said)
+    result = result.copy(deep=False)
+    result["gap"] = deprived | low | searched
+    result["reason"] = reasons
     return result
 
 

@@ -219,3 +219,97 @@ def scotland_for_gaps(path: Path, services_count: int, opendata: Path) -> Any:
     import_deprivation(engine, opendata / "simd2020v2/simd2020_withinds.csv")
     write_directory(engine, directory_rows(services_count, opendata))
     return engine
+
+
+
+
+# Great Britain's size for the gap analysis: Scotland's 6,976 data zones and, beside them, as many
+# LSOA-sized areas again as make 45,000 (England and Wales hold 35,672 LSOAs, 2021 census).
+BRITAIN_AREAS = 45_000
+# Two copies of Scotland's footprint south of it (2 x 78,000 km², near England and Wales's
+# 151,000 km²), each moved as a whole (metres east, north) so that none overlaps another.
+COPIES = ((0.0, -700_000.0), (500_000.0, -700_000.0))
+LSOA_PEOPLE = (1_670, 300, 1_000, 3_000)  # mean (59.6 million in 35,672), spread, the ONS's bounds
+
+
+def britain_areas(opendata: Path, count: int = BRITAIN_AREAS, seed: int = 2026) -> Any:
+    """``count`` minus 6,976 synthetic LSOA-sized areas beside Scotland's data zones, as a GeoDataFrame
+    (code, name, population, rank, decile, copy, geometry). Each is drawn around a real data-zone
+    centroid (uniformly: data zones follow where people live), jittered within that zone's own
+    spacing (half the distance to its nearest neighbour: a street in a city, miles in the
+    Highlands) and moved into one of :data:`COPIES` (``copy`` 1 or 2); it keeps its zone's SIMD
+    rank and decile."""
+    import geopandas as gpd
+    import pandas as pd
+    from scipy.spatial import cKDTree
+
+    from assetmap.projection import wgs84_to_bng
+
+    zones = gpd.read_file(opendata / "simd2020v2/dz2020_centroids.json")
+    simd = pd.read_csv(opendata / "simd2020v2/simd2020_withinds.csv", encoding="utf-8-sig",
+                       usecols=["Data_Zone", "SIMD2020v2_Rank", "SIMD2020v2_Decile"])
+    zones = zones.merge(simd, left_on="dz", right_on="Data_Zone")
+    x, y = wgs84_to_bng(zones.geometry.x, zones.geometry.y)
+    xy = np.column_stack([x, y])
+    spacing = cKDTree(xy).query(xy, k=2)[0][:, 1] / 2
+    rng = np.random.default_rng(seed)
+    extra = count - len(zones)
+    source = rng.integers(0, len(zones), extra)
+    copy = rng.integers(0, len(COPIES), extra)
+    moved = xy[source] + rng.normal(0, 1, (extra, 2)) * spacing[source, None] + np.array(COPIES)[copy]
+    mean, spread, low, high = LSOA_PEOPLE
+    lon, lat = bng_to_wgs84(moved[:, 0], moved[:, 1])
+    return gpd.GeoDataFrame({
+        "code": [f"X01{n:06d}" for n in range(extra)], "name": [f"Synthetic area {n}" for n in range(extra)],
+        "population": np.clip(np.round(rng.normal(mean, spread, extra)), low, high).astype(int),
+        "rank": zones["SIMD2020v2_Rank"].to_numpy()[source], "decile": zones["SIMD2020v2_Decile"].to_numpy()[source],
+        "copy": copy + 1,
+    }, geometry=gpd.points_from_xy(lon, lat), crs=4326)
+
+
+def move_services(rows: dict[str, dict[str, dict[str, Any]]], people: list[float], seed: int = 2026) -> None:
+    """Spread ``directory_rows``' venues (at real Scottish postcodes) over Scotland and the copies in
+    proportion to ``people`` (Scotland's, then each copy's): a venue in a copy sits where it was in
+    Scotland, moved as its copy was, so services and areas keep Scotland's pattern everywhere."""
+    from assetmap.projection import wgs84_to_bng
+
+    rng = np.random.default_rng(seed)
+    locations = list(rows["location"].values())
+    where = rng.choice(len(people), size=len(locations), p=np.array(people) / sum(people))
+    x, y = wgs84_to_bng([r["longitude"] for r in locations], [r["latitude"] for r in locations])
+    shift = np.vstack([[0.0, 0.0], np.array(COPIES)])[where]
+    lon, lat = bng_to_wgs84(np.asarray(x) + shift[:, 0], np.asarray(y) + shift[:, 1])
+    for row, copy, new_lon, new_lat in zip(locations, where, lon, lat):
+        if copy:
+            row["longitude"], row["latitude"] = round(float(new_lon), 6), round(float(new_lat), 6)
+
+
+def britain_for_gaps(path: Path, services_count: int, opendata: Path) -> Any:
+    """An engine on a new SpatiaLite file with Scotland's data zones and SIMD (as
+    :func:`scotland_for_gaps`), :func:`britain_areas` beside them (held as the same small-area level,
+    "datazone2011", so that one analysis covers all 45,000; their copied ranks under the index name
+    "SIMD copy"), and ``services_count`` services spread by :func:`move_services`."""
+    from sqlalchemy import select
+
+    from assetmap.db import writing
+    from assetmap.io.areas import import_areas
+    from assetmap.io.write import upsert
+    from assetmap.models import Area, Deprivation
+
+    engine = scotland_for_gaps(path, 0, opendata)
+    areas = britain_areas(opendata)
+    shapes = path.with_suffix(".areas.geojson")
+    areas[["code", "name", "population", "geometry"]].to_file(shapes, driver="GeoJSON")
+    import_areas(engine, shapes, area_type="datazone2011")
+    shapes.unlink()
+    with writing(engine) as conn:
+        upsert(conn, Deprivation.__table__, [
+            {"index_name": "SIMD copy", "index_year": "2020v2", "area_code": code, "rank": int(rank),
+             "decile": int(decile), "quintile": None, "vigintile": None, "domain_ranks": None}
+            for code, rank, decile in zip(areas["code"], areas["rank"], areas["decile"])])
+        scotland = sum(p or 0 for p in conn.execute(select(Area.population).where(Area.code.like("S01%"))).scalars())
+    rows = directory_rows(services_count, opendata)
+    move_services(rows, [scotland, *(areas.loc[areas["copy"] == n + 1, "population"].sum()
+                                     for n in range(len(COPIES)))])
+    write_directory(engine, rows)
+    return engine
