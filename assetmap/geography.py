@@ -122,14 +122,19 @@ def _pick_deprivation(rows: Sequence[Any], index: str | None) -> AreaDeprivation
     return AreaDeprivation(best.index_name, best.index_year, best.rank, best.decile, best.quintile)
 
 
+# Made once: SQLAlchemy then reuses its compiled form and result layout, where a new statement
+# per lookup cost more than the query (0.3 of 0.4 ms).
+_UNIT = (
+    select(Postcode.latitude, Postcode.longitude, Postcode.area_code, Postcode.area_source,
+           Postcode.terminated, Postcode.linked_postcode, *_area_columns())
+    .outerjoin(Area, Area.code == Postcode.area_code)
+    .outerjoin(Deprivation, Deprivation.area_code == Postcode.area_code)
+    .where(Postcode.postcode == bindparam("postcode"))
+)
+
+
 def _lookup_unit(conn: Connection, postcode: str, index: str | None) -> Place:
-    rows = conn.execute(
-        select(Postcode.latitude, Postcode.longitude, Postcode.area_code, Postcode.area_source,
-               Postcode.terminated, Postcode.linked_postcode, *_area_columns())
-        .outerjoin(Area, Area.code == Postcode.area_code)
-        .outerjoin(Deprivation, Deprivation.area_code == Postcode.area_code)
-        .where(Postcode.postcode == postcode)
-    ).all()
+    rows = conn.execute(_UNIT, {"postcode": postcode}).all()
     if not rows:
         raise PostcodeNotFound(_not_found_message(conn, postcode))
     row = rows[0]
