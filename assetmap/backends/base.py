@@ -165,6 +165,11 @@ class Backend(abc.ABC):
             finish(conn)
         return written
 
+    def analyse(self, engine: Engine, tables: Sequence[str], rows: int) -> None:
+        """After a write of ``rows`` rows to ``tables``: refresh what the query planner knows of
+        them, where the database plans by such statistics and the write was large enough to
+        change them (nothing by default: SQLite plans without them unless asked)."""
+
     @abc.abstractmethod
     def import_columns(self, engine: Engine, table: Table, chunks: Iterable[Columns],
                        finish: Callable[[Connection], None], *, point: tuple[str, str] | None = None,

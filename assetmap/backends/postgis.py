@@ -214,13 +214,15 @@ class PostGIS(Backend):
         re-sync's look-ups by id ran as bitmap scans of a whole source, 0.36 s per 500 ids instead
         of an index-only scan (a re-import of 20,000 services: 270 s of its 360 s)."""
         written = super().write_import(engine, batches, finish, progress)
-        if written >= ANALYSE_AFTER_ROWS:
-            tables = sorted({batch.table.name for batch in batches} | {"record_source"})
+        self.analyse(engine, sorted({batch.table.name for batch in batches} | {"record_source"}), written)
+        return written
+
+    def analyse(self, engine: Engine, tables: Sequence[str], rows: int) -> None:
+        if rows >= ANALYSE_AFTER_ROWS:
             with engine.connect() as conn:
                 for name in tables:
-                    conn.execute(text(f'ANALYZE "{name}"'))
+                    conn.execute(text(f"ANALYZE {_quote(name)}"))
                 conn.commit()
-        return written
 
     def import_columns(self, engine: Engine, table: Table, chunks: Iterable[Columns],
                        finish: Callable[[Connection], None], *, point: tuple[str, str] | None = None,
@@ -250,10 +252,7 @@ class PostGIS(Backend):
                 conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")  # the merge's sort, in memory
                 conn.exec_driver_sql(_merge(table, staged, names, point, keep_existing))
             finish(conn)
-        if total >= ANALYSE_AFTER_ROWS:
-            with engine.connect() as conn:
-                conn.execute(text(f"ANALYZE {_quote(table.name)}"))
-                conn.commit()
+        self.analyse(engine, [table.name], total)
         return total
 
     def nearest(self, model: type[Base], longitude: float, latitude: float, k: int) -> Select[Any]:
