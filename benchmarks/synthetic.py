@@ -217,7 +217,7 @@ class Onspd:
 
 
 def _codepoint(opendata: Path) -> dict[str, np.ndarray]:
-    rows = []
+    rows: list[list[str]] = []
     for path in sorted((opendata / "codepoint-open-2020-08/csv").glob("*.csv")):
         with open(path, newline="") as handle:
             rows.extend(csv.reader(handle))
@@ -244,13 +244,9 @@ def _data_zones(opendata: Path, easting: np.ndarray, northing: np.ndarray) -> np
     return codes[nearest]
 
 
-def _months(rng: np.random.Generator, n: int, low: int, high: np.ndarray | int) -> np.ndarray:
+def _months(rng: np.random.Generator, n: int, low: int | np.ndarray, high: np.ndarray | int) -> np.ndarray:
     """Months as yyyy*12+m-1, uniform in [low, high)."""
     return low + (rng.random(n) * (np.asarray(high) - low)).astype(int)
-
-
-def _yyyymm(months: np.ndarray) -> list[str]:
-    return [f"{m // 12}{m % 12 + 1:02d}" for m in months.tolist()]
 
 
 def onspd_file(path: Path, opendata: Path, live: int = 1_800_000, terminated_share: float = 0.33,
@@ -312,14 +308,14 @@ def onspd_file(path: Path, opendata: Path, live: int = 1_800_000, terminated_sha
     easting = np.concatenate([real["easting"], east])
     northing = np.concatenate([real["northing"], north])
     has_grid = np.concatenate([placed, np.ones(n_children, bool)])
-    lon, lat = bng_to_wgs84(easting, northing)
+    lon, lat = bng_to_wgs84(easting.tolist(), northing.tolist())
     start = 1980 * 12
     introduced = np.where(rng.random(len(postcode)) < 0.45, start, _months(rng, len(postcode), start, 2024 * 12))
     terminated = np.concatenate([np.zeros(n_real, bool), ended])
     ends = _months(rng, len(postcode), introduced + 1, 2024 * 12 + 1)
 
     def england(codes: np.ndarray) -> np.ndarray:
-        return np.char.add("E", np.char.lstrip(codes, "S"))
+        return np.char.add("E", np.array([c[1:] for c in codes.tolist()]))
 
     lsoa = np.concatenate([zone, lsoas])
     country = np.concatenate([real["country"], np.full(n_children, "E92000001")])
