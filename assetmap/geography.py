@@ -122,14 +122,19 @@ def _pick_deprivation(rows: Sequence[Any], index: str | None) -> AreaDeprivation
     return AreaDeprivation(best.index_name, best.index_year, best.rank, best.decile, best.quintile)
 
 
+# Made once: SQLAlchemy then reuses its compiled form and result layout, where a new statement
+# per lookup cost more than the query (0.3 of 0.4 ms).
+_UNIT = (
+    select(Postcode.latitude, Postcode.longitude, Postcode.area_code, Postcode.area_source,
+           Postcode.terminated, Postcode.linked_postcode, *_area_columns())
+    .outerjoin(Area, Area.code == Postcode.area_code)
+    .outerjoin(Deprivation, Deprivation.area_code == Postcode.area_code)
+    .where(Postcode.postcode == bindparam("postcode"))
+)
+
+
 def _lookup_unit(conn: Connection, postcode: str, index: str | None) -> Place:
-    rows = conn.execute(
-        select(Postcode.latitude, Postcode.longitude, Postcode.area_code, Postcode.area_source,
-               Postcode.terminated, Postcode.linked_postcode, *_area_columns())
-        .outerjoin(Area, Area.code == Postcode.area_code)
-        .outerjoin(Deprivation, Deprivation.area_code == Postcode.area_code)
-        .where(Postcode.postcode == postcode)
-    ).all()
+    rows = conn.execute(_UNIT, {"postcode": postcode}).all()
     if not rows:
         raise PostcodeNotFound(_not_found_message(conn, postcode))
     row = rows[0]
@@ -222,6 +227,8 @@ def assign_areas(conn: Connection, postcodes: Sequence[str] | None = None) -> in
     such). ``postcodes`` limits the work to those just imported. Returns how many
     postcodes were placed.
     """
+    if postcodes is not None and not postcodes:
+        return 0
     areas = _areas_frame(conn)
     if areas.empty:
         return 0
@@ -279,10 +286,12 @@ def _postcodes_frame(conn: Connection, postcodes: Sequence[str] | None) -> gpd.G
         Postcode.latitude.is_not(None),
         (Postcode.area_source.is_(None)) | (Postcode.area_source != "directory"),
     )
-    rows = conn.execute(query).all()
-    if postcodes is not None:
-        wanted = set(postcodes)
-        rows = [r for r in rows if r.postcode in wanted]
+    if postcodes is None:
+        rows = list(conn.execute(query).all())
+    else:  # by key, a few thousand at a time: not a read of every postcode for the few just imported
+        rows = []
+        for start in range(0, len(postcodes), 5000):
+            rows.extend(conn.execute(query.where(Postcode.postcode.in_(postcodes[start:start + 5000]))).all())
     lon = np.array([r.longitude for r in rows], float)
     lat = np.array([r.latitude for r in rows], float)
     return gpd.GeoDataFrame(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +21,8 @@ Kind = Literal["unit", "sector", "district"]
 MAX_LENGTH = 24  # generous: "G1 1AB" with stray spaces and punctuation around it
 _OUTWARD = r"[A-Z]{1,2}[0-9][A-Z0-9]?"
 _UNIT = re.compile(rf"^({_OUTWARD})([0-9][A-Z]{{2}})$")
+# A unit already in the normalised form, as directories mostly give it ("G1 1AB").
+NORMAL_UNIT = re.compile(rf"{_OUTWARD} [0-9][A-Z]{{2}}")
 _SECTOR = re.compile(rf"^({_OUTWARD})([0-9])$")
 _DISTRICT = re.compile(rf"^{_OUTWARD}$")
 # Forgiven: spaces (including non-breaking), and punctuation people type or paste around postcodes.
@@ -91,3 +94,9 @@ def normalise_unit(value: str) -> str | None:
     squeezed = value.replace(" ", "").upper()
     match = _UNIT.match(squeezed)
     return f"{match.group(1)} {match.group(2)}" if match else None
+
+
+def normalise_units(values: Sequence[str]) -> list[str | None]:
+    """``normalise_unit`` of each value; those already normalised (most, in a directory) pass
+    without a Python step each, which matters at millions of rows."""
+    return [value if ok else normalise_unit(value) for value, ok in zip(values, map(NORMAL_UNIT.fullmatch, values))]

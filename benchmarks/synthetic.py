@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import random
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -313,3 +315,185 @@ def britain_for_gaps(path: Path, services_count: int, opendata: Path) -> Any:
                                      for n in range(len(COPIES)))])
     write_directory(engine, rows)
     return engine
+
+
+# --- a UK-sized postcode directory ------------------------------------------------------
+
+# ONSPD's columns as published (August 2022 onwards), in order.
+ONSPD_COLUMNS = ["pcd", "pcd2", "pcds", "dointr", "doterm", "oscty", "ced", "oslaua", "osward", "parish", "usertype", "oseast1m", "osnrth1m", "osgrdind", "oshlthau", "nhser", "ctry", "rgn", "streg", "pcon", "eer", "teclec", "ttwa", "pct", "nuts", "statsward", "oa01", "casward", "park", "lsoa01", "msoa01", "ur01ind", "oac01", "oa11", "lsoa11", "msoa11", "wz11", "ccg", "bua11", "buasd11", "ru11ind", "oac11", "lat", "long", "lep1", "lep2", "pfa", "imd", "calncv", "stp", "oa21", "lsoa21", "msoa21"]
+# The UK's postcode areas outside the 16 that hold Scottish postcodes: the synthetic postcodes'
+# outward codes, so none is ever a real Scottish one.
+OTHER_AREAS = ["AL", "B", "BA", "BB", "BD", "BH", "BL", "BN", "BR", "BS", "BT", "CA", "CB", "CF", "CH", "CM", "CO", "CR", "CT", "CV", "CW", "DA", "DE", "DH", "DL", "DN", "DT", "DY", "E", "EC", "EN", "EX", "FY", "GL", "GU", "GY", "HA", "HD", "HG", "HP", "HR", "HU", "HX", "IG", "IM", "IP", "JE", "KT", "L", "LA", "LD", "LE", "LL", "LN", "LS", "LU", "M", "ME", "MK", "N", "NE", "NG", "NN", "NP", "NR", "NW", "OL", "OX", "PE", "PL", "PO", "PR", "RG", "RH", "RM", "S", "SA", "SE", "SG", "SK", "SL", "SM", "SN", "SO", "SP", "SR", "SS", "ST", "SW", "SY", "TA", "TF", "TN", "TQ", "TR", "TS", "TW", "UB", "W", "WA", "WC", "WD", "WF", "WN", "WR", "WS", "WV", "YO"]
+# Code-Point's positional quality -> ONSPD's grid reference indicator (1 best, 9 none).
+GRID_INDICATOR = {10: "1", 20: "2", 30: "3", 40: "4", 50: "5", 60: "6", 90: "9"}
+NO_GRID = ("99.999999", "0.000000")  # ONSPD's lat/long for a postcode without a grid reference
+LSOAS_PER_DATA_ZONE = 5  # 6,976 x 5: about as many synthetic LSOAs as England and Wales have
+
+
+@dataclass
+class Onspd:
+    """What ``onspd_file`` wrote: counts, every live postcode, and the small areas it used."""
+
+    path: Path
+    rows: int
+    live: list[str]
+    terminated: int
+    without_coordinates: int
+    lsoas: list[str]  # the synthetic LSOA codes (``imd_file`` ranks them)
+
+
+def _codepoint(opendata: Path) -> dict[str, np.ndarray]:
+    rows: list[list[str]] = []
+    for path in sorted((opendata / "codepoint-open-2020-08/csv").glob("*.csv")):
+        with open(path, newline="") as handle:
+            rows.extend(csv.reader(handle))
+    columns = list(zip(*rows))
+    return {"postcode": np.array([p.replace(" ", "") for p in columns[0]]),
+            "quality": np.array(columns[1], int), "easting": np.array(columns[2], float),
+            "northing": np.array(columns[3], float), "country": np.array(columns[4]),
+            "health_board": np.array(columns[6]), "district": np.array(columns[8]),
+            "ward": np.array(columns[9])}
+
+
+def _data_zones(opendata: Path, easting: np.ndarray, northing: np.ndarray) -> np.ndarray:
+    """The data zone whose centroid is nearest each point (the centroids are all there is
+    outside Glasgow: good enough for a synthetic file)."""
+    from scipy.spatial import cKDTree
+
+    from assetmap.projection import wgs84_to_bng
+
+    features = json.loads((opendata / "simd2020v2/dz2020_centroids.json").read_text())["features"]
+    codes = np.array([f["properties"]["dz"] for f in features])
+    x, y = wgs84_to_bng([f["geometry"]["coordinates"][0] for f in features],
+                        [f["geometry"]["coordinates"][1] for f in features])
+    _, nearest = cKDTree(np.column_stack([x, y])).query(np.column_stack([easting, northing]))
+    return codes[nearest]
+
+
+def _months(rng: np.random.Generator, n: int, low: int | np.ndarray, high: np.ndarray | int) -> np.ndarray:
+    """Months as yyyy*12+m-1, uniform in [low, high)."""
+    return low + (rng.random(n) * (np.asarray(high) - low)).astype(int)
+
+
+def onspd_file(path: Path, opendata: Path, live: int = 1_800_000, terminated_share: float = 0.33,
+               seed: int = 2024) -> Onspd:
+    """Write an ONSPD-shaped CSV of ``live`` live postcodes (the UK has about 1.8 million) plus
+    terminated ones (a third of ONSPD's rows are), sorted by postcode as ONSPD is.
+
+    Every real Scottish Code-Point postcode is in it as it is (data zone by nearest centroid);
+    each spawns about ten synthetic neighbours, uniformly within the distance to its nearest
+    real neighbour (so the country keeps Scotland's pattern of dense towns and sparse hills,
+    twelve times over). A neighbour keeps its parent's inward code under a new outward code
+    from a postcode area Scotland does not use (so each is unique and well formed), takes an
+    England-shaped LSOA code (five per parent data zone) and England-shaped admin codes.
+    """
+    from scipy.spatial import cKDTree
+
+    from assetmap.projection import bng_to_wgs84
+
+    rng = np.random.default_rng(seed)
+    real = _codepoint(opendata)
+    n_real = len(real["postcode"])
+    placed = real["quality"] != 90
+    zone = _data_zones(opendata, real["easting"], real["northing"])
+    # Children: parents are the real postcodes with coordinates.
+    parents = np.flatnonzero(placed)
+    n_terminated = round(live * terminated_share / (1 - terminated_share))
+    children_live = live - n_real
+    per_parent = (children_live + n_terminated) / len(parents)
+    counts = np.full(len(parents), int(per_parent))
+    counts[rng.permutation(len(parents))[:children_live + n_terminated - counts.sum()]] += 1
+    parent = np.repeat(parents, counts)
+    copy = np.concatenate([np.arange(1, c + 1) for c in counts]) if len(counts) else np.array([], int)
+    n_children = len(parent)
+    ended = np.zeros(n_children, bool)
+    ended[rng.choice(n_children, n_terminated, replace=False)] = True
+    # Where: uniform in a disc as wide as the parent's distance to its nearest real neighbour.
+    points = np.column_stack([real["easting"][parents], real["northing"][parents]])
+    spacing = np.clip(cKDTree(points).query(points, k=2)[0][:, 1], 10.0, 3000.0)
+    radius = np.repeat(spacing, counts) * np.sqrt(rng.random(n_children))
+    angle = rng.random(n_children) * 2 * np.pi
+    east = np.round(real["easting"][parent] + radius * np.cos(angle))
+    north = np.round(real["northing"][parent] + radius * np.sin(angle))
+    # What: a new outward code per (parent district, copy), the parent's inward code.
+    outward = np.array([p[:-3] for p in real["postcode"]])
+    districts, district_of = np.unique(outward, return_inverse=True)
+    slot = district_of[parent] * int(counts.max()) + (copy - 1)
+    used, slot = np.unique(slot, return_inverse=True)
+    areas = np.array(OTHER_AREAS)
+    assert len(used) <= 99 * len(areas), "more synthetic districts than two-digit numbers allow"
+    new_outward = np.char.add(areas[np.arange(len(used)) % len(areas)],
+                              (np.arange(len(used)) // len(areas) + 1).astype(str))[slot]
+    inward = np.array([p[-3:] for p in real["postcode"]])[parent]
+    zones, zone_of = np.unique(zone, return_inverse=True)
+    lsoa_number = zone_of[parent] * LSOAS_PER_DATA_ZONE + rng.integers(0, LSOAS_PER_DATA_ZONE, n_children)
+    lsoas = np.char.add("E01", np.char.zfill((lsoa_number + 1).astype(str), 6))
+    # All rows together: the real ones first, then the children.
+    postcode = np.concatenate([np.char.add(np.char.add(outward, " "), np.array([p[-3:] for p in real["postcode"]])),
+                               np.char.add(np.char.add(new_outward, " "), inward)])
+    easting = np.concatenate([real["easting"], east])
+    northing = np.concatenate([real["northing"], north])
+    has_grid = np.concatenate([placed, np.ones(n_children, bool)])
+    lon, lat = bng_to_wgs84(easting.tolist(), northing.tolist())
+    start = 1980 * 12
+    introduced = np.where(rng.random(len(postcode)) < 0.45, start, _months(rng, len(postcode), start, 2024 * 12))
+    terminated = np.concatenate([np.zeros(n_real, bool), ended])
+    ends = _months(rng, len(postcode), introduced + 1, 2024 * 12 + 1)
+
+    def england(codes: np.ndarray) -> np.ndarray:
+        return np.char.add("E", np.array([c[1:] for c in codes.tolist()]))
+
+    lsoa = np.concatenate([zone, lsoas])
+    country = np.concatenate([real["country"], np.full(n_children, "E92000001")])
+    district = np.concatenate([real["district"], england(real["district"][parent])])
+    ward = np.concatenate([real["ward"], england(real["ward"][parent])])
+    board = np.concatenate([real["health_board"], england(real["health_board"][parent])])
+    grid = np.concatenate([[GRID_INDICATOR.get(q, "1") for q in real["quality"]], np.full(n_children, "1")])
+    order = np.argsort(postcode, kind="stable")
+    scottish = np.char.startswith(country, "S")
+    live_postcodes: list[str] = []
+    with open(path, "w", newline="") as handle:
+        handle.write(",".join(ONSPD_COLUMNS) + "\n")
+        lines = []
+        for i in order.tolist():
+            pcds = str(postcode[i])
+            out, inw = pcds.split(" ")
+            pseudo = "S99999999" if scottish[i] else "E99999999"
+            if has_grid[i]:
+                x, y, la, lo = f"{easting[i]:.0f}", f"{northing[i]:07.0f}", f"{lat[i]:.6f}", f"{lon[i]:.6f}"
+            else:
+                x, y, (la, lo) = "", "", NO_GRID
+            end = ""
+            if terminated[i]:
+                end = f"{ends[i] // 12}{ends[i] % 12 + 1:02d}"
+            else:
+                live_postcodes.append(pcds)
+            area = str(lsoa[i])
+            text = [f"{out:<4}{inw}", f"{out:<4} {inw}", pcds,
+                    f"{introduced[i] // 12}{introduced[i] % 12 + 1:02d}", end, pseudo, pseudo,
+                    str(district[i]), str(ward[i]), pseudo, "0", x, y, str(grid[i]), str(board[i]), pseudo,
+                    str(country[i]), pseudo, "0", pseudo, pseudo, pseudo, pseudo, pseudo, pseudo, "99ZZ00",
+                    pseudo, "99ZZ00", pseudo, area, area[:2] + "2" + area[3:], "3", "3C2", area[:2] + "0" + area[3:],
+                    area, area[:2] + "2" + area[3:], pseudo, pseudo, pseudo, pseudo, "3", "1C3"]
+            rest = [pseudo, "", pseudo, "", pseudo, pseudo, "", "", ""]
+            lines.append('"' + '","'.join(text) + f'",{la},{lo},"' + '","'.join(rest) + '"\n')
+            if len(lines) >= 100_000:
+                handle.writelines(lines)
+                lines = []
+        handle.writelines(lines)
+    return Onspd(path=path, rows=len(postcode), live=live_postcodes, terminated=int(terminated.sum()),
+                 without_coordinates=int((~has_grid).sum()), lsoas=sorted(set(lsoas.tolist())))
+
+
+def imd_file(path: Path, codes: list[str], seed: int = 2019) -> Path:
+    """An English IMD-shaped CSV ranking ``codes`` (random ranks), so that every synthetic
+    postcode's lookup finds an area and a deprivation rank, as a real UK deployment would."""
+    rng = np.random.default_rng(seed)
+    ranks = rng.permutation(len(codes)) + 1
+    with open(path, "w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["LSOA code (2011)", "LSOA name (2011)", "Index of Multiple Deprivation (IMD) Rank",
+                      "Index of Multiple Deprivation (IMD) Decile"])
+        for code, rank in zip(codes, ranks.tolist()):
+            out.writerow([code, f"Synthetic {code}", rank, (rank - 1) * 10 // len(codes) + 1])
+    return path

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pyproj import Geod, Transformer
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, inspect, select, text
 
+from assetmap import backends
 from assetmap.db import connect
 from assetmap.geography import PostcodeNotFound, lookup
 from assetmap.io.areas import import_areas
@@ -179,6 +181,107 @@ def test_the_ons_postcode_directory_works_for_england_and_wales(db_url: str, tmp
         lookup(engine, "ZZ9 9ZZ")
 
 
+IMD_HEADER = ["LSOA code (2011)", "LSOA name (2011)", "Index of Multiple Deprivation (IMD) Rank",
+              "Index of Multiple Deprivation (IMD) Decile"]
+
+
+def test_a_row_with_a_code_too_long_for_the_table_is_rejected_on_both_backends(db_url: str, tmp_path: Path) -> None:
+    """PostgreSQL would refuse the whole import at that row; SQLite would keep what PostGIS cannot."""
+    engine = connect(db_url)
+    long_code = [*ONSPD_ROWS[2][:6], "E0800000312", *ONSPD_ROWS[2][7:]]
+    report = import_postcodes(engine, write_csv(tmp_path / "ONSPD.csv", [ONSPD_HEADER, *ONSPD_ROWS[:2], long_code]))
+    assert (report.read, report.loaded) == (3, 2)
+    assert report.examples == ["line 4: an area code longer than 12 characters or ctry/oslaua longer than 9 "
+                               "(GSS codes have 9)"]
+    with pytest.raises(PostcodeNotFound):
+        lookup(engine, "M1 1AE")
+
+
+def test_a_rejected_onspd_row_is_named_by_its_line_in_the_file(db_url: str, tmp_path: Path) -> None:
+    """Empty lines count, as in any editor, so the line given is the one to look at."""
+    engine = connect(db_url)
+    lines = [",".join(ONSPD_HEADER), ",".join(ONSPD_ROWS[0]), "", ",".join(ONSPD_ROWS[2]),
+             ",".join([*ONSPD_ROWS[1][:2], "NOT A POSTCODE", *ONSPD_ROWS[1][3:]])]
+    (tmp_path / "ONSPD.csv").write_text("\n".join(lines) + "\n")
+    report = import_postcodes(engine, tmp_path / "ONSPD.csv")
+    assert (report.read, report.loaded, report.examples) == (3, 2, ["line 5: not a valid postcode in pcds"])
+
+
+def test_a_postcode_given_twice_in_one_file_takes_its_last_row(db_url: str, tmp_path: Path) -> None:
+    """As reading the rows one by one would have it, on both backends."""
+    engine = connect(db_url)
+    moved = [*ONSPD_ROWS[0][:16], "51.502000", "-0.140000", *ONSPD_ROWS[0][18:]]
+    report = import_postcodes(engine, write_csv(tmp_path / "ONSPD.csv", [ONSPD_HEADER, *ONSPD_ROWS, moved]))
+    assert report.read == 5
+    assert (lookup(engine, "SW1A 1AA").latitude, lookup(engine, "SW1A 1AA").longitude) == (51.502, -0.14)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Postcode)).scalar_one() == 4
+
+
+def test_a_uk_directory_gives_each_postcode_its_own_countrys_deprivation(
+        db_url: str, tmp_path: Path, opendata: Path) -> None:
+    """SIMD and the English IMD side by side, as a UK deployment loads them: each postcode gets
+    its own area's rank, and the ranks can be found by area alone (a lookup joins them so;
+    without an index leading with the area it read all 40,000 of a UK's ranks every time)."""
+    engine = connect(db_url)
+    glasgow = ["G1 1AB", "G1  1AB", "G1 1AB", "198001", "", "S99999999", "S12000049", "S13002977", "0", "259587",
+               "0665307", "1", "S92000003", "S99999999", "S01010260", "S02001933", "55.860497", "-4.250216", "", ""]
+    import_postcodes(engine, write_csv(tmp_path / "ONSPD.csv", [ONSPD_HEADER, *ONSPD_ROWS, glasgow]))
+    import_deprivation(engine, opendata / "simd2020v2/simd2020_withinds.csv")
+    import_deprivation(engine, write_csv(tmp_path / "imd.csv", [
+        ["LSOA code (2011)", "LSOA name (2011)", "Index of Multiple Deprivation (IMD) Rank",
+         "Index of Multiple Deprivation (IMD) Decile"],
+        ["E01004736", "Westminster 018C", "17680", "6"], ["E01033677", "Manchester 054C", "4000", "2"]]))
+
+    palace, manchester, glasgow_centre = (lookup(engine, p).deprivation for p in ("SW1A 1AA", "M1 1AE", "G1 1AB"))
+
+    assert palace is not None and (palace.index, palace.rank, palace.decile) == ("IMD", 17680, 6)
+    assert manchester is not None and (manchester.index, manchester.rank, manchester.decile) == ("IMD", 4000, 2)
+    assert glasgow_centre is not None
+    assert (glasgow_centre.index, glasgow_centre.year, glasgow_centre.decile) == ("SIMD", "2020v2", 6)
+    indexes = inspect(engine).get_indexes("deprivation")
+    assert any(index["column_names"][0] == "area_code" for index in indexes)
+
+
+def test_the_spatial_index_finds_what_measuring_finds_after_large_and_small_imports(
+        db_url: str, backend_name: str, tmp_path: Path, opendata: Path) -> None:
+    """A large import builds SpatiaLite's spatial index at once rather than row by row; the nearest
+    live postcode and a search's reach read through it. Around any place it must find exactly the
+    postcodes measuring to every one finds: after a first import, after one that moves every
+    postcode (index rebuilt), and after one that moves a few (index kept row by row)."""
+    engine = connect(db_url)
+    first = opendata / "codepoint-open-2020-08/csv/ka.csv"  # 11,611 postcodes: a large import
+    with open(first, newline="") as handle:
+        rows = [r for r in csv.reader(handle) if r[1] != "90"]
+
+    def moved(name: str, chosen: list[list[str]], east: int, north: int) -> Path:
+        return write_csv(tmp_path / name, [[r[0], r[1], str(int(r[2]) + east), str(int(r[3]) + north), *r[4:]]
+                                           for r in chosen])
+
+    for path in (first, moved("all.csv", rows, 700, 0),
+                 moved("few.csv", rows[:300], 0, -300)):
+        import_postcodes(engine, path)
+        with engine.connect() as conn:
+            stored = conn.execute(select(Postcode.postcode, Postcode.longitude, Postcode.latitude)
+                                  .where(Postcode.geom.is_not(None))).all()
+            names = np.array([r.postcode for r in stored])
+            lon, lat = np.array([r.longitude for r in stored]), np.array([r.latitude for r in stored])
+            for i in np.random.default_rng(7).choice(len(stored), 12, replace=False):
+                found = {r.key for r in conn.execute(backends.of(conn).within(Postcode, lon[i], lat[i], 400))}
+                metres = GEOD.inv(np.full(len(lon), lon[i]), np.full(len(lat), lat[i]), lon, lat)[2]
+                assert set(names[metres <= 399.9]) <= found <= set(names[metres <= 400.1]), path.name
+            if backend_name == "spatialite":  # whole, and holding the boxes SQLite's own inserts store
+                assert conn.exec_driver_sql("SELECT rtreecheck('idx_postcode_geom')").scalar() == "ok"
+                conn.exec_driver_sql("CREATE VIRTUAL TABLE temp.boxes USING rtree(pkid, xmin, xmax, ymin, ymax)")
+                conn.exec_driver_sql("INSERT INTO temp.boxes SELECT rowid, MbrMinX(geom), MbrMaxX(geom), MbrMinY(geom), "
+                                     "MbrMaxY(geom) FROM postcode WHERE geom IS NOT NULL")
+                assert conn.exec_driver_sql(
+                    "SELECT count(*) FROM temp.boxes b JOIN idx_postcode_geom i ON i.pkid = b.pkid AND "
+                    "i.xmin = b.xmin AND i.xmax = b.xmax AND i.ymin = b.ymin AND i.ymax = b.ymax").scalar() \
+                    == len(stored) == conn.exec_driver_sql("SELECT count(*) FROM idx_postcode_geom").scalar()
+                conn.exec_driver_sql("DROP TABLE temp.boxes")
+
+
 def test_every_scottish_postcode_is_imported_and_a_second_import_changes_nothing(
         db_url: str, opendata: Path) -> None:
     files = sorted((opendata / "codepoint-open-2020-08/csv").glob("*.csv"))
@@ -238,13 +341,12 @@ def test_a_killed_import_leaves_the_database_as_it_was(db_url: str, backend_name
 
 
 def _wait_until_writing(engine: Engine, backend_name: str, db_url: str, process: subprocess.Popen[bytes]) -> None:
-    """Block until the import has written rows it has not committed."""
+    """Block until the import is writing rows it has not committed."""
     deadline = time.monotonic() + 60
-    wal = Path(db_url.removeprefix("sqlite:///") + "-wal")
     while time.monotonic() < deadline:
         assert process.poll() is None, "the import finished before it could be interrupted"
         if backend_name == "spatialite":
-            if wal.exists() and wal.stat().st_size > 2_000_000:
+            if _write_locked(db_url.removeprefix("sqlite:///")):
                 return
         else:
             with engine.connect() as conn:
@@ -256,3 +358,17 @@ def _wait_until_writing(engine: Engine, backend_name: str, db_url: str, process:
                 return
         time.sleep(0.02)
     raise AssertionError("the import never started writing")
+
+
+def _write_locked(path: str) -> bool:
+    """Whether another connection holds the SpatiaLite file's write lock (the import's merge:
+    it reads and stages the file first, without it)."""
+    probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        probe.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 BackendName = Literal["spatialite", "postgis"]
 
 CHUNK = 5000  # rows per executemany in bulk writes
+Columns = dict[str, list[Any]]  # rows as columns: name -> one value per row, all the same length
 
 URL_HELP = (
     "set ASSETMAP_DATABASE_URL to sqlite:///path/to/assetmap.sqlite (SpatiaLite) "
@@ -163,6 +164,25 @@ class Backend(abc.ABC):
             written = write_batches(conn, batches, progress)
             finish(conn)
         return written
+
+    def analyse(self, engine: Engine, tables: Sequence[str], rows: int) -> None:
+        """After a write of ``rows`` rows to ``tables``: refresh what the query planner knows of
+        them, where the database plans by such statistics and the write was large enough to
+        change them (nothing by default: SQLite plans without them unless asked)."""
+
+    @abc.abstractmethod
+    def import_columns(self, engine: Engine, table: Table, chunks: Iterable[Columns],
+                       finish: Callable[[Connection], None], *, point: tuple[str, str] | None = None,
+                       keep_existing: Collection[str] = (), progress: str | None = None) -> int:
+        """Upsert the rows of ``chunks`` into ``table`` by its primary key and call ``finish``, all
+        in one write transaction; the rows read from ``chunks``.
+
+        For millions of rows (the UK's postcodes): the chunks are read one at a time (so a file
+        need not fit in memory as rows) into a staging table, merged in one statement, and a
+        stored row that is the same as its new one is left alone (so a second import of the same
+        file writes nothing). ``point`` names the longitude and latitude columns that make
+        ``geom``; columns in ``keep_existing`` keep their stored value where the new one is empty.
+        An exception from ``chunks`` leaves the table as it was."""
 
     # --- backups ----------------------------------------------------------------------
 

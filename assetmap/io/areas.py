@@ -18,7 +18,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Engine, select
 
-from assetmap import changes, geography
+from assetmap import backends, changes, geography
 from assetmap.db import writing
 from assetmap.io.report import ImportFileError, ImportReport
 from assetmap.io.write import upsert
@@ -154,5 +154,7 @@ def import_areas(engine: Engine, path: Path | str, **options: Any) -> ImportRepo
                                progress=path.name)
         placed = geography.assign_areas(conn)
         changes.bump(conn, changes.POSTCODES)
+    # A sector lookup plans by how many postcodes have an area: stale, it read every placed one.
+    backends.of(engine).analyse(engine, ["postcode"], placed)
     report.notes.append(f"{placed:,} postcodes placed in an area")
     return report

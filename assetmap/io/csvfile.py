@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gc
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from assetmap.io.report import ImportFileError
 
@@ -80,6 +84,58 @@ def read_rows(path: Path, *, fields: int | None, what: str,
     ``fields`` is the exact count every row must have, ``min_fields`` a lower bound;
     a row that breaks it means a truncated or different file, so the whole file is refused.
     """
+    with _reader(path, what) as reader:
+        for fields_read in reader:
+            if _empty(fields_read):
+                continue
+            _check_count(path, reader.line_num, len(fields_read), fields, min_fields, what)
+            yield reader.line_num, fields_read
+
+
+def read_chunks(path: Path, *, fields: int | None, what: str, size: int = 50_000,
+                skip: int = 0) -> Iterator[tuple[list[int], list[list[str]]]]:
+    """As ``read_rows``, ``size`` rows at a time as (line numbers, rows), after ``skip`` non-empty
+    rows (a header): a file of millions of rows is read without a Python step per row.
+
+    Python's cycle collector is paused until the last chunk has been taken: the rows hold no
+    cycles, and it would otherwise walk every chunk again and again (half the reading time)."""
+    with _reader(path, what) as reader, _collector_paused():
+        while skip and (row := next(reader, None)) is not None:
+            skip -= 0 if _empty(row) else 1
+        while pairs := [(reader.line_num, row) for row in islice(reader, size)]:
+            lines, chunk = zip(*pairs)
+            lengths = set(map(len, chunk))
+            if lengths & {0, 1}:  # empty lines (or rows of one field) among them
+                pairs = [(line, row) for line, row in pairs if not _empty(row)]
+                if not pairs:
+                    continue
+                lines, chunk = zip(*pairs)
+                lengths = set(map(len, chunk))
+            if fields is not None and lengths - {fields}:
+                line, row = next((line, row) for line, row in pairs if len(row) != fields)
+                _check_count(path, line, len(row), fields, None, what)
+            yield list(lines), list(chunk)
+
+
+def _empty(row: list[str]) -> bool:
+    return not row or row == [""]
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for a while, collecting as usual after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@contextmanager
+def _reader(path: Path, what: str) -> Iterator[Any]:
+    """A strict csv reader over the decoded file; damage becomes one ImportFileError."""
     try:
         handle = open(path, newline="", encoding=detect_encoding(path).codec)
     except OSError as exc:
@@ -87,18 +143,7 @@ def read_rows(path: Path, *, fields: int | None, what: str,
     with handle:
         reader = csv.reader(handle, strict=True)
         try:
-            for fields_read in reader:
-                if not fields_read or fields_read == [""]:
-                    continue
-                line = reader.line_num
-                n = len(fields_read)
-                if (fields is not None and n != fields) or (min_fields is not None and n < min_fields):
-                    expected = fields if fields is not None else f"at least {min_fields}"
-                    raise ImportFileError(
-                        f"{path.name} line {line} has {n} fields where {what} rows have {expected}: "
-                        f"the file looks truncated or is not {what}; nothing was imported"
-                    )
-                yield line, fields_read
+            yield reader
         except csv.Error as exc:
             raise ImportFileError(
                 f"{path.name} line {reader.line_num} cannot be read as CSV ({exc}): the file looks "
@@ -109,3 +154,12 @@ def read_rows(path: Path, *, fields: int | None, what: str,
                 f"{path.name} is not UTF-8 text (byte {exc.start}): is it the right file? "
                 f"nothing was imported"
             ) from None
+
+
+def _check_count(path: Path, line: int, n: int, fields: int | None, min_fields: int | None, what: str) -> None:
+    if (fields is not None and n != fields) or (min_fields is not None and n < min_fields):
+        expected = fields if fields is not None else f"at least {min_fields}"
+        raise ImportFileError(
+            f"{path.name} line {line} has {n} fields where {what} rows have {expected}: "
+            f"the file looks truncated or is not {what}; nothing was imported"
+        )
