@@ -495,7 +495,7 @@ class Deprivation(Base):
 
     index_name: Mapped[str] = mapped_column(String(20), primary_key=True)  # "SIMD"
     index_year: Mapped[str] = mapped_column(String(10), primary_key=True)  # "2020v2"
-    # Indexed on its own: a lookup asks for an area's ranks in every index (migration 0015).
+    # Indexed on its own: a lookup asks for an area's ranks in every index (migration 0016).
     area_code: Mapped[str] = mapped_column(String(12), primary_key=True, index=True)
     rank: Mapped[int] = mapped_column(Integer)
     decile: Mapped[int | None] = mapped_column(Integer)
