@@ -39,8 +39,10 @@ from scipy import sparse
 
 TOLERANCE = 1e-9  # relative: a bound this close above the answer proves it optimal
 _EPS = 1e-9  # reduced prices below this are zero
-_PER_CELL = 3  # columns priced into the master per 2 km cell of the locality, each round
-_CELL_METRES = 2000.0
+_PER_CELL = 2  # columns priced into the master per 1.5 km cell of the locality, each round
+_CELL_METRES = 1500.0
+_GREEDY_START = 3  # the master starts with greedy's first 3 P sites
+_DOMINANCE_LIMIT = 2500  # sites up to which dominated ones are looked for (a product of their cover with itself)
 _SUPPORT_NODES = 2000
 _NARROW = 0.6  # a node whose allowed sites are fewer than this share of its master's gets a master of its own  # the heuristic's branch and bound over the LP's support stops here
 
@@ -72,31 +74,41 @@ def reached(cover: sparse.csr_matrix, weight: np.ndarray, chosen: Sequence[int])
 
 def greedy(cover: sparse.csr_matrix, weight: np.ndarray, sites: int,
            among: Sequence[int] | None = None) -> tuple[list[int], list[float]]:
-    """One best site at a time (by people newly reached); stops when no site adds anyone."""
+    """One best site at a time (by people newly reached); stops when no site adds anyone.
+    A site's gain only shrinks as others are chosen, so after each choice only the few sites
+    whose last known gain is highest are counted again, unless one of the rest might win."""
     pool = np.arange(cover.shape[0]) if among is None else np.asarray(among, dtype=np.int64)
-    matrix = cover[pool].tocsr()
+    matrix = cover if among is None else cover[pool].tocsr()
     left = weight.astype(float).copy()
+    known = matrix @ left  # upper bounds on each site's gain
     chosen: list[int] = []
     gains: list[float] = []
+    few = min(256, len(pool))
     taken = np.zeros(len(pool), dtype=bool)
-    for _ in range(min(sites, len(pool))):
-        gain = matrix @ left
-        gain[taken] = -1
-        best = int(np.argmax(gain))
-        if gain[best] <= 0:
+    while len(chosen) < min(sites, len(pool)):
+        top = np.argpartition(-known, few - 1)[:few]
+        rest = np.delete(known, top).max(initial=-np.inf)
+        known[top] = matrix[top] @ left
+        best = int(top[np.argmax(known[top])])
+        if known[best] < rest:  # one of the rest might win: count them all
+            known = matrix @ left
+            known[taken] = -1.0
+            best = int(np.argmax(known))
+        if known[best] <= 0:
             break
-        taken[best] = True
         chosen.append(int(pool[best]))
-        gains.append(float(gain[best]))
+        gains.append(float(known[best]))
         left[matrix.indices[matrix.indptr[best]:matrix.indptr[best + 1]]] = 0.0
+        known[best] = -1.0
+        taken[best] = True
     return chosen, gains
 
 
-def swapped(cover: sparse.csr_matrix, by_person: sparse.csr_matrix, weight: np.ndarray,
-            chosen: Sequence[int], seconds: float = 10.0) -> tuple[list[int], float]:
+def swapped(cover: sparse.csr_matrix, weight: np.ndarray, chosen: Sequence[int],
+            seconds: float = 10.0) -> tuple[list[int], float]:
     """The chosen sites improved by swaps: while moving one site elsewhere reaches more people,
-    make the best such move. Each pass is one product of the cover with a vector, plus the
-    people only one chosen site reaches (``by_person`` is the cover transposed, CSR)."""
+    make the best such move. A pass is one product of the cover with a vector (who each site
+    would add) and one with the people only one chosen site reaches (who it would keep)."""
     sites = [int(c) for c in chosen]
     if not sites:
         return sites, 0.0
@@ -112,12 +124,10 @@ def swapped(cover: sparse.csr_matrix, by_person: sparse.csr_matrix, weight: np.n
             owner[mine[count[mine] == 1]] = position
         alone = np.nonzero(owner >= 0)[0]
         loss = np.bincount(owner[alone], weights=weight[alone], minlength=len(sites))
-        # back[j, s]: people only site s reaches that j reaches too (kept when s moves to j)
-        rows = by_person[alone]
-        back = sparse.csr_matrix((np.repeat(weight[alone], np.diff(rows.indptr)),
-                                  (rows.indices, np.repeat(owner[alone], np.diff(rows.indptr)))),
-                                 shape=(k, len(sites))).toarray()
-        change = gain[:, None] + back - loss[None, :]
+        # kept[j, s]: people only site s reaches whom j reaches too (not lost when s moves to j)
+        only = sparse.csr_matrix((weight[alone], (alone, owner[alone])), shape=(m, len(sites)))
+        kept = (cover @ only).toarray()
+        change = gain[:, None] + kept - loss[None, :]
         change[sites, :] = -np.inf
         j, position = (int(i) for i in np.unravel_index(int(np.argmax(change)), change.shape))
         if change[j, position] <= 1e-9 * max(value, 1.0):
@@ -125,7 +135,7 @@ def swapped(cover: sparse.csr_matrix, by_person: sparse.csr_matrix, weight: np.n
         old = sites[position]
         count[cover.indices[cover.indptr[old]:cover.indptr[old + 1]]] -= 1
         count[cover.indices[cover.indptr[j]:cover.indptr[j + 1]]] += 1
-        sites[position] = int(j)
+        sites[position] = j
     return sites, float(weight[count > 0].sum())
 
 
@@ -199,7 +209,11 @@ class _Master:
         sub = self.cover[new]
         person = sub.indices
         column = np.repeat(np.arange(len(new)), np.diff(sub.indptr))
+        counted = self.weight[person] > 0  # people no answer gains by reaching (already reached) are no row
+        person, column = person[counted], column[counted]
         m = self.cover.shape[1]
+        # a row's people part ways where the new sites reach some of them and not others:
+        # group people by (their row, which new sites reach them), exactly, as bit masks
         words = (len(new) + 63) // 64
         bits = np.zeros((m, words), dtype=np.uint64)
         np.bitwise_or.at(bits, (person, column >> 6), np.left_shift(np.uint64(1), (column & 63).astype(np.uint64)))
@@ -208,42 +222,60 @@ class _Master:
         covered = np.nonzero(touched | (self.label >= 0))[0]
         keys = np.column_stack([(self.label[covered] + 1).astype(np.uint64), bits[covered]])
         unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
         parent = unique[:, 0].astype(np.int64) - 1
         label = np.full(m, -1, dtype=np.int64)
-        label[covered] = inverse.ravel()
+        label[covered] = inverse
         old_rows, old_columns = self.rows, len(self.columns)
-        self.label, self.rows = label, len(unique)
-        self.row_weight = np.bincount(inverse.ravel(), weights=self.weight[covered], minlength=self.rows)
+        rows = len(unique)
+        # the columns already here reach every part of the rows they reached
+        old = self.matrix.tocoo()
+        split = parent >= 0
+        parts = np.bincount(parent[split], minlength=old_rows)
+        by_parent = np.nonzero(split)[0][np.argsort(parent[split], kind="stable")]
+        first = np.concatenate([[0], np.cumsum(parts)[:-1]])
+        repeat = parts[old.col]
+        offset = np.arange(int(repeat.sum())) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+        old_j = np.repeat(old.row, repeat)
+        old_r = by_parent[np.repeat(first[old.col], repeat) + offset]
+        new_j = old_columns + column
+        new_r = label[person]
+        self.matrix = sparse.csr_matrix((np.ones(len(old_j) + len(new_j)),
+                                         (np.concatenate([old_j, new_j]), np.concatenate([old_r, new_r]))),
+                                        shape=(old_columns + len(new), rows))
+        self.matrix.sum_duplicates()
+        self.matrix.data[:] = 1.0
+        self.label, self.rows = label, rows
+        self.row_weight = np.bincount(inverse, weights=self.weight[covered], minlength=rows)
         self.columns = np.concatenate([self.columns, new])
         self.member[new] = True
         self.lower = np.concatenate([self.lower, np.zeros(len(new))])
         self.upper = np.concatenate([self.upper, np.ones(len(new))])
-        every = self.cover[self.columns]
-        self.matrix = sparse.csr_matrix(
-            (np.ones(every.nnz), (np.repeat(np.arange(len(self.columns)), np.diff(every.indptr)),
-                                  label[every.indices])), shape=(len(self.columns), self.rows))
-        self.matrix.sum_duplicates()
-        self.matrix.data[:] = 1.0
         self._pass(parent, old_rows, old_columns)
         return len(new)
 
     def _pass(self, parent: np.ndarray, old_rows: int, old_columns: int) -> None:
         k, n = self.matrix.shape
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = k + n, n + 1
-        lp.col_cost_ = np.concatenate([np.zeros(k), -self.row_weight])
-        lp.col_lower_ = np.concatenate([self.lower, np.zeros(n)])
-        lp.col_upper_ = np.concatenate([self.upper, np.ones(n)])
-        lp.row_lower_ = np.full(n + 1, -highspy.kHighsInf)
-        lp.row_upper_ = np.concatenate([np.zeros(n), [float(self.sites)]])
-        links = sparse.hstack([-self.matrix.T, sparse.identity(n, format="csr")], format="csr")
-        count = sparse.csr_matrix((np.ones(k), (np.zeros(k, dtype=np.int64), np.arange(k))), shape=(1, k + n))
-        whole = sparse.vstack([links, count], format="csc")
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = whole.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = whole.indices.astype(np.int32)
-        lp.a_matrix_.value_ = whole.data.astype(float)
-        self.highs.passModel(lp)
+        # column j: -1 in the rows it reaches, +1 in the count row (row n); y_r: +1 in row r
+        reach = np.diff(self.matrix.indptr)
+        ends = np.cumsum(reach + 1)
+        sites_nz = int(ends[-1]) if k else 0
+        index = np.empty(sites_nz + n, dtype=np.int32)
+        value = np.empty(sites_nz + n)
+        inner = np.ones(sites_nz, dtype=bool)
+        inner[ends - 1] = False
+        index[:sites_nz][inner] = self.matrix.indices
+        value[:sites_nz][inner] = -1.0
+        index[ends - 1] = n
+        value[ends - 1] = 1.0
+        index[sites_nz:] = np.arange(n)
+        value[sites_nz:] = 1.0
+        start = np.concatenate([[0], ends, sites_nz + np.arange(1, n)]).astype(np.int32)
+        self.highs.passModel(k + n, n + 1, len(index), 1, 1, 0.0,  # column-wise, minimise
+                             np.concatenate([np.zeros(k), -self.row_weight]),
+                             np.concatenate([self.lower, np.zeros(n)]), np.concatenate([self.upper, np.ones(n)]),
+                             np.full(n + 1, -highspy.kHighsInf), np.concatenate([np.zeros(n), [float(self.sites)]]),
+                             start, index, value, np.zeros(k + n, dtype=np.int32))
         if self.basis is not None:
             self.highs.setBasis(self._carried(parent, old_rows, old_columns))
 
@@ -251,32 +283,23 @@ class _Master:
         """The last basis on the split rows: a row's first part keeps its statuses; every other
         part gets one basic variable of its own (its y if the row's y was basic, else its slack),
         so the basis stays square and non-singular, and the last solution stays feasible."""
-        old = self.basis
-        old_col = list(old.col_status)
-        old_row = list(old.row_status)
         k, n = self.matrix.shape
-        col = old_col[:old_columns] + [_LOWER] * (k - old_columns)
-        y_status: list[Any] = []
-        row_status: list[Any] = []
-        seen = np.zeros(max(old_rows, 1), dtype=bool)
-        for r in range(n):
-            q = int(parent[r])
-            if q < 0:  # people no column reached before: y at zero, the row's slack basic
-                y_status.append(_LOWER)
-                row_status.append(_BASIC)
-            elif not seen[q]:
-                seen[q] = True
-                y_status.append(old_col[old_columns + q])
-                row_status.append(old_row[q])
-            elif old_col[old_columns + q] == _BASIC:
-                y_status.append(_BASIC)
-                row_status.append(_UPPER)
-            else:
-                y_status.append(old_col[old_columns + q])
-                row_status.append(_BASIC)
+        old_col = np.array(self.basis.col_status, dtype=object)
+        old_row = np.array(self.basis.row_status, dtype=object)
+        old_y = old_col[old_columns:]
+        y = np.full(n, _LOWER, dtype=object)  # people no column reached before: y at zero, the slack basic
+        row = np.full(n, _BASIC, dtype=object)
+        split = np.nonzero(parent >= 0)[0]
+        q = parent[split]
+        y[split] = old_y[q]
+        was_basic = old_y[q] == _BASIC
+        row[split] = np.where(was_basic, np.full(len(q), _UPPER, dtype=object), np.full(len(q), _BASIC, dtype=object))
+        _, first = np.unique(q, return_index=True)
+        row[split[first]] = old_row[q[first]]
         basis = highspy.HighsBasis()
-        basis.col_status = col + y_status
-        basis.row_status = row_status + [old_row[old_rows]]
+        basis.col_status = np.concatenate([old_col[:old_columns], np.full(k - old_columns, _LOWER, dtype=object),
+                                           y]).tolist()
+        basis.row_status = np.concatenate([row, old_row[old_rows:]]).tolist()
         basis.valid = True
         return basis
 
@@ -407,14 +430,17 @@ def _relaxation(cover: sparse.csr_matrix, weight: np.ndarray, sites: int, start:
 class _Search:
     """Branch and bound over a master's columns: depth first, each node's LP warm-started from
     its parent's basis; a node is dropped when its Lagrangian bound is no better than the best
-    answer, and its columns fixed when the bound of every answer with (or without) them is not."""
+    answer, and its columns fixed when the bound of every answer with (or without) them is not.
+    Below a node where many sites are fixed, the subtree gets a smaller master of its own: the
+    sites fixed in leave it (``base``), with the people they reach (``offset``)."""
 
     master: _Master
     cover: sparse.csr_matrix  # the whole model, to count what an answer reaches
     weight: np.ndarray
-    sites: int
     best: float
     chosen: list[int]
+    base: list[int] = field(default_factory=list)  # sites every answer below holds
+    offset: float = 0.0  # the people they reach
     nodes: int = 0
     iterations: int = 0
     open_bound: float = -np.inf  # the best bound among nodes left unexplored (time or node limit)
@@ -427,12 +453,12 @@ class _Search:
         values = m.matrix @ row_prices
         ones = m.lower > 0.5
         free = m.lower < m.upper
-        slots = self.sites - int(ones.sum())
+        slots = m.sites - int(ones.sum())
         if slots < 0:
             return -np.inf, values, slots
         pick = np.maximum(values[free], 0.0)
         top = np.sort(pick)[::-1][:slots].sum() if slots else 0.0
-        return float((m.row_weight - row_prices).sum() + values[ones].sum() + top), values, slots
+        return self.offset + float((m.row_weight - row_prices).sum() + values[ones].sum() + top), values, slots
 
     def _fix(self, bound: float, values: np.ndarray, slots: int) -> None:
         m = self.master
@@ -446,31 +472,41 @@ class _Search:
         after = ranked[slots] if slots < len(ranked) else 0.0
         outside = np.ones(len(free), dtype=bool)
         outside[order[:slots]] = False
-        drop = free[outside & (bound - (kth - v) <= self.best + TOLERANCE * max(abs(self.best), 1.0))]
-        keep = free[~outside & (bound - (v - after) <= self.best + TOLERANCE * max(abs(self.best), 1.0))]
+        enough = self.best + TOLERANCE * max(abs(self.best), 1.0)
+        drop = free[outside & (bound - (kth - v) <= enough)]
+        keep = free[~outside & (bound - (v - after) <= enough)]
         if len(drop):
             m.bounds(drop, np.zeros(len(drop)), np.zeros(len(drop)))
         if len(keep):
             m.bounds(keep, np.ones(len(keep)), np.ones(len(keep)))
 
-    def _narrowed(self, active: np.ndarray, x: np.ndarray, row_prices: np.ndarray, price: float) -> _Search:
-        """The node's subtree on a master of its own over the sites still allowed: once many
-        sites are fixed out, a smaller LP makes every simplex iteration below it cheaper."""
+    def _narrowed(self, x: np.ndarray, row_prices: np.ndarray, price: float) -> _Search:
+        """The node's subtree on a master of its own: the sites fixed in join the base, the
+        people they reach leave the rows, the sites fixed out leave the columns (and so do
+        sites no better than another for the people left)."""
         m = self.master
-        sites = m.columns[active]
-        order = np.argsort(sites, kind="stable")
-        narrow = _Master(self.cover, self.weight, self.sites)
+        ones = np.nonzero(m.lower > 0.5)[0]
+        base = self.base + [int(j) for j in m.columns[ones]]
+        weight = m.weight.copy()  # the people the base reaches already count for nothing
+        for j in m.columns[ones]:
+            weight[self.cover.indices[self.cover.indptr[j]:self.cover.indptr[j + 1]]] = 0.0
+        free = np.nonzero(m.lower < m.upper)[0]
+        x_site = np.zeros(self.cover.shape[0])
+        x_site[m.columns] = x
+        sites = m.columns[free]
+        if len(sites) <= _DOMINANCE_LIMIT:
+            sites = _undominated(self.cover, sites, x_site, weight > 0)
+        narrow = _Master(self.cover, weight, m.sites - len(ones))
         narrow.add(sites)
-        chosen = active[order]
-        narrow.bounds(np.arange(len(chosen)), m.lower[chosen], m.upper[chosen])
-        if not narrow.start_from(x[chosen], m.prices(row_prices), price):
+        if not narrow.start_from(x_site[narrow.columns], m.prices(row_prices), price):
             narrow.solve()
-        return _Search(narrow, self.cover, self.weight, self.sites, self.best, self.chosen)
+        return _Search(narrow, self.cover, self.weight, self.best, self.chosen, base,
+                       reached(self.cover, self.weight, base))
 
     def _try(self, x: np.ndarray) -> None:
         m = self.master
-        order = np.argsort(-x, kind="stable")[:self.sites]
-        picked = [int(m.columns[j]) for j in order if x[j] > 1e-9]
+        order = np.argsort(-x, kind="stable")[:m.sites]
+        picked = self.base + [int(m.columns[j]) for j in order if x[j] > 1e-9]
         value = reached(self.cover, self.weight, picked)
         if value > self.best + 1e-9 * max(abs(self.best), 1.0):
             self.best, self.chosen = value, picked
@@ -502,9 +538,8 @@ class _Search:
             if not self._better(bound):
                 continue
             self._fix(bound, values, slots)
-            active = np.nonzero(m.upper > 0.5)[0]
-            if len(active) < _NARROW * len(m.columns):
-                narrow = self._narrowed(active, x, row_prices, price)
+            if (m.upper > 0.5).sum() < _NARROW * len(m.columns):
+                narrow = self._narrowed(x, row_prices, price)
                 finished = narrow.run(deadline)
                 self.best, self.chosen = narrow.best, narrow.chosen
                 self.nodes += narrow.nodes
@@ -532,15 +567,22 @@ class _Search:
         return True
 
 
-def _undominated(cover: sparse.csr_matrix, sites: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """The sites without those reaching a strict subset of whom another reaches (any answer
-    holding one is no worse with the other instead), unless the LP solution uses them."""
+def _undominated(cover: sparse.csr_matrix, sites: np.ndarray, x: np.ndarray,
+                 people: np.ndarray | None = None) -> np.ndarray:
+    """The sites without those reaching a subset of whom another reaches (of ``people``, if
+    given): any answer holding one is no worse with the other instead. Sites the LP solution
+    ``x`` uses stay, so that solution still fits."""
     sub = cover[sites]
+    if people is not None:
+        sub = sub[:, people]
     size = np.diff(sub.indptr)
     shared = (sub @ sub.T).tocoo()
-    inside = (shared.data == size[shared.row]) & (size[shared.col] > size[shared.row])
+    other = size[shared.col]
+    inside = (shared.data == size[shared.row]) & (shared.row != shared.col) & \
+        ((other > size[shared.row]) | (shared.col < shared.row))
     dominated = np.zeros(len(sites), dtype=bool)
     dominated[shared.row[inside]] = True
+    dominated[size == 0] = True
     return sites[~dominated | (x[sites] > 1e-9)]
 
 
@@ -564,14 +606,16 @@ def solve(cover: sparse.csr_matrix, weight: np.ndarray, sites: int,
     cover = cover.tocsr().astype(float)
     weight = np.asarray(weight, dtype=float)
     k, _ = cover.shape
-    first, _ = greedy(cover, weight, sites)
+    # greedy on: its first ``sites`` are the greedy answer, all of them the master's first columns
+    longer, _ = greedy(cover, weight, _GREEDY_START * sites)
+    first = longer[:sites]
     first_value = reached(cover, weight, first)
     if k <= sites:
         everything = list(range(k))
         total = reached(cover, weight, everything)
         return Solution(everything, total, first_value, total, total, True, stats=stats)
     lap("greedy")
-    relaxed = _relaxation(cover, weight, sites, first, _cells(where, k), deadline)
+    relaxed = _relaxation(cover, weight, sites, longer, _cells(where, k), deadline)
     stats.update(lp_rounds=relaxed.rounds, lp_columns=len(relaxed.master.columns))
     lap("lp")
     best, chosen = first_value, first
@@ -584,12 +628,12 @@ def solve(cover: sparse.csr_matrix, weight: np.ndarray, sites: int,
         small = _Master(cover, weight, sites)
         small.add(support)
         small.solve()
-        search = _Search(small, cover, weight, sites, best, chosen)
-        search.run(deadline, _SUPPORT_NODES)
+        search = _Search(small, cover, weight, best, chosen)
+        search.run(time.perf_counter() + (deadline - time.perf_counter()) / 10, _SUPPORT_NODES)
         best, chosen = search.best, search.chosen
         lap("support")
         if not proved(relaxed.bound):
-            chosen, best = swapped(cover, cover.T.tocsr(), weight, chosen, max(deadline - time.perf_counter(), 0.0))
+            chosen, best = swapped(cover, weight, chosen, max(deadline - time.perf_counter(), 0.0))
             lap("swaps")
     if proved(relaxed.bound):
         return Solution(chosen, best, first_value, relaxed.bound, best, True, relaxed.solved, stats)
@@ -597,14 +641,15 @@ def solve(cover: sparse.csr_matrix, weight: np.ndarray, sites: int,
     per_site = relaxed.bound - np.maximum(relaxed.threshold - relaxed.values, 0.0)
     survivors = np.nonzero(per_site > best + TOLERANCE * max(abs(best), 1.0))[0]
     stats["survivors"] = len(survivors)
-    survivors = _undominated(cover, survivors, relaxed.x)
+    if len(survivors) <= _DOMINANCE_LIMIT:
+        survivors = _undominated(cover, survivors, relaxed.x)
     master = _Master(cover, weight, sites)
     master.add(survivors)
     if not master.start_from(relaxed.x[master.columns], relaxed.prices, relaxed.threshold):
         master.solve()
     lap("fixing")
     stats.update(search_rows=master.rows, search_columns=len(master.columns), search_nnz=master.matrix.nnz)
-    search = _Search(master, cover, weight, sites, best, chosen)
+    search = _Search(master, cover, weight, best, chosen)
     done = search.run(deadline)
     stats["nodes"] = search.nodes
     stats["iterations"] = search.iterations

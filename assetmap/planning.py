@@ -290,6 +290,8 @@ def _live_postcodes(conn: Connection, codes: Sequence[str] | None,
     if box is not None:
         west, south, east, north = box
         query = query.where(Postcode.longitude.between(west, east), Postcode.latitude.between(south, north))
+    if codes is not None and len(codes) <= gaps.IN_LIST_LIMIT:
+        query = query.where(Postcode.area_code.in_(list(codes)))  # a locality's postcodes by the area index
     rows: list[Any] = list(conn.execute(query.order_by(Postcode.postcode)).all())
     if codes is not None:
         inside = frozenset(codes)
@@ -373,30 +375,70 @@ def _problem(engine: Engine, conn: Connection, people: _People, found: _Candidat
         pairs = cKDTree(np.column_stack([found.x, found.y])).sparse_distance_matrix(
             cKDTree(np.column_stack([people.x[who], people.y[who]])), people.reach, output_type="ndarray")
         site, person = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
-        # People by the set of candidates reaching them (sorted candidate lists, compared as bytes).
-        by_person = sparse.csr_matrix((np.ones(len(site), dtype=np.int8), (person, site)),
-                                      shape=(len(who), len(found.keys)))
-        by_person.sort_indices()
-        people_class, reached_people = _classes(by_person)
+        n_sites = len(found.keys)
+        people_class = _grouped(person, site, len(who))
+        reached_people = people_class >= 0
         weights = np.bincount(people_class[reached_people], weights=people.weight[who][reached_people],
                               minlength=int(people_class.max(initial=-1)) + 1)
-        merged = sparse.csr_matrix((np.ones(len(site), dtype=np.int8), (site, people_class[person])),
-                                   shape=(len(found.keys), len(weights)))
-        merged.sum_duplicates()
-        merged.data[:] = 1
-        merged.sort_indices()
-        site_class, useful_sites = _classes(merged)
+        merged = sparse.csr_matrix((np.ones(len(site), dtype=np.int32), (site, people_class[person])),
+                                   shape=(n_sites, len(weights)))
+        merged.sum_duplicates()  # sorts each site's classes too
+        size = np.bincount(people_class[reached_people], minlength=len(weights))
+        if not np.array_equal(merged.data, size[merged.indices]):  # two sets hashed alike: group exactly
+            by_person = sparse.csr_matrix((np.ones(len(site), dtype=np.int8), (person, site)),
+                                          shape=(len(who), n_sites))
+            by_person.sort_indices()
+            people_class = _classes(by_person)[0]
+            reached_people = people_class >= 0
+            weights = np.bincount(people_class[reached_people], weights=people.weight[who][reached_people])
+            merged = sparse.csr_matrix((np.ones(len(site), dtype=np.int32), (site, people_class[person])),
+                                       shape=(n_sites, len(weights)))
+            merged.sum_duplicates()
+        merged.data = np.ones(merged.nnz, dtype=np.int8)
+        rows = np.repeat(np.arange(n_sites), np.diff(merged.indptr))
+        site_class = _grouped(rows, merged.indices, n_sites)
+        if not _same_rows(merged, site_class):
+            site_class = _classes(merged)[0]
+        useful_sites = np.nonzero(site_class >= 0)[0]
         n_classes = int(site_class.max(initial=-1)) + 1
-        first = np.full(n_classes, -1, dtype=np.int64)
-        members: list[list[int]] = [[] for _ in range(n_classes)]
-        for j in useful_sites:
-            members[site_class[j]].append(int(j))
-            if first[site_class[j]] < 0:
-                first[site_class[j]] = j
+        by_class = useful_sites[np.argsort(site_class[useful_sites], kind="stable")]
+        ends = np.cumsum(np.bincount(site_class[useful_sites], minlength=n_classes)).tolist()
+        members = [by_class[a:b] for a, b in zip([0, *ends[:-1]], ends)]
+        first = np.array([m[0] for m in members], dtype=np.int64)
         cover = merged[first].tocsr() if n_classes else sparse.csr_matrix((0, len(weights)))
-        return _Problem(cover, weights, [np.array(m, dtype=np.int64) for m in members], len(useful_sites),
-                        float(weights.sum()), time.perf_counter() - start, (found.x[first], found.y[first]))
+        return _Problem(cover, weights, members, len(useful_sites), float(weights.sum()),
+                        time.perf_counter() - start, (found.x[first], found.y[first]))
     return cast(_Problem, _cached(key, build))
+
+
+def _grouped(owner: np.ndarray, item: np.ndarray, owners: int) -> np.ndarray:
+    """Owners (people, or sites) with the same set of items (the sites reaching them, or the
+    people classes they reach) share a class number, numbered in order of first appearance;
+    -1 for owners with none. Sets are told apart by two sums of random integers below 2**31
+    per item: exact in floating point, order-free, and two different sets agree on both with
+    odds of about 2**-62 (the callers check the grouping anyway)."""
+    keys = np.random.default_rng(16).integers(1, 2**31, size=(2, int(item.max(initial=0)) + 1)).astype(float)
+    sums = np.column_stack([np.bincount(owner, weights=keys[0][item], minlength=owners),
+                            np.bincount(owner, weights=keys[1][item], minlength=owners)])
+    label = np.full(owners, -1, dtype=np.int64)
+    some = np.nonzero(np.bincount(owner, minlength=owners) > 0)[0]
+    if len(some):
+        _, first, inverse = np.unique(sums[some], axis=0, return_index=True, return_inverse=True)
+        rank = np.empty(len(first), dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+        label[some] = rank[inverse.ravel()]
+    return label
+
+
+def _same_rows(matrix: sparse.csr_matrix, label: np.ndarray) -> bool:
+    """Every row of a class holds exactly the columns of the class's first row (rows sorted)."""
+    first: dict[int, int] = {}
+    indptr, indices = matrix.indptr, matrix.indices
+    for r in np.nonzero(label >= 0)[0]:
+        f = first.setdefault(int(label[r]), int(r))
+        if f != r and not np.array_equal(indices[indptr[r]:indptr[r + 1]], indices[indptr[f]:indptr[f + 1]]):
+            return False
+    return True
 
 
 def _classes(matrix: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
