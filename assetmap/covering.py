@@ -187,8 +187,8 @@ class _Master:
     sites reach them (its rows): max sum W_r y_r, y_r <= sum x_j, sum x_j <= P. Rows are split
     as sites join; the simplex basis is carried over, so each solve starts where the last ended."""
 
-    def __init__(self, cover: sparse.csr_matrix, weight: np.ndarray, sites: int):
-        self.cover, self.weight, self.sites = cover, weight, sites
+    def __init__(self, cover: sparse.csr_matrix, weight: np.ndarray, sites: int, deadline: float):
+        self.cover, self.weight, self.sites, self.deadline = cover, weight, sites, deadline
         self.columns: np.ndarray = np.zeros(0, dtype=np.int64)  # site class of each x column
         self.member = np.zeros(cover.shape[0], dtype=bool)
         self.label: np.ndarray = np.full(cover.shape[1], -1, dtype=np.int64)  # person -> row (-1: no column reaches them)
@@ -334,17 +334,22 @@ class _Master:
             self.highs.changeColsBounds(len(columns), columns.astype(np.int32), lower.astype(float),
                                         upper.astype(float))
 
-    def solve(self) -> tuple[bool, np.ndarray, float, np.ndarray]:
-        """(solved, prices per row, price of a site, x per column)."""
+    def solve(self) -> tuple[str, np.ndarray, float, np.ndarray]:
+        """("optimal", prices per row, price of a site, x per column); or "infeasible" (more
+        sites fixed in than allowed), or "failed" (the time limit, or HiGHS's numerical trouble)."""
         h = self.highs
+        # HiGHS's time limit counts all the time this solver has run so far
+        h.setOptionValue("time_limit", h.getRunTime() + max(self.deadline - time.perf_counter(), 0.01))
         h.run()
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return False, np.zeros(self.rows), 0.0, np.zeros(len(self.columns))
+        status = h.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            done = "infeasible" if status == highspy.HighsModelStatus.kInfeasible else "failed"
+            return done, np.zeros(self.rows), 0.0, np.zeros(len(self.columns))
         self.basis = h.getBasis()
         solution = h.getSolution()
         duals = -np.asarray(solution.row_dual)
         values = np.asarray(solution.col_value)
-        return True, np.clip(duals[:self.rows], 0.0, self.row_weight), max(float(duals[self.rows]), 0.0), \
+        return "optimal", np.clip(duals[:self.rows], 0.0, self.row_weight), max(float(duals[self.rows]), 0.0), \
             values[:len(self.columns)]
 
     def prices(self, row_prices: np.ndarray) -> np.ndarray:
@@ -397,30 +402,33 @@ def _priced(reduced: np.ndarray, cells: np.ndarray | None, floor: float) -> np.n
 
 def _relaxation(cover: sparse.csr_matrix, weight: np.ndarray, sites: int, start: Sequence[int],
                 cells: np.ndarray | None, deadline: float) -> _Relaxation:
-    master = _Master(cover, weight, sites)
+    master = _Master(cover, weight, sites, deadline)
     master.add(start)
-    best: tuple[float, np.ndarray, np.ndarray, float] | None = None
+    full_prices = weight.astype(float)
+    bound, values, threshold = lagrangian(cover, weight, full_prices, sites)  # no site beats its whole reach
+    best = (bound, full_prices, values, threshold)
     floor = _EPS * max(float(weight.sum()), 1.0)
-    rounds = 0
-    while True:
+    full, value, solved, rounds = np.zeros(cover.shape[0]), 0.0, False, 0
+    while time.perf_counter() < deadline:
         rounds += 1
-        solved, row_prices, price, x = master.solve()
-        if not solved:
-            raise RuntimeError(f"HiGHS did not solve the covering LP ({master.highs.getModelStatus()})")
+        status, row_prices, price, x = master.solve()
+        if status != "optimal":
+            break  # the bound so far stands
+        full = np.zeros(cover.shape[0])
+        full[master.columns] = x
+        value = -float(master.highs.getInfo().objective_function_value)
         p = master.prices(row_prices)
         bound, values, threshold = lagrangian(cover, weight, p, sites)
-        if best is None or bound < best[0]:
+        if bound < best[0]:
             best = (bound, p, values, threshold)
         reduced = values - price
         reduced[master.member] = -np.inf
         new = _priced(reduced, cells, floor)
-        if not len(new) or time.perf_counter() > deadline:
+        if not len(new):
+            solved = True
             break
         master.add(new)
-    full = np.zeros(cover.shape[0])
-    full[master.columns] = x
-    value = -float(master.highs.getInfo().objective_function_value)
-    return _Relaxation(master, best[0], best[1], best[2], best[3], full, value, not len(new), rounds)
+    return _Relaxation(master, best[0], best[1], best[2], best[3], full, value, solved, rounds)
 
 
 # --- branch and bound ----------------------------------------------------------------------
@@ -496,7 +504,7 @@ class _Search:
         sites = m.columns[free]
         if len(sites) <= _DOMINANCE_LIMIT:
             sites = _undominated(self.cover, sites, x_site, weight > 0)
-        narrow = _Master(self.cover, weight, m.sites - len(ones))
+        narrow = _Master(self.cover, weight, m.sites - len(ones), m.deadline)
         narrow.add(sites)
         if not narrow.start_from(x_site[narrow.columns], m.prices(row_prices), price):
             narrow.solve()
@@ -529,10 +537,13 @@ class _Search:
                 m.highs.setBasis(basis)
             self.nodes += 1
             current = None
-            solved, row_prices, price, x = m.solve()
-            self.iterations += m.highs.getInfo().simplex_iteration_count
-            if not solved:
-                continue  # infeasible (more sites fixed in than allowed)
+            status, row_prices, price, x = m.solve()
+            self.iterations += max(m.highs.getInfo().simplex_iteration_count, 0)
+            if status == "infeasible":
+                continue  # more sites fixed in than allowed
+            if status == "failed":  # no bound for this node: the search cannot finish
+                self.open_bound = max([parent_bound] + [s[3] for s in stack])
+                return False
             bound, values, slots = self._node_bound(row_prices)
             self._try(x)
             if not self._better(bound):
@@ -625,12 +636,13 @@ def solve(cover: sparse.csr_matrix, weight: np.ndarray, sites: int,
 
     if not proved(relaxed.bound):
         support = np.nonzero(relaxed.x > 1e-9)[0]
-        small = _Master(cover, weight, sites)
-        small.add(support)
-        small.solve()
-        search = _Search(small, cover, weight, best, chosen)
-        search.run(time.perf_counter() + (deadline - time.perf_counter()) / 10, _SUPPORT_NODES)
-        best, chosen = search.best, search.chosen
+        if len(support):
+            small = _Master(cover, weight, sites, time.perf_counter() + (deadline - time.perf_counter()) / 10)
+            small.add(support)
+            small.solve()
+            search = _Search(small, cover, weight, best, chosen)
+            search.run(small.deadline, _SUPPORT_NODES)
+            best, chosen = search.best, search.chosen
         lap("support")
         if not proved(relaxed.bound):
             chosen, best = swapped(cover, weight, chosen, max(deadline - time.perf_counter(), 0.0))
@@ -641,9 +653,11 @@ def solve(cover: sparse.csr_matrix, weight: np.ndarray, sites: int,
     per_site = relaxed.bound - np.maximum(relaxed.threshold - relaxed.values, 0.0)
     survivors = np.nonzero(per_site > best + TOLERANCE * max(abs(best), 1.0))[0]
     stats["survivors"] = len(survivors)
+    if not len(survivors):  # no site can be in a better answer
+        return Solution(chosen, best, first_value, relaxed.bound, best, True, relaxed.solved, stats)
     if len(survivors) <= _DOMINANCE_LIMIT:
         survivors = _undominated(cover, survivors, relaxed.x)
-    master = _Master(cover, weight, sites)
+    master = _Master(cover, weight, sites, deadline)
     master.add(survivors)
     if not master.start_from(relaxed.x[master.columns], relaxed.prices, relaxed.threshold):
         master.solve()

@@ -523,6 +523,8 @@ def find_service_at_locations(conn: Connection, f: Filter, vocabulary: taxonomy.
 
 # --- areas with their deprivation -------------------------------------------------------------
 
+IN_LIST_LIMIT = 5_000  # area codes up to which rows are read by area (an IN list), not all of them
+
 
 def latest_edition(editions: Iterable[Any], index: str | None = None) -> Any:
     """Of an area's deprivation rows, the latest edition (of ``index``, e.g. "SIMD", if given); None if none."""
@@ -530,11 +532,16 @@ def latest_edition(editions: Iterable[Any], index: str | None = None) -> Any:
     return max(held, key=lambda e: (e.index_year, e.index_name)) if held else None
 
 
-def latest_deprivation(conn: Connection, index: str | None = None) -> dict[str, tuple[int | None, int | None, str, int]]:
-    """area code -> (rank, decile, index name, year) of the latest edition held (of ``index`` if given)."""
+def latest_deprivation(conn: Connection, index: str | None = None,
+                       codes: Sequence[str] | None = None) -> dict[str, tuple[int | None, int | None, str, int]]:
+    """area code -> (rank, decile, index name, year) of the latest edition held (of ``index`` if given;
+    of the areas ``codes`` only, if given: a council's 700 rather than Scotland's 7,000)."""
     by_area: dict[str, list[Any]] = {}
-    for row in conn.execute(select(Deprivation.area_code, Deprivation.index_name, Deprivation.index_year,
-                                   Deprivation.rank, Deprivation.decile)):
+    query = select(Deprivation.area_code, Deprivation.index_name, Deprivation.index_year, Deprivation.rank,
+                   Deprivation.decile)
+    if codes is not None and len(codes) <= IN_LIST_LIMIT:
+        query = query.where(Deprivation.area_code.in_(list(codes)))
+    for row in conn.execute(query):
         by_area.setdefault(row.area_code, []).append(row)
     found = {}
     for code, editions in by_area.items():
@@ -552,11 +559,13 @@ def areas(conn: Connection, area_type: str = "datazone2011", codes: Sequence[str
                    func.ST_AsBinary(Area.centroid).label("centroid")).where(Area.area_type == area_type)
     if codes is not None:
         query = query.where(Area.code.in_(list(codes)))
-    ranks = latest_deprivation(conn, index)
+    ranks = latest_deprivation(conn, index, codes)
     found = []
-    for row in conn.execute(query.order_by(Area.code)):
+    result = conn.execute(query.order_by(Area.code))
+    keys = list(result.keys())
+    for row in result:
         rank, decile, *_ = ranks.get(row.code, (None, None, None, None))
-        found.append({**row._asdict(), "deprivation_rank": rank, "deprivation_decile": decile})
+        found.append({**dict(zip(keys, row)), "deprivation_rank": rank, "deprivation_decile": decile})
     return found
 
 
