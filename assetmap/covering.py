@@ -614,7 +614,7 @@ def solve(cover: sparse.csr_matrix, weight: np.ndarray, sites: int,
         stats[name + "_cpu"] = round(cpu - since[1], 4)
         since[0], since[1] = now, cpu
 
-    cover = cover.tocsr().astype(float)
+    cover = sparse.csr_matrix(cover, dtype=float)  # no copy when it is one already
     weight = np.asarray(weight, dtype=float)
     k, _ = cover.shape
     # greedy on: its first ``sites`` are the greedy answer, all of them the master's first columns

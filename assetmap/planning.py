@@ -352,7 +352,7 @@ class _Problem:
     people reached by exactly the same candidates are one row (their weights summed), and
     candidates reaching exactly the same people are one column (the first stands for all)."""
 
-    cover: sparse.csr_matrix  # site classes x people classes, 1 where the site reaches them
+    cover: sparse.csr_matrix  # site classes x people classes, 1.0 where the site reaches them
     weight: np.ndarray  # people in each people class
     members: list[np.ndarray]  # per site class, the candidate indices that reach exactly those people
     useful: int  # candidates that reach at least one unreached person
@@ -394,7 +394,7 @@ def _problem(engine: Engine, conn: Connection, people: _People, found: _Candidat
             merged = sparse.csr_matrix((np.ones(len(site), dtype=np.int32), (site, people_class[person])),
                                        shape=(n_sites, len(weights)))
             merged.sum_duplicates()
-        merged.data = np.ones(merged.nnz, dtype=np.int8)
+        merged.data = np.ones(merged.nnz)  # floats: the solver multiplies the cover by prices
         rows = np.repeat(np.arange(n_sites), np.diff(merged.indptr))
         site_class = _grouped(rows, merged.indices, n_sites)
         if not _same_rows(merged, site_class):
