@@ -314,7 +314,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         for n, site in enumerate(result.sites, 1):
             print(f"  {n:>2}  {site.label[:40]:<40} {site.area_code or '':<10} {site.newly_reached:>13,} "
                   f"{site.running_total:>13,}")
-    proof = "proved optimal by HiGHS" if result.optimal else \
+    proof = "proved optimal" if result.optimal else \
         f"not proved optimal: at most {result.gap:.2%} below the best possible"
     print(f"Objective: the most people with nothing in reach today that {result.question.sites} new site"
           f"{'' if result.question.sites == 1 else 's'} reach together.")
@@ -790,7 +790,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "plan", help="where new sites for a need would reach the most people who have nothing in reach",
         description="Maximal covering: the new sites (live postcodes, or venues in the directory) that reach "
         "the most people in the target group with no service meeting the need in reach today. Solved exactly "
-        "(HiGHS), with the greedy answer, the LP bound and the optimality gap.",
+        "(branch and bound over HiGHS's simplex), with the greedy answer, the LP bound and the optimality gap.",
     )
     planning.add_argument("--need", required=True, help="a need or activity type, e.g. food or health walks")
     planning.add_argument("--locality", help="a council area's name or code, or data zone codes separated by "

@@ -590,6 +590,8 @@ def find_service_at_locations(conn: Connection, f: Filter, vocabulary: taxonomy.
 
 # --- areas with their deprivation -------------------------------------------------------------
 
+IN_LIST_LIMIT = 5_000  # area codes up to which rows are read by area (an IN list), not all of them
+
 
 def latest_edition(editions: Iterable[Any], index: str | None = None) -> Any:
     """Of an area's deprivation rows, the latest edition (of ``index``, e.g. "SIMD", if given); None if none."""
@@ -606,12 +608,16 @@ def _recency(name: str, year: str) -> tuple[str, str]:
     return (year, name)
 
 
-def latest_deprivation(conn: Connection, index: str | None = None) -> dict[str, tuple[int | None, int | None, str, int]]:
-    """area code -> (rank, decile, index name, year) of the latest edition held (of ``index`` if given)."""
+def latest_deprivation(conn: Connection, index: str | None = None,
+                       codes: Sequence[str] | None = None) -> dict[str, tuple[int | None, int | None, str, int]]:
+    """area code -> (rank, decile, index name, year) of the latest edition held (of ``index`` if given;
+    of the areas ``codes`` only, if given: a council's 700 rather than Scotland's 7,000)."""
+    query = select(Deprivation.area_code, Deprivation.index_name, Deprivation.index_year, Deprivation.rank,
+                   Deprivation.decile)
+    if codes is not None and len(codes) <= IN_LIST_LIMIT:
+        query = query.where(Deprivation.area_code.in_(list(codes)))
     latest: dict[str, tuple[Any, ...]] = {}  # :func:`latest_edition`, in one pass over 45,000 areas
-    for code, name, year, rank, decile in conn.execute(select(
-            Deprivation.area_code, Deprivation.index_name, Deprivation.index_year, Deprivation.rank,
-            Deprivation.decile)):
+    for code, name, year, rank, decile in conn.execute(query):
         if _of_index(name, index):
             held = latest.get(code)
             if held is None or _recency(name, year) > _recency(held[2], held[3]):
@@ -627,7 +633,7 @@ def areas(conn: Connection, area_type: str = "datazone2011", codes: Sequence[str
                    func.ST_AsBinary(Area.centroid).label("centroid")).where(Area.area_type == area_type)
     if codes is not None:
         query = query.where(Area.code.in_(list(codes)))
-    ranks = latest_deprivation(conn, index)
+    ranks = latest_deprivation(conn, index, codes)
     found = []
     rows = conn.execute(query.order_by(Area.code))
     names = list(rows.keys())

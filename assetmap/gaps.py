@@ -135,7 +135,7 @@ class Demand:
         return cKDTree(np.column_stack([self.points_x, self.points_y]))
 
 
-IN_LIST_LIMIT = 5_000  # area codes up to which the postcodes are read by area, not all of them
+IN_LIST_LIMIT = directory.IN_LIST_LIMIT  # area codes up to which the postcodes are read by area, not all of them
 
 
 def demand_points(conn: Connection, area_type: str, codes: Sequence[str] | None, index: str | None) -> Demand:

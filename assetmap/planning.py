@@ -6,8 +6,8 @@ people of the most deprived SIMD deciles; a person is *unreached* when no active
 meeting the need is within the reach (a walk in minutes, x1.3 detour at 4.8 km/h as in the
 search, or metres). Candidates are live postcodes, or venues already in the directory.
 ``plan`` picks the sites that together reach the most unreached people: exactly, as an
-integer programme solved by HiGHS (SciPy's ``milp``), with the greedy answer and the LP
-bound beside it and the optimality gap stated.
+integer programme (``covering``: column generation and branch and bound over HiGHS's simplex),
+with the greedy answer and the LP bound beside it and the optimality gap stated.
 
 INTERFACE (set before the work is split): helpers fill in the bodies, the names and fields
 below are what the command line, the /plan page, the meeting page and the notebook use.
@@ -27,11 +27,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.spatial import cKDTree
 from sqlalchemy import Connection, Engine, or_, select
 
-from assetmap import changes, gaps, localities, taxonomy
+from assetmap import changes, covering, gaps, localities, taxonomy
 from assetmap.errors import AssetmapError
 from assetmap.models import Address, Location, Postcode
 from assetmap.projection import bng_to_wgs84, wgs84_to_bng
@@ -86,8 +85,8 @@ class Plan:
     sites: list[Site]
     people_reached: int  # the exact objective: unreached people the sites reach together
     greedy_reached: int  # what adding one best site at a time reaches
-    lp_bound: float  # no choice of sites reaches more: the linear relaxation's optimum, or on a model too
-    # large to solve that LP in seconds, the Lagrangian dual's best bound found (at least the LP's optimum)
+    lp_bound: float  # no choice of sites reaches more: the linear relaxation's optimum, or when the time limit
+    # stopped its column generation, the best Lagrangian bound found (at least the LP's optimum)
     gap: float  # how far below the best possible the answer may be: 0 when proved optimal by the solver,
     # else (bound - objective) / bound with the solver's best bound (never above lp_gap)
     optimal: bool  # the solver proved people_reached optimal
@@ -291,6 +290,8 @@ def _live_postcodes(conn: Connection, codes: Sequence[str] | None,
     if box is not None:
         west, south, east, north = box
         query = query.where(Postcode.longitude.between(west, east), Postcode.latitude.between(south, north))
+    if codes is not None and len(codes) <= gaps.IN_LIST_LIMIT:
+        query = query.where(Postcode.area_code.in_(list(codes)))  # a locality's postcodes by the area index
     rows: list[Any] = list(conn.execute(query.order_by(Postcode.postcode)).all())
     if codes is not None:
         inside = frozenset(codes)
@@ -351,12 +352,13 @@ class _Problem:
     people reached by exactly the same candidates are one row (their weights summed), and
     candidates reaching exactly the same people are one column (the first stands for all)."""
 
-    cover: sparse.csr_matrix  # site classes x people classes, 1 where the site reaches them
+    cover: sparse.csr_matrix  # site classes x people classes, 1.0 where the site reaches them
     weight: np.ndarray  # people in each people class
     members: list[np.ndarray]  # per site class, the candidate indices that reach exactly those people
     useful: int  # candidates that reach at least one unreached person
     coverable: float  # unreached people that some candidate reaches
     seconds: float
+    where: tuple[np.ndarray, np.ndarray] | None = None  # BNG metres of each class's first candidate
 
 
 def _problem(engine: Engine, conn: Connection, people: _People, found: _Candidates, kind: Candidates,
@@ -373,30 +375,70 @@ def _problem(engine: Engine, conn: Connection, people: _People, found: _Candidat
         pairs = cKDTree(np.column_stack([found.x, found.y])).sparse_distance_matrix(
             cKDTree(np.column_stack([people.x[who], people.y[who]])), people.reach, output_type="ndarray")
         site, person = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
-        # People by the set of candidates reaching them (sorted candidate lists, compared as bytes).
-        by_person = sparse.csr_matrix((np.ones(len(site), dtype=np.int8), (person, site)),
-                                      shape=(len(who), len(found.keys)))
-        by_person.sort_indices()
-        people_class, reached_people = _classes(by_person)
+        n_sites = len(found.keys)
+        people_class = _grouped(person, site, len(who))
+        reached_people = people_class >= 0
         weights = np.bincount(people_class[reached_people], weights=people.weight[who][reached_people],
                               minlength=int(people_class.max(initial=-1)) + 1)
-        merged = sparse.csr_matrix((np.ones(len(site), dtype=np.int8), (site, people_class[person])),
-                                   shape=(len(found.keys), len(weights)))
-        merged.sum_duplicates()
-        merged.data[:] = 1
-        merged.sort_indices()
-        site_class, useful_sites = _classes(merged)
+        merged = sparse.csr_matrix((np.ones(len(site), dtype=np.int32), (site, people_class[person])),
+                                   shape=(n_sites, len(weights)))
+        merged.sum_duplicates()  # sorts each site's classes too
+        size = np.bincount(people_class[reached_people], minlength=len(weights))
+        if not np.array_equal(merged.data, size[merged.indices]):  # two sets hashed alike: group exactly
+            by_person = sparse.csr_matrix((np.ones(len(site), dtype=np.int8), (person, site)),
+                                          shape=(len(who), n_sites))
+            by_person.sort_indices()
+            people_class = _classes(by_person)[0]
+            reached_people = people_class >= 0
+            weights = np.bincount(people_class[reached_people], weights=people.weight[who][reached_people])
+            merged = sparse.csr_matrix((np.ones(len(site), dtype=np.int32), (site, people_class[person])),
+                                       shape=(n_sites, len(weights)))
+            merged.sum_duplicates()
+        merged.data = np.ones(merged.nnz)  # floats: the solver multiplies the cover by prices
+        rows = np.repeat(np.arange(n_sites), np.diff(merged.indptr))
+        site_class = _grouped(rows, merged.indices, n_sites)
+        if not _same_rows(merged, site_class):
+            site_class = _classes(merged)[0]
+        useful_sites = np.nonzero(site_class >= 0)[0]
         n_classes = int(site_class.max(initial=-1)) + 1
-        first = np.full(n_classes, -1, dtype=np.int64)
-        members: list[list[int]] = [[] for _ in range(n_classes)]
-        for j in useful_sites:
-            members[site_class[j]].append(int(j))
-            if first[site_class[j]] < 0:
-                first[site_class[j]] = j
+        by_class = useful_sites[np.argsort(site_class[useful_sites], kind="stable")]
+        ends = np.cumsum(np.bincount(site_class[useful_sites], minlength=n_classes)).tolist()
+        members = [by_class[a:b] for a, b in zip([0, *ends[:-1]], ends)]
+        first = np.array([m[0] for m in members], dtype=np.int64)
         cover = merged[first].tocsr() if n_classes else sparse.csr_matrix((0, len(weights)))
-        return _Problem(cover, weights, [np.array(m, dtype=np.int64) for m in members], len(useful_sites),
-                        float(weights.sum()), time.perf_counter() - start)
+        return _Problem(cover, weights, members, len(useful_sites), float(weights.sum()),
+                        time.perf_counter() - start, (found.x[first], found.y[first]))
     return cast(_Problem, _cached(key, build))
+
+
+def _grouped(owner: np.ndarray, item: np.ndarray, owners: int) -> np.ndarray:
+    """Owners (people, or sites) with the same set of items (the sites reaching them, or the
+    people classes they reach) share a class number, numbered in order of first appearance;
+    -1 for owners with none. Sets are told apart by two sums of random integers below 2**31
+    per item: exact in floating point, order-free, and two different sets agree on both with
+    odds of about 2**-62 (the callers check the grouping anyway)."""
+    keys = np.random.default_rng(16).integers(1, 2**31, size=(2, int(item.max(initial=0)) + 1)).astype(float)
+    sums = np.column_stack([np.bincount(owner, weights=keys[0][item], minlength=owners),
+                            np.bincount(owner, weights=keys[1][item], minlength=owners)])
+    label = np.full(owners, -1, dtype=np.int64)
+    some = np.nonzero(np.bincount(owner, minlength=owners) > 0)[0]
+    if len(some):
+        _, first, inverse = np.unique(sums[some], axis=0, return_index=True, return_inverse=True)
+        rank = np.empty(len(first), dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+        label[some] = rank[inverse.ravel()]
+    return label
+
+
+def _same_rows(matrix: sparse.csr_matrix, label: np.ndarray) -> bool:
+    """Every row of a class holds exactly the columns of the class's first row (rows sorted)."""
+    first: dict[int, int] = {}
+    indptr, indices = matrix.indptr, matrix.indices
+    for r in np.nonzero(label >= 0)[0]:
+        f = first.setdefault(int(label[r]), int(r))
+        if f != r and not np.array_equal(indices[indptr[r]:indptr[r + 1]], indices[indptr[f]:indptr[f + 1]]):
+            return False
+    return True
 
 
 def _classes(matrix: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
@@ -411,203 +453,10 @@ def _classes(matrix: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     return label, nonempty
 
 
-@dataclass
-class _Solution:
-    chosen: list[int]  # site classes
-    objective: float
-    greedy: float
-    lp_bound: float
-    bound: float  # the best proved upper bound on the optimum
-    optimal: bool
-    lp_solved: bool = True  # lp_bound is the LP's optimum (else the Lagrangian search's bound, above it)
-
-
-def _greedy(cover: sparse.csr_matrix, weight: np.ndarray, sites: int,
-            among: Sequence[int] | None = None) -> tuple[list[int], list[float]]:
-    """One best site at a time (by people newly reached); stops when no site adds anyone."""
-    pool = np.arange(cover.shape[0]) if among is None else np.asarray(among, dtype=np.int64)
-    matrix = cover[pool].tocsr()
-    left = weight.astype(float).copy()
-    chosen: list[int] = []
-    gains: list[float] = []
-    for _ in range(min(sites, len(pool))):
-        gain = matrix @ left
-        if chosen:
-            gain[[pool.tolist().index(c) if among is not None else c for c in chosen]] = -1
-        best = int(np.argmax(gain))
-        if gain[best] <= 0:
-            break
-        chosen.append(int(pool[best]))
-        gains.append(float(gain[best]))
-        left[matrix.indices[matrix.indptr[best]:matrix.indptr[best + 1]]] = 0.0
-    return chosen, gains
-
-
-def _reached(cover: sparse.csr_matrix, weight: np.ndarray, chosen: Sequence[int]) -> float:
-    if not len(chosen):
-        return 0.0
-    hit = np.zeros(cover.shape[1], dtype=bool)
-    for c in chosen:
-        hit[cover.indices[cover.indptr[c]:cover.indptr[c + 1]]] = True
-    return float(weight[hit].sum())
-
-
-def _swapped(cover: sparse.csr_matrix, weight: np.ndarray, chosen: Sequence[int],
-             seconds: float = 15.0) -> tuple[list[int], float]:
-    """The chosen sites improved by swaps: while moving one site elsewhere reaches more people,
-    make the best such move. Greedy's first picks are often not where the best P sites together
-    would go (on Glasgow's food banks at 20 sites a 2% better answer); each pass costs one
-    product of the cover with a vector per chosen site."""
-    sites = [int(c) for c in chosen]
-    if not sites:
-        return sites, 0.0
-    count = np.bincount(cover[sites].indices, minlength=cover.shape[1])
-    value = float(weight[count > 0].sum())
-    stop = time.perf_counter() + seconds
-    while time.perf_counter() < stop:
-        best_change, best_move = 1e-9 * max(value, 1.0), None
-        for position, site in enumerate(sites):
-            mine = cover.indices[cover.indptr[site]:cover.indptr[site + 1]]
-            alone = mine[count[mine] == 1]  # people only this site reaches: lost when it moves
-            loss = float(weight[alone].sum())
-            left = np.where(count == 0, weight, 0.0)
-            left[alone] = weight[alone]
-            gain = cover @ left
-            gain[sites] = -np.inf
-            j = int(np.argmax(gain))
-            if gain[j] - loss > best_change:
-                best_change, best_move = float(gain[j] - loss), (position, j)
-        if best_move is None:
-            break
-        position, j = best_move
-        old = sites[position]
-        count[cover.indices[cover.indptr[old]:cover.indptr[old + 1]]] -= 1
-        count[cover.indices[cover.indptr[j]:cover.indptr[j + 1]]] += 1
-        sites[position] = j
-        value = float(weight[count > 0].sum())
-    return sites, value
-
-
-SMALL_MODEL = 300_000  # coverage pairs up to which the whole model goes to HiGHS as it is
-LAGRANGE_ROUNDS = 300
-KEEP_ENOUGH = 400  # candidates left after fixing at which the dual search stops
-LARGEST_SOLVED = 600_000  # coverage pairs left after fixing beyond which HiGHS is not asked (it would
-# take minutes): the plan is then the greedy one, with the gap to the dual bound stated
-
-
-def _milp(cover: sparse.csr_matrix, weight: np.ndarray, sites: int, time_limit: float,
-          relax: bool) -> Any:
-    """max sum w_i y_i  s.t.  y_i <= sum over sites j reaching i of x_j,  sum x_j <= P,
-    0 <= x, y <= 1, x binary unless ``relax``: one HiGHS call."""
-    k, m = cover.shape
-    c = np.concatenate([np.zeros(k), -weight])
-    linking = sparse.hstack([-cover.T.tocsr(), sparse.identity(m, format="csr")], format="csr")
-    count = sparse.csr_matrix(np.concatenate([np.ones(k), np.zeros(m)])[None, :])
-    constraints = [LinearConstraint(linking, -np.inf, 0.0), LinearConstraint(count, -np.inf, sites)]
-    integrality = np.zeros(k + m) if relax else np.concatenate([np.ones(k), np.zeros(m)])
-    return milp(c, constraints=constraints, bounds=Bounds(np.zeros(k + m), np.ones(k + m)),
-                integrality=integrality, options={"time_limit": max(time_limit, 1.0), "mip_rel_gap": 1e-9})
-
-
-def _dual_bound(cover: sparse.csr_matrix, weight: np.ndarray, sites: int, incumbent: float,
-                rounds: int = LAGRANGE_ROUNDS) -> tuple[float, np.ndarray]:
-    """An upper bound on every choice of ``sites`` sites, and per site the bound on every choice
-    that includes it: the Lagrangian dual of the linking constraints (whose optimum is the LP
-    bound), searched by subgradient steps towards the incumbent (Polyak).
-
-    For any prices 0 <= p_i <= w_i on people, with v = cover @ p and l the P-th largest v:
-    value(any choice) <= D = sum(w - p) + sum of the P largest v, and a choice including site j
-    is worth at most D - max(0, l - v_j) (LP duality: these prices and l are dual feasible)."""
-    k, _ = cover.shape
-    prices = weight / np.maximum(np.bincount(cover.indices, minlength=len(weight)), 1)
-    best, best_prices = np.inf, prices
-    step = 1.0
-    for round_ in range(rounds):
-        value = cover @ prices
-        top = np.argpartition(-value, sites - 1)[:sites]
-        bound = float(np.maximum(weight - prices, 0).sum() + value[top].sum())
-        if bound < best:
-            best, best_prices = bound, prices
-        if best - incumbent <= 1e-9 * best:
-            break
-        if round_ % 50 == 49:
-            step *= 0.7
-            if _site_bounds(cover, weight, best_prices, sites, incumbent)[1] <= KEEP_ENOUGH:
-                break
-        direction = np.bincount(cover[top].indices, minlength=len(weight)) - (weight > prices)
-        norm = float(direction @ direction)
-        if norm == 0:
-            break
-        prices = np.clip(prices - step * (bound - incumbent) / norm * direction, 0.0, weight)
-    bound, _, per_site = _site_bounds(cover, weight, best_prices, sites, None)
-    return bound, per_site
-
-
-def _site_bounds(cover: sparse.csr_matrix, weight: np.ndarray, prices: np.ndarray, sites: int,
-                 incumbent: float | None) -> tuple[float, int, np.ndarray]:
-    value = cover @ prices
-    top = np.partition(value, len(value) - sites)[len(value) - sites:]
-    bound = float(np.maximum(weight - prices, 0).sum() + top.sum())
-    per_site = bound - np.maximum(top.min() - value, 0.0)
-    kept = -1 if incumbent is None else int((per_site >= incumbent * (1 - 1e-7)).sum())
-    return bound, kept, per_site
-
-
-def _solve(problem: _Problem, sites: int, time_limit: float) -> _Solution:
-    """The best ``sites`` sites, exactly: HiGHS on the whole model when it is small; otherwise
-    sites that provably cannot be in any answer as good as the best found (greedy, improved by
-    swaps) are set aside first (reduced-cost fixing with Lagrangian prices), and HiGHS solves
-    what is left, so its optimum is the optimum of the whole model. When too much is left (on
-    Glasgow's food banks at 20 sites the LP alone takes a minute and is 4% above the answer, so
-    nothing can be set aside), the swapped answer stands with its proved gap."""
-    started = time.perf_counter()
-    cover, weight = problem.cover, problem.weight.astype(float)
-    k, m = cover.shape
-    greedy_sites, _ = _greedy(cover, weight, sites)
-    greedy = _reached(cover, weight, greedy_sites)
-    best_sites, best = _swapped(cover, weight, greedy_sites)
-    if k <= sites:  # every site class fits: all of them reach everyone any site could
-        everything = list(range(k))
-        total = _reached(cover, weight, everything)
-        return _Solution(everything, total, greedy, total, total, True)
-    matrix = cover.astype(float)
-    if cover.nnz <= SMALL_MODEL:
-        relaxed = _milp(matrix, weight, sites, time_limit, relax=True)
-        lp_bound = -float(relaxed.fun) if relaxed.x is not None else float(weight.sum())
-        pool = np.arange(k)
-        sub, sub_weight = matrix, weight
-    else:
-        lp_bound, per_site = _dual_bound(matrix, weight, sites, best)
-        pool = np.union1d(np.nonzero(per_site >= best * (1 - 1e-7))[0], best_sites)
-        sub = matrix[pool]
-        rows = np.unique(sub.indices)
-        sub = sub[:, rows].tocsr()
-        # people reached by exactly the same remaining sites are one row again
-        grouped, _ = _classes(sub.T.tocsr())
-        sub_weight = np.bincount(grouped, weights=weight[rows])
-        sub = sparse.csr_matrix((np.ones(sub.nnz), (np.repeat(np.arange(len(pool)), np.diff(sub.indptr)),
-                                                    grouped[sub.indices])), shape=(len(pool), len(sub_weight)))
-        sub.sum_duplicates()
-        sub.data[:] = 1.0
-    chosen, objective = best_sites, best
-    optimal = False
-    dual = None
-    if len(pool) <= sites:
-        chosen, objective, optimal = [int(j) for j in pool], _reached(cover, weight, pool.tolist()), True
-    elif sub.nnz <= LARGEST_SOLVED:
-        exact = _milp(sub, sub_weight, sites, time_limit - (time.perf_counter() - started), relax=False)
-        if exact.x is not None:
-            picked = [int(pool[j]) for j in np.nonzero(exact.x[:len(pool)] > 0.5)[0]]
-            value = _reached(cover, weight, picked)
-            if value >= objective:
-                chosen, objective = picked, value
-        optimal = exact.status == 0
-        dual = getattr(exact, "mip_dual_bound", None)
-    lp_bound = max(lp_bound, objective)
-    bound = objective if optimal else min(lp_bound, -float(dual) if dual is not None and np.isfinite(dual)
-                                          else lp_bound)
-    return _Solution(chosen, objective, greedy, lp_bound, max(bound, objective), optimal,
-                     lp_solved=cover.nnz <= SMALL_MODEL)
+def _solve(problem: _Problem, sites: int, time_limit: float) -> covering.Solution:
+    """The best ``sites`` site classes, exactly (covering.solve), sites brought into its LP
+    from all over the map at once by where each class's first candidate is."""
+    return covering.solve(problem.cover, problem.weight, sites, where=problem.where, time_limit=time_limit)
 
 
 # --- the answers ----------------------------------------------------------------------------
@@ -634,28 +483,27 @@ def plan(engine: Engine, question: PlanQuestion, progress: Progress | None = Non
                          f"{_distance(reach)}: no new site would reach anyone new.")
         else:
             notes.append(f"No candidate site reaches anyone who has nothing within {_distance(reach)}.")
-        return _result(question, people, found, problem, [], _Solution([], 0.0, 0.0, 0.0, 0.0, True),
+        return _result(question, people, found, problem, [], covering.Solution([], 0.0, 0.0, 0.0, 0.0, True),
                        time.perf_counter() - start, notes)
     say(f"solving for {question.sites} site{'s' if question.sites != 1 else ''} among "
         f"{problem.cover.shape[0]:,} distinct candidate sites")
     solution = _solve(problem, question.sites, time_limit)
-    order, gains = _greedy(problem.cover, problem.weight, len(solution.chosen), solution.chosen)
+    order, gains = covering.greedy(problem.cover, problem.weight, len(solution.chosen), solution.chosen)
     if len(order) < question.sites:
         notes.append(f"{len(order)} site{'s' if len(order) != 1 else ''} reach everyone any candidate could: "
                      f"more would reach no one new.")
     if not solution.optimal:
-        bound = "the linear relaxation's bound" if solution.lp_solved else \
-            "a Lagrangian bound (at least the linear relaxation's)"
-        notes.append(f"Not proved the best answer: the sites are the best found (adding the best site one at a time, "
-                     f"then moving sites while that reaches more people), at most "
-                     f"{_share(1 - solution.objective / solution.bound)} below the best possible ({bound}). "
-                     f"Greedy alone reached {solution.greedy:,.0f}.")
+        bound = "the branch and bound's" if solution.bound < solution.lp_bound else \
+            "the linear relaxation's" if solution.lp_solved else "a Lagrangian bound, at least the linear relaxation's"
+        notes.append(f"Not proved the best answer: the search for it stopped at its time limit; the sites are the "
+                     f"best found, at most {_share(1 - solution.objective / solution.bound)} below the best possible "
+                     f"(the bound: {bound}). Greedy alone reached {solution.greedy:,.0f}.")
     return _result(question, people, found, problem, list(zip(order, gains)), solution,
                    time.perf_counter() - start, notes)
 
 
 def _result(question: PlanQuestion, people: _People, found: _Candidates, problem: _Problem,
-            picked: list[tuple[int, float]], solution: _Solution, seconds: float, notes: list[str]) -> Plan:
+            picked: list[tuple[int, float]], solution: covering.Solution, seconds: float, notes: list[str]) -> Plan:
     sites: list[Site] = []
     running = 0.0
     for site_class, gain in picked:

@@ -15,6 +15,8 @@ import numpy as np
 import pulp
 import pytest
 from pyproj import Transformer
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, milp
 from spopt.locate import MCLP
 
 from assetmap import gaps, taxonomy
@@ -56,8 +58,8 @@ def engine(scotland_url):
 
 
 @pytest.fixture
-def small_locality(engine):
-    """Six Glasgow data zones around one where people are far from any food bank."""
+def around_far_zone(engine):
+    """Glasgow's data zones, nearest first, from one where people are far from any food bank."""
     with engine.connect() as conn:
         from assetmap import localities
 
@@ -69,8 +71,13 @@ def small_locality(engine):
     centroids = places.frame.geometry.to_crs(27700).centroid
     centres = np.column_stack([centroids.x, centroids.y])
     own = centres[list(places.frame["area_code"]).index(start)]
-    nearest = np.argsort(((centres - own) ** 2).sum(axis=1))[:6]
-    return sorted(places.frame["area_code"].iloc[nearest])
+    return list(places.frame["area_code"].iloc[np.argsort(((centres - own) ** 2).sum(axis=1))])
+
+
+@pytest.fixture
+def small_locality(around_far_zone):
+    """Six Glasgow data zones around one where people are far from any food bank."""
+    return sorted(around_far_zone[:6])
 
 
 def _exhaustive(engine, codes, sites, reach, deciles=None):
@@ -108,6 +115,38 @@ def test_small_instance_optimum_equals_exhaustive_search_and_spopt(engine, small
     assert pulp.value(model.problem.objective) == pytest.approx(result.objective, rel=1e-6)
     assert result.greedy_objective <= result.objective + 1e-6 <= result.lp_bound + 1e-3
     assert sum(s.newly_reached for s in result.sites) == pytest.approx(result.people_reached, abs=len(result.sites))
+
+
+def _independent_milp(engine, codes, sites, reach):
+    """The optimum by SciPy's MILP (HiGHS's own branch and cut) on a model built here: every
+    candidate postcode against every unreached person by straight BNG distance, nothing merged."""
+    people, weight, venues, _, _ = _people(engine, codes)
+    unreached = _distances(people, venues).min(axis=1) > reach
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT longitude, latitude, area_code FROM postcode WHERE terminated IS NULL "
+            "AND latitude IS NOT NULL").all()
+    inside = set(codes)
+    candidates = _bng([r[0] for r in rows if r[2] in inside], [r[1] for r in rows if r[2] in inside])
+    cover = sparse.csr_matrix((_distances(candidates, people[unreached]) <= reach).astype(float))
+    k, m = cover.shape
+    found = milp(np.concatenate([np.zeros(k), -weight[unreached]]),
+                 constraints=[LinearConstraint(sparse.hstack([-cover.T, sparse.identity(m)]), -np.inf, 0),
+                              LinearConstraint(np.concatenate([np.ones(k), np.zeros(m)])[None, :], -np.inf, sites)],
+                 bounds=Bounds(0, 1), integrality=np.concatenate([np.ones(k), np.zeros(m)]),
+                 options={"mip_rel_gap": 1e-9})
+    assert found.status == 0
+    return -float(found.fun)
+
+
+def test_an_optimum_the_lp_bound_does_not_prove_equals_an_independent_milp(engine, around_far_zone):
+    """Thirty data zones, four sites within 600 m: the linear relaxation is above the optimum,
+    so "proved optimal" rests on the branch and bound; an independent MILP must agree."""
+    codes = sorted(around_far_zone[:30])
+    result = plan(engine, PlanQuestion(need="food", locality=",".join(codes), sites=4, metres=600.0))
+    assert result.lp_bound > result.objective * (1 + 1e-6), "pick an instance where the LP is above the optimum"
+    assert result.optimal and result.gap == 0
+    assert result.objective == pytest.approx(_independent_milp(engine, codes, 4, 600.0), rel=1e-9)
 
 
 def test_deprived_deciles_count_only_people_in_those_deciles(engine, small_locality):
