@@ -130,6 +130,10 @@ class Index:
         self._remote_by: dict[frozenset[str], np.ndarray] = {}
         # What results say of a service whatever was asked, kept a minute by search.present.
         self.shown: dict[tuple[int, dt.datetime], dict[str, Any]] = {}
+        # needs_of_terms' answer per distinct list of tags (a directory's services share a few thousand).
+        self._covers_by_tags: dict[bytes, dict[str, str]] = {}
+        # The online and phone services search.rank picked for a question: the same wherever the person is.
+        self.remote_picks: dict[tuple[Any, ...], list[tuple[tuple[Any, ...], int]]] = {}
 
     # --- building: a few large reads, then numpy and pandas over whole columns ------------------
 
@@ -352,7 +356,14 @@ class Index:
         """{need or activity slug: why} for service ``i`` (directory.needs_of_terms, as needs_met says it)."""
         if not self.mask[i]:
             return {}
-        return directory.needs_of_terms(self.by_term, self.tags.of(i))
+        codes = self.tags.codes_of(i)
+        key = codes.tobytes()
+        found = self._covers_by_tags.get(key)
+        if found is None:
+            table = self.tags.values.table
+            found = directory.needs_of_terms(self.by_term, [table[int(c)] for c in codes])
+            self._covers_by_tags[key] = found
+        return found
 
     def meets(self, i: int, slug: str) -> bool:
         return bool(self.mask[i] & np.uint64(self.bits.get(slug, 0)))

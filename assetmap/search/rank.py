@@ -344,6 +344,20 @@ def _remote(d: Index, c: Checked, kinds: set[str], want: int) -> list[tuple[tupl
     enough pass."""
     # Online and phone services have no venue: a venue's features are not asked of them.
     anywhere = dataclasses.replace(c.filter, accessibility=(), attending=None)
+    # Wherever the person is, the same question picks the same services: kept per part of the directory.
+    key = (frozenset(kinds), anywhere, tuple(t.slug for t in c.terms), bool(c.unknown_words), c.word_matches, want)
+    kept = d.remote_picks.get(key)
+    if kept is None:
+        if len(d.remote_picks) >= _PICKS_KEPT:
+            d.remote_picks.clear()
+        kept = d.remote_picks[key] = _remote_picks(d, c, anywhere, kinds, want)
+    return kept
+
+
+_PICKS_KEPT = 1024
+
+
+def _remote_picks(d: Index, c: Checked, anywhere: Any, kinds: set[str], want: int) -> list[tuple[tuple[Any, ...], int]]:
     fits = d.matcher(anywhere)
     # Unknown words: their matches too, whatever needs they meet (only them, when no need was read).
     worded = d.matcher(dataclasses.replace(anywhere, needs=()))
