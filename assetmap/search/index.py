@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -116,8 +116,10 @@ class Index:
         """``only``: these services, not the whole directory (a server's latest edits, see Searcher)."""
         self.vocabulary = vocabulary
         self.only = None if only is None else sorted(set(only))
-        # Rows of an older part of the directory that a newer one holds now: passed over by every filter.
-        self.superseded: frozenset[int] = frozenset()
+        self.remote_picks: dict[tuple[Any, ...], list[tuple[tuple[Any, ...], int]]] = {}
+        self._superseded: frozenset[int] = frozenset()
+        # needs_of_terms' answer per distinct list of tags (a directory's services share a few thousand).
+        self._covers_by_tags: dict[bytes, dict[str, str]] = {}
         rows, fees = self._services(conn)  # rows: service id -> row, while building only
         self.position = _Positions(self.ids)
         self._needs(conn, rows)
@@ -128,12 +130,9 @@ class Index:
         self._trees()
         self._next_sessions: dict[tuple[Any, ...], object] = {}
         self._remote_by: dict[frozenset[str], np.ndarray] = {}
+        self._remote_ranked: dict[frozenset[str], RemoteRanked] = {}
         # What results say of a service whatever was asked, kept a minute by search.present.
         self.shown: dict[tuple[int, dt.datetime], dict[str, Any]] = {}
-        # needs_of_terms' answer per distinct list of tags (a directory's services share a few thousand).
-        self._covers_by_tags: dict[bytes, dict[str, str]] = {}
-        # The online and phone services search.rank picked for a question: the same wherever the person is.
-        self.remote_picks: dict[tuple[Any, ...], list[tuple[tuple[Any, ...], int]]] = {}
 
     # --- building: a few large reads, then numpy and pandas over whole columns ------------------
 
@@ -327,6 +326,18 @@ class Index:
         everything = np.arange(len(self.point_service), dtype=np.int64)
         self.all_tree = (cKDTree(vectors, balanced_tree=False) if len(everything) else None, everything)
 
+    @property
+    def superseded(self) -> frozenset[int]:
+        """Rows of this part that a newer part of the directory holds now: passed over by every filter."""
+        return self._superseded
+
+    @superseded.setter
+    def superseded(self, rows: frozenset[int]) -> None:
+        self._superseded = rows
+        # The online and phone services search.rank picked for a question, the same wherever the
+        # person is: kept until the rows passed over change.
+        self.remote_picks.clear()
+
     # --- reading a service back ----------------------------------------------------------------
 
     @property
@@ -423,6 +434,17 @@ class Index:
         if found is None:
             ways = [code for code, said in enumerate(self.attending.table) if kinds & set(said)]
             found = self._remote_by[kinds] = self.remote[np.isin(self.attending.codes[self.remote], ways)]
+        return found
+
+    def remote_ranked(self, kinds: frozenset[str]) -> RemoteRanked:
+        """The online and phone services reached in any of these ways, in the order they are listed
+        in among equal needs met (see RemoteRanked), worked out once."""
+        found = self._remote_ranked.get(kinds)
+        if found is None:
+            pool = self.remote_by(kinds)  # in name order
+            tier = np.where(self.current[pool], 0, np.where(self.active[pool], 1, 2))
+            found = self._remote_ranked[kinds] = RemoteRanked(self, pool[np.argsort(tier, kind="stable")],
+                                                              int((tier < 2).sum()))
         return found
 
     def mask_of(self, slugs: Sequence[str]) -> np.uint64:
@@ -595,6 +617,37 @@ class _Records(Sequence[ServiceRecord]):
         return (self._of.record(i) for i in range(self._of.n))
 
 
+class RemoteRanked:
+    """Online and phone services ranked as search lists them among those meeting as many of the
+    asked needs: active before not (the first ``active``), current before stale, then by name.
+    Positions in that order, per need, let a search read a need's services best first without
+    sorting a national directory's hundred thousand of them."""
+
+    def __init__(self, index: Index, services: np.ndarray, active: int) -> None:
+        self.index, self.services, self.active = index, services, active
+        self._meeting: dict[str, np.ndarray] = {}
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
+
+    def meeting(self, slug: str) -> np.ndarray:
+        """The positions (ascending) of the services that meet ``slug``."""
+        found = self._meeting.get(slug)
+        if found is None:
+            bit = np.uint64(self.index.bits.get(slug, 0))
+            found = self._meeting[slug] = np.nonzero(self.index.mask[self.services] & bit)[0].astype(np.int32)
+        return found
+
+    def positions_of(self, services: Iterable[int]) -> np.ndarray:
+        """The positions of those of ``services`` in the ranking (the others left out), ascending."""
+        if self._sorted is None:
+            order = np.argsort(self.services, kind="stable")
+            self._sorted = (self.services[order], order)
+        held, order = self._sorted
+        asked = np.fromiter(services, dtype=np.int64)
+        at = np.minimum(np.searchsorted(held, asked), max(len(held) - 1, 0))
+        inside = (held[at] == asked) if len(held) else np.zeros(len(asked), dtype=bool)
+        return np.sort(order[at[inside]])
+
+
 class _Covers(Sequence[dict[str, str]]):
     """Index.covers: each service's needs met, worked out when asked for."""
 
@@ -723,10 +776,11 @@ class Postcodes(Mapping[str, tuple[float, float, "str | None", "str | None"]]):
         known = self.at(postcode) if postcode else None
         if known and known[3]:
             return known[3]
-        point = shapely.Point(longitude, latitude)
-        for code, shape in self.boundaries:
-            if shape.contains(point):
-                return code
+        if self.boundaries:
+            point = shapely.Point(longitude, latitude)
+            for code, shape in self.boundaries:
+                if shape.contains(point):
+                    return code
         if self._nearest is None:  # built on the first search that needs it, not with the index
             placed = np.array([self.council.table[int(c)] is not None for c in self.council.codes], dtype=bool)
             where = np.nonzero(placed)[0]

@@ -205,19 +205,23 @@ def _service(index: Index, i: int, now: dt.datetime | None) -> dict[str, Any]:
     found = cache.get(key)
     if found is not None:
         return found
-    s = index.record(i)
     upcoming = index.next_session(i, minute)
     sources = index.sources[i]
-    found = {
-        "service_id": s.id, "name": s.name, "description": s.description, "organization": s.organization,
+    org = index.organizations.codes.item(i)
+    assured, low, high = index.assured.item(i), index.min_age.item(i), index.max_age.item(i)
+    found = {  # read from the columns themselves (Index.record reads more than a result shows)
+        "service_id": index.ids[i] or "", "name": index.names.text(i), "description": index.descriptions[i],
+        "organization": index.org_names[org] if org >= 0 else None,
         "attending": index.attending[i], "next_session": upcoming.isoformat() if upcoming else None,
         "schedule": index.schedule_texts(i), "cost": cost_text(index, i), "free": index.free_of(i),
-        "phones": index.phones_of(i), "email": s.email or s.org_email, "url": s.url or s.org_website,
-        "last_verified": s.assured_date.isoformat() if s.assured_date else None,
-        "current": bool(index.current[i]), "status": s.status, "minimum_age": s.minimum_age,
-        "maximum_age": s.maximum_age, "sources": sources,
-        "freshness": freshness(s.assured_date, minute.date(), _listed_by(s.assurer_email, sources)),
-        "how_to_get_in": how_to_get_in(s.application_process),
+        "phones": index.phones_of(i), "email": index.emails[i] or (index.org_emails[org] if org >= 0 else None),
+        "url": index.urls[i] or (index.org_websites[org] if org >= 0 else None),
+        "last_verified": assured.isoformat() if assured else None,
+        "current": bool(index.current[i]), "status": index.status(i),
+        "minimum_age": None if low != low else low, "maximum_age": None if high != high else high,
+        "sources": sources,
+        "freshness": freshness(assured, minute.date(), _listed_by(bool(index.assured_here.item(i)), sources)),
+        "how_to_get_in": how_to_get_in(index.applications[i]),
     }
     if len(cache) >= _SHOWN_AT_ONCE:
         cache.clear()

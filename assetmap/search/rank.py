@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from pyproj import Geod
 
-from assetmap.search.index import EARTH_RADIUS, Index, chord, unit_vectors
+from assetmap.search.index import EARTH_RADIUS, Index, RemoteRanked, chord, unit_vectors
 from assetmap.search.present import STALE_FACTOR, STALE_METRES, Answer, Result, message, result
 from assetmap.search.query import MAX_TRAVEL_METRES, WIDER, Checked, reach, travel_metres
 
@@ -358,29 +358,75 @@ _PICKS_KEPT = 1024
 
 
 def _remote_picks(d: Index, c: Checked, anywhere: Any, kinds: set[str], want: int) -> list[tuple[tuple[Any, ...], int]]:
-    fits = d.matcher(anywhere)
-    # Unknown words: their matches too, whatever needs they meet (only them, when no need was read).
-    worded = d.matcher(dataclasses.replace(anywhere, needs=()))
-    pool = d.remote_by(frozenset(kinds))  # in name order
-    if not len(pool):
+    """_remote's answer, read best first from the services ranked once per way of attending
+    (index.RemoteRanked): level by level (active or not, then most needs met), the services of
+    a level lie in any ``n - met + 1`` of the asked needs' lists, so the smallest are read."""
+    ranked = d.remote_ranked(frozenset(kinds))
+    if not len(ranked.services):
         return []
-    asked = d.mask_of([t.slug for t in c.terms])
-    by_need = (d.mask[pool] & asked) != 0 if c.terms else np.full(len(pool), not c.unknown_words)
-    worded_pool = np.isin(pool, np.fromiter(c.word_matches, dtype=np.int64)) if c.word_matches else \
-        np.zeros(len(pool), dtype=bool)
-    keep = by_need | worded_pool
-    pool, worded_pool = pool[keep], worded_pool[keep]
-    met = _popcount(d.mask[pool] & asked)
-    rank_tier = np.where(d.current[pool], 0, np.where(d.active[pool], 1, 2))
-    order = np.lexsort((np.arange(len(pool)), rank_tier, -met, rank_tier == 2))
-    found: list[tuple[tuple[Any, ...], int]] = []
-    for j in order.tolist():
-        i = int(pool[j])
-        if (worded_pool[j] and worded(i, None)) or ((c.terms or not c.unknown_words) and fits(i, None)):
-            found.append(((bool(rank_tier[j] == 2), -int(met[j]), int(rank_tier[j]), d.names.text(i)), i))
+    slugs = [t.slug for t in c.terms]
+    asked = d.mask_of(slugs)
+    picked: list[tuple[tuple[Any, ...], int, int]] = []
+    if c.terms or not c.unknown_words:
+        lists = sorted((ranked.meeting(slug) for slug in dict.fromkeys(slugs)), key=len) if slugs else \
+            [np.arange(len(ranked.services), dtype=np.int32)]
+        picked = _best_first(d, ranked, lists, asked, d.matcher(anywhere), want)
+    if c.word_matches:  # found by the unknown words, whatever needs they meet
+        worded = d.matcher(dataclasses.replace(anywhere, needs=()))
+        picked += _keyed_remote(d, ranked, ranked.positions_of(c.word_matches), asked, worded, want)
+        picked = sorted({i: (key, i, position) for key, i, position in picked}.values(),
+                        key=lambda item: (item[0], item[2]))
+    return [(key, i) for key, i, _ in picked[:want]]
+
+
+def _best_first(d: Index, ranked: RemoteRanked, lists: list[np.ndarray], asked: np.uint64, fits: Any,
+                want: int) -> list[tuple[tuple[Any, ...], int, int]]:
+    found: list[tuple[tuple[Any, ...], int, int]] = []
+    n = len(lists) if asked else 0
+    for low, high in ((0, ranked.active), (ranked.active, len(ranked.services))):
+        for met in range(n, 0, -1) if n else (0,):
+            windows = [w[np.searchsorted(w, low):np.searchsorted(w, high)] for w in lists[: n - met + 1]]
+            for chunk in _ascending(windows):
+                services = ranked.services[chunk]
+                if n:
+                    chunk = chunk[_popcount(d.mask[services] & asked) == met]
+                found += _keyed_remote(d, ranked, chunk, asked, fits, want - len(found))
+                if len(found) >= want:
+                    return found
+    return found
+
+
+def _keyed_remote(d: Index, ranked: RemoteRanked, positions: np.ndarray, asked: np.uint64, fits: Any,
+                  want: int) -> list[tuple[tuple[Any, ...], int, int]]:
+    """(key, service, position) of the first ``want`` of ``positions`` (ascending) whose services pass
+    ``fits``; the key _remote's lists are merged by (not active last, needs met, current before stale, name)."""
+    found: list[tuple[tuple[Any, ...], int, int]] = []
+    for position in positions.tolist():
+        i = int(ranked.services[position])
+        if fits(i, None):
+            tier_of = tier(d, i)
+            found.append(((tier_of == 2, -int(d.mask[i] & asked).bit_count(), tier_of, d.names.text(i)), i, position))
             if len(found) >= want:
                 break
     return found
+
+
+def _ascending(windows: list[np.ndarray], first: int = 64) -> Any:
+    """The positions of several ascending arrays as one ascending run without repeats, a chunk at a
+    time (each chunk's positions are final: no later chunk holds a smaller one)."""
+    starts, size = [0] * len(windows), first
+    while True:
+        chunks = [w[start:start + size] for w, start in zip(windows, starts)]
+        unfinished = [chunk[-1] for w, start, chunk in zip(windows, starts, chunks) if start + size < len(w)]
+        merged = np.unique(np.concatenate(chunks)) if len(chunks) > 1 else chunks[0]
+        if not unfinished:
+            if len(merged):
+                yield merged
+            return
+        upto = min(unfinished)
+        yield merged[merged <= upto]
+        starts = [int(np.searchsorted(w, upto, side="right")) for w in windows]
+        size *= 4
 
 
 def search(parts: Sequence[Index], cs: Sequence[Checked], latitude: float, longitude: float,
