@@ -14,7 +14,8 @@ search.py loads them:
   ``/proc/<pid>/smaps_rollup``: when ready; after ``--searches`` searches spread over
   both workers (Python's reference counts and garbage collector write to the objects
   they touch, which unshares their pages); and after an edit (a directory change, which
-  each worker answers by building an index of its own), with searches again.
+  each worker takes in by reading back only the services it touched, beside the shared
+  index), with searches again.
 - In process, in a fresh process per size (``--in-process``, 0 = postcodes only):
   RSS before and after ``Searcher.warm()``, its time and the peak, hence bytes per service.
 
@@ -107,7 +108,8 @@ def _get(connection: http.client.HTTPConnection, path: str) -> tuple[int, bytes]
 
 
 def edit(url: str) -> None:
-    """A directory change as an editor's save makes it: one record changed, the change counter bumped."""
+    """A directory change as an editor's save makes it: one record changed, the change counter bumped
+    with the service it touched (so each worker reads back that one)."""
     from sqlalchemy import select, update
 
     from assetmap import changes
@@ -117,7 +119,7 @@ def edit(url: str) -> None:
     with engine.begin() as conn:
         first = conn.execute(select(Service.id, Service.name).order_by(Service.id).limit(1)).one()
         conn.execute(update(Service).where(Service.id == first.id).values(name=f"{first.name} (edited)"))
-        changes.bump(conn, changes.DIRECTORY)
+        changes.bump(conn, changes.DIRECTORY, services=[first.id])
     engine.dispose()
 
 
@@ -204,7 +206,7 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
         f"the 2 workers share it (PSS {server['ready']['pss_per_worker_max_mb']:.0f} MB a worker at start, a third "
         f"each), so even untouched a worker's share is over the target; searches unshare pages (reference counts and "
         f"the garbage collector write to each object they touch: {worst:.0f} MB after {server['searches']} searches) "
-        f"and an edit makes each worker build a copy of its own ({server['after_edit']['pss_per_worker_max_mb']:.0f} MB)")
+        f"and after an edit ({server['after_edit']['pss_per_worker_max_mb']:.0f} MB)")
     found["path"] = [
         "a columnar index (numpy arrays for ids, points, need bitmasks, status, dates, costs, schedules; text in "
         "one buffer with offsets) instead of a Python object per service: a few hundred bytes a service",
@@ -256,7 +258,7 @@ def main() -> None:
                 row = server_memory(url, folder, asked)
                 results["servers"][str(size)] = row
                 print(f"  ready in {row['seconds_until_ready']:.0f} s; {row['searches']} searches, CPU per worker "
-                      f"{row['searches_cpu_seconds_per_worker']} s; after the edit both rebuilt and answered in "
+                      f"{row['searches_cpu_seconds_per_worker']} s; after the edit both took it in and answered in "
                       f"{row['after_edit_rebuild_and_searches_seconds']:.0f} s", flush=True)
                 for phase in ("ready", "after_searches", "after_edit"):
                     s = row[phase]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from typing import Any
 
 from assetmap import quality, service_areas
@@ -130,6 +131,11 @@ _RESULT_LISTS = ("results", "remote", "beyond", "area_wide")
 def freshness(assured: dt.date | None, today: dt.date | None = None, listed_by: str | None = None) -> str:
     """"checked 3 March 2026", "checked over a year ago: 4 May 2024", "never checked"; a date no
     person here checked, only a source's listing, says whose: "listed by Give Food, 1 December 2026"."""
+    return _freshness(assured, today or dt.date.today(), listed_by)
+
+
+@lru_cache(maxsize=4096)  # a directory's records were checked on a few thousand days
+def _freshness(assured: dt.date | None, today: dt.date, listed_by: str | None) -> str:
     if assured is None:
         return "never checked"
     day = f"{assured.day} {assured:%B %Y}"
