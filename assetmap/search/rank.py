@@ -339,9 +339,9 @@ def area_wide(d: Index, c: Checked, areas: tuple[str, ...],
 
 def _remote(d: Index, c: Checked, kinds: set[str], want: int) -> list[tuple[tuple[Any, ...], int]]:
     """(key, service) for the first ``want`` online or phone services that fit, in their order:
-    inactive last, then needs met, then current before stale, then name. Ordered in numpy over
-    every such service (a national directory has a hundred thousand), the filter tried only until
-    enough pass."""
+    inactive last, then needs met, then current before stale, then name. A national directory has
+    a hundred thousand such services: they are read best first (_remote_picks), the filter tried
+    only until enough pass."""
     # Online and phone services have no venue: a venue's features are not asked of them.
     anywhere = dataclasses.replace(c.filter, accessibility=(), attending=None)
     # Wherever the person is, the same question picks the same services: kept per part of the directory.
@@ -381,6 +381,7 @@ def _remote_picks(d: Index, c: Checked, anywhere: Any, kinds: set[str], want: in
 
 def _best_first(d: Index, ranked: RemoteRanked, lists: list[np.ndarray], asked: np.uint64, fits: Any,
                 want: int) -> list[tuple[tuple[Any, ...], int, int]]:
+    """The first ``want`` that pass ``fits`` from the asked needs' lists (smallest first), level by level."""
     found: list[tuple[tuple[Any, ...], int, int]] = []
     n = len(lists) if asked else 0
     for low, high in ((0, ranked.active), (ranked.active, len(ranked.services))):
