@@ -21,9 +21,11 @@ from sqlalchemy import Engine, func, inspect, select, text
 from assetmap import backends
 from assetmap.db import connect
 from assetmap.geography import PostcodeNotFound, lookup
+from assetmap.io import onspd
 from assetmap.io.areas import import_areas
 from assetmap.io.deprivation import import_deprivation
 from assetmap.io.postcodes import import_postcodes
+from assetmap.io.report import ImportFileError
 from assetmap.models import Area, Deprivation, Postcode
 from assetmap.postcodes import PostcodeError
 from tests.conftest import BACKENDS, fresh_database
@@ -179,6 +181,27 @@ def test_the_ons_postcode_directory_works_for_england_and_wales(db_url: str, tmp
     assert lookup(engine, "CF10 1AA").terminated == dt.date(1993, 6, 1)
     with pytest.raises(PostcodeNotFound, match="without coordinates"):
         lookup(engine, "ZZ9 9ZZ")
+
+
+def test_an_onspd_import_whose_reading_process_dies_changes_nothing(db_url: str, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader runs in a second process (io/background.py); if the kernel ends it half-way (out of
+    memory), the import says so in one line and what it had written is rolled back."""
+    engine = connect(db_url)
+    import_postcodes(engine, write_csv(tmp_path / "first.csv", [ONSPD_HEADER, *ONSPD_ROWS[:2]]))
+    reading = onspd.read
+
+    def dying(*args: object) -> Iterator[object]:
+        yield from reading(*args)  # every chunk handed over, then the process ends without a word
+        os._exit(9)
+
+    monkeypatch.setattr(onspd, "read", dying)
+    moved = [*ONSPD_ROWS[0][:16], "51.6", "-0.2", *ONSPD_ROWS[0][18:]]
+    with pytest.raises(ImportFileError, match=r"ONSPD.csv stopped without a word .*nothing was imported"):
+        import_postcodes(engine, write_csv(tmp_path / "ONSPD.csv", [ONSPD_HEADER, moved, ONSPD_ROWS[2]]))
+    assert lookup(engine, "SW1A 1AA").latitude == 51.501009  # not moved
+    with pytest.raises(PostcodeNotFound):
+        lookup(engine, "M1 1AE")  # not added
 
 
 IMD_HEADER = ["LSOA code (2011)", "LSOA name (2011)", "Index of Multiple Deprivation (IMD) Rank",

@@ -14,7 +14,7 @@ import multiprocessing
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from assetmap.io.report import ImportReport
+from assetmap.io.report import ImportFileError, ImportReport
 
 T = TypeVar("T")
 _DONE, _FAILED = "done", "failed"
@@ -35,8 +35,9 @@ def read_in_background(read: Callable[[ImportReport], Iterator[T]], report: Impo
             try:
                 kind, value = receiver.recv()
             except EOFError:
-                raise RuntimeError(f"the process reading {report.source} stopped without a word "
-                                   f"(exit code {child.exitcode}); nothing was imported") from None
+                child.join()  # its exit code, for the message
+                raise ImportFileError(f"the process reading {report.source} stopped without a word (exit code "
+                                      f"{child.exitcode}: out of memory?); nothing was imported") from None
             if kind == _DONE:
                 for field in dataclasses.fields(report):
                     setattr(report, field.name, getattr(value, field.name))
