@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from assetmap import changes
 from assetmap.db import connect
 from assetmap.io.oruk import Records, write
-from assetmap.search import Query, Searcher
+from assetmap.search import Query, Result, Searcher
 from assetmap.search.present import STALE_FACTOR, STALE_METRES
 from assetmap.search.query import check
 from assetmap.taxonomy import load
@@ -185,6 +185,23 @@ def test_online_and_phone_results_are_exactly_the_brute_force_order(dense: Engin
         if found != want:
             differences.append((query, found, want))
     assert not differences, differences[:2]
+
+
+def test_every_result_holds_every_field_and_lists_of_its_own(dense: Engine) -> None:
+    """Results are filled in directly (search.present.result), not through Result's __init__: each
+    must still hold every field, as the API writes them all, and lists no later answer shares."""
+    searcher = Searcher(dense)
+    query = next(q for q in _queries(random.Random(13), 50) if searcher.search(q).results)
+    first = searcher.search(query)
+    fields = {f.name for f in dataclasses.fields(Result)}
+    assert first.remote, "an online or phone result is checked too"
+    for result in first.results + first.remote:
+        assert set(vars(result)) == fields
+    first.results[0].schedule.append("changed by a reader")
+    first.results[0].phones.append("0000")
+    again = searcher.search(query).results[0]
+    assert again.service_id == first.results[0].service_id
+    assert "changed by a reader" not in again.schedule and "0000" not in again.phones
 
 
 def _answers(searcher: Searcher, queries: list[Query]) -> list[tuple[list[str], list[str], list[str]]]:

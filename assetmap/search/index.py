@@ -55,6 +55,13 @@ def unit_vectors(longitudes: np.ndarray, latitudes: np.ndarray) -> np.ndarray:
     return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
 
 
+def unit_vector(longitude: float, latitude: float) -> np.ndarray:
+    """One point's unit vector, as unit_vectors gives it (the same bits), without numpy's per-call cost."""
+    lon, lat = math.radians(longitude), math.radians(latitude)
+    across = math.cos(lat)
+    return np.array([across * math.cos(lon), across * math.sin(lon), math.sin(lat)])
+
+
 def chord(metres: float) -> float:
     """Straight-line distance through the unit sphere for ``metres`` along it (1% margin for the ellipsoid)."""
     return float(2 * np.sin(min(metres * 1.01 / EARTH_RADIUS, np.pi) / 2))
@@ -117,6 +124,7 @@ class Index:
         self.vocabulary = vocabulary
         self.only = None if only is None else sorted(set(only))
         self.remote_picks: dict[tuple[Any, ...], list[tuple[tuple[Any, ...], int]]] = {}
+        self._matchers: dict[Filter, Callable[[int, int | None], bool]] = {}
         self._superseded: frozenset[int] = frozenset()
         # needs_of_terms' answer per distinct list of tags (a directory's services share a few thousand).
         self._covers_by_tags: dict[bytes, dict[str, str]] = {}
@@ -131,6 +139,8 @@ class Index:
         self._next_sessions: dict[tuple[Any, ...], object] = {}
         self._remote_by: dict[frozenset[str], np.ndarray] = {}
         self._remote_ranked: dict[frozenset[str], RemoteRanked] = {}
+        # The share of a ranking level's first tree that belongs to the level (search.rank._first_k).
+        self.level_shares: dict[tuple[np.uint64, int, int], float] = {}
         # What results say of a service whatever was asked, kept a minute by search.present.
         self.shown: dict[tuple[int, dt.datetime], dict[str, Any]] = {}
 
@@ -337,6 +347,7 @@ class Index:
         # The online and phone services search.rank picked for a question, the same wherever the
         # person is: kept until the rows passed over change.
         self.remote_picks.clear()
+        self._matchers = {}
 
     # --- reading a service back ----------------------------------------------------------------
 
@@ -457,8 +468,20 @@ class Index:
         return self.matcher(f)(i, point)
 
     def matcher(self, f: Filter) -> Callable[[int, int | None], bool]:
-        """``f`` made into only the checks it asks for, once per search: a search tries it on
-        dozens of candidates, most filters ask for two or three things."""
+        """``f`` made into only the checks it asks for: a search tries it on dozens of candidates,
+        most filters ask for two or three things. Kept per filter (searches ask the same few) until
+        the rows passed over change."""
+        try:
+            found = self._matchers.get(f)
+        except TypeError:  # a filter holding something unhashable: made afresh
+            return self._matcher(f)
+        if found is None:
+            if len(self._matchers) >= 1024:
+                self._matchers.clear()
+            found = self._matchers[f] = self._matcher(f)
+        return found
+
+    def _matcher(self, f: Filter) -> Callable[[int, int | None], bool]:
         checks: list[Callable[[int, int | None], bool]] = []
         superseded = self.superseded
         if superseded:
@@ -765,11 +788,13 @@ class Postcodes(Mapping[str, tuple[float, float, "str | None", "str | None"]]):
             self._all = cKDTree(unit_vectors(self.longitude, self.latitude) if len(self.codes) else np.zeros((0, 3)))
         if not self._all.n:
             return 0
-        here = unit_vectors(np.array([longitude]), np.array([latitude]))[0]
-        if at_most is None:
-            return int(self._all.query_ball_point(here, chord(metres), return_length=True))
-        distances, _ = self._all.query(here, k=min(at_most, self._all.n), distance_upper_bound=chord(metres))
-        return int(np.isfinite(np.atleast_1d(distances)).sum())
+        here = unit_vector(longitude, latitude)
+        if at_most == 1:  # is there one: the nearest alone
+            distance, _ = self._all.query(here, k=1, distance_upper_bound=chord(metres))
+            return int(math.isfinite(distance))
+        # Counting in C is quicker than asking for the at_most nearest, even in a city
+        found = int(self._all.query_ball_point(here, chord(metres), return_length=True))
+        return found if at_most is None else min(found, at_most)
 
     def council_at(self, postcode: str | None, latitude: float, longitude: float) -> str | None:
         """Today's code of the council area a person is in: their postcode's, else the point's."""
@@ -789,6 +814,6 @@ class Postcodes(Mapping[str, tuple[float, float, "str | None", "str | None"]]):
         tree, where = self._nearest
         if not len(where):
             return None
-        _, position = tree.query(unit_vectors(np.array([longitude]), np.array([latitude]))[0],
+        _, position = tree.query(unit_vector(longitude, latitude),
                                  distance_upper_bound=chord(NEAREST_POSTCODE_METRES))
         return self.council[int(where[position])] if position < len(where) else None

@@ -145,6 +145,7 @@ def _freshness(assured: dt.date | None, today: dt.date, listed_by: str | None) -
     return f"{said}, {day}" if listed_by else f"checked {day}"
 
 
+@lru_cache(maxsize=256)  # a directory has a few dozen sets of sources
 def _listed_by(verified_here: bool, sources: tuple[str, ...]) -> str | None:
     """The source whose listing is a record's only check: no editor here verified it."""
     if verified_here:
@@ -178,11 +179,15 @@ def result(index: Index, i: int, c: Checked, point: int | None, metres: float | 
     if c.filter.text:
         why.append(f"mentions {c.filter.text!r}")
     shown = _service(index, i, now)
+    # Filled in directly rather than through the dataclass's __init__: 33 keyword arguments were a
+    # third of wording a result, and a search words fifteen. Every field is set, lists are the result's own.
+    made = Result.__new__(Result)
+    fields_of = made.__dict__
+    fields_of.update(shown)
     said = shown["how_to_get_in"]
-    return Result(
-        **{**shown, "attending": list(shown["attending"]), "schedule": list(shown["schedule"]),
-           "phones": list(shown["phones"]), "sources": list(shown["sources"]),
-           "how_to_get_in": dict(said) if said else None},  # a result's own lists, for whoever changes them
+    fields_of.update(
+        attending=list(shown["attending"]), schedule=list(shown["schedule"]), phones=list(shown["phones"]),
+        sources=list(shown["sources"]), how_to_get_in=dict(said) if said else None,
         location=index.point_name[point] if point is not None else None,
         address=index.point_address[point] if point is not None else None,
         latitude=float(index.point_lat[point]) if point is not None else None,
@@ -196,6 +201,7 @@ def result(index: Index, i: int, c: Checked, point: int | None, metres: float | 
         if metres is not None and c.reach else None,
         matches_words=i in c.word_matches,
     )
+    return made
 
 
 _SHOWN_AT_ONCE = 4096  # services whose words are kept worked out, per part of the directory
@@ -218,7 +224,7 @@ def _service(index: Index, i: int, now: dt.datetime | None) -> dict[str, Any]:
     found = {  # read from the columns themselves (Index.record reads more than a result shows)
         "service_id": index.ids[i] or "", "name": index.names.text(i), "description": index.descriptions[i],
         "organization": index.org_names[org] if org >= 0 else None,
-        "attending": index.attending[i], "next_session": upcoming.isoformat() if upcoming else None,
+        "attending": index.attending[i], "next_session": _iso(upcoming) if upcoming else None,
         "schedule": index.schedule_texts(i), "cost": cost_text(index, i), "free": index.free_of(i),
         "phones": index.phones_of(i), "email": index.emails[i] or (index.org_emails[org] if org >= 0 else None),
         "url": index.urls[i] or (index.org_websites[org] if org >= 0 else None),
@@ -233,6 +239,11 @@ def _service(index: Index, i: int, now: dt.datetime | None) -> dict[str, Any]:
         cache.clear()
     cache[key] = found
     return found
+
+
+@lru_cache(maxsize=1024)  # a minute's results share a few hundred next sessions; with its zone, isoformat is slow
+def _iso(moment: dt.datetime) -> str:
+    return moment.isoformat()
 
 
 def message(c: Checked, local: list[Result], beyond: list[Result], remote: list[Result],

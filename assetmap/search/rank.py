@@ -22,12 +22,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from pyproj import Geod
 
-from assetmap.search.index import EARTH_RADIUS, Index, RemoteRanked, chord, unit_vectors
+from assetmap.directory import Filter
+from assetmap.schedules import LOCAL
+from assetmap.search.index import EARTH_RADIUS, Index, RemoteRanked, chord, unit_vector
 from assetmap.search.present import STALE_FACTOR, STALE_METRES, Answer, Result, message, result
 from assetmap.search.query import MAX_TRAVEL_METRES, WIDER, Checked, reach, travel_metres
 
@@ -55,7 +58,7 @@ def candidates(d: Index, c: Checked, here: np.ndarray, bound: float | None, want
     """
     f = c.filter
     # A tree holds only services that meet its term: the needs need no second look.
-    passes = d.matcher(dataclasses.replace(f, needs=()) if (c.terms or c.unknown_words) else f)
+    passes = d.matcher(_loosened(f, needs=True) if (c.terms or c.unknown_words) else f)
     found: dict[int, tuple[float, int]] = {}
 
     def consider(point: int, distance: float) -> bool:
@@ -90,6 +93,14 @@ def candidates(d: Index, c: Checked, here: np.ndarray, bound: float | None, want
     for point, distance in _word_points(d, c, here):
         consider(point, distance)
     return {service: point for service, (_, point) in found.items()}
+
+
+@lru_cache(maxsize=1024)  # every search asks for the same few variants of the same few filters
+def _loosened(f: Filter, needs: bool = False, accessibility: bool = False, attending: bool = False) -> Filter:
+    """``f`` without the parts a step of the search has answered already or must not ask."""
+    return dataclasses.replace(f, needs=() if needs else f.needs,
+                               accessibility=() if accessibility else f.accessibility,
+                               attending=None if attending else f.attending)
 
 
 # Sphere against ellipsoid: an order by chord may differ from the geodesic one by under 0.5%.
@@ -164,7 +175,7 @@ def _level(d: Index, c: Checked, level: _Level, asked: np.uint64, here: np.ndarr
     service once there are enough (the search then stops), else None."""
     seen: set[int] = set()
     last: float | None = None
-    k = max(want * 3, 24)
+    k = _first_k(d, level, asked, max(want * 3, 24))
     while True:
         points, chords, horizon = _nearest(d, c, level, here, bound, k)
         services = d.point_service[points]
@@ -194,6 +205,28 @@ def _level(d: Index, c: Checked, level: _Level, asked: np.uint64, here: np.ndarr
         if horizon >= bound:
             return last  # every venue of the level in reach was seen
         k *= 4
+
+
+def _first_k(d: Index, level: _Level, asked: np.uint64, k: int) -> int:
+    """How many venues to ask the level's trees for at first, so that about ``k`` belong to the level:
+    few venues meet all of three needs, and a query too small for them is a query wasted. The share
+    is the level's among a sample of its first tree's venues, once per question (it only sets the size)."""
+    if level.met < 1 or not level.trees:
+        return k
+    members = level.trees[0][1]
+    key = (asked, level.met, len(members))
+    share = d.level_shares.get(key)
+    if share is None:
+        if len(d.level_shares) >= _PICKS_KEPT:
+            d.level_shares.clear()
+        sample = members[:: max(1, len(members) // _SAMPLE)]
+        met = _popcount(d.point_mask[sample] & asked)
+        share = d.level_shares[key] = max(float(np.count_nonzero(met == level.met)) / max(len(sample), 1), 1e-3)
+    return min(int(k / share) + 1, _FIRST_K_AT_MOST)
+
+
+_SAMPLE = 1024
+_FIRST_K_AT_MOST = 4096  # past this, growing by four from there costs less than asking for all
 
 
 def _nearest(d: Index, c: Checked, level: _Level, here: np.ndarray, bound: float,
@@ -329,7 +362,7 @@ def area_wide(d: Index, c: Checked, areas: tuple[str, ...],
             if i in c.word_matches:
                 found.setdefault(i, code)
     # The lists meet the needs already; they have no venue to ask for step-free access.
-    fits = d.matcher(dataclasses.replace(c.filter, needs=(), accessibility=()))
+    fits = d.matcher(_loosened(c.filter, needs=True, accessibility=True))
     order = {code: n for n, code in enumerate(areas)}
     matches = [((tier(d, i) == 2, -sum(d.meets(i, t.slug) for t in c.terms), tier(d, i), order[found[i]],
                  d.names.text(i)), i, found[i]) for i in found if i not in shown and fits(i, None)]
@@ -343,7 +376,7 @@ def _remote(d: Index, c: Checked, kinds: set[str], want: int) -> list[tuple[tupl
     a hundred thousand such services: they are read best first (_remote_picks), the filter tried
     only until enough pass."""
     # Online and phone services have no venue: a venue's features are not asked of them.
-    anywhere = dataclasses.replace(c.filter, accessibility=(), attending=None)
+    anywhere = _loosened(c.filter, accessibility=True, attending=True)
     # Wherever the person is, the same question picks the same services: kept per part of the directory.
     key = (frozenset(kinds), anywhere, tuple(t.slug for t in c.terms), bool(c.unknown_words), c.word_matches, want)
     kept = d.remote_picks.get(key)
@@ -372,7 +405,7 @@ def _remote_picks(d: Index, c: Checked, anywhere: Any, kinds: set[str], want: in
             [np.arange(len(ranked.services), dtype=np.int32)]
         picked = _best_first(d, ranked, lists, asked, d.matcher(anywhere), want)
     if c.word_matches:  # found by the unknown words, whatever needs they meet
-        worded = d.matcher(dataclasses.replace(anywhere, needs=()))
+        worded = d.matcher(_loosened(anywhere, needs=True))
         picked += _keyed_remote(d, ranked, ranked.positions_of(c.word_matches), asked, worded, want)
         picked = sorted({i: (key, i, position) for key, i, position in picked}.values(),
                         key=lambda item: (item[0], item[2]))
@@ -436,11 +469,12 @@ def search(parts: Sequence[Index], cs: Sequence[Checked], latitude: float, longi
     search.Searcher), ``cs`` the query checked for each (its word matches are each part's own).
     ``areas``: every area code that covers the person's council area (service_areas.covering)."""
     c = cs[0]
-    here = unit_vectors(np.array([longitude]), np.array([latitude]))[0]
+    now = now or dt.datetime.now(LOCAL).replace(second=0, microsecond=0)  # the answer's minute, read once
+    here = unit_vector(longitude, latitude)
     local: list[Result] = []
     beyond: list[Result] = []
     ranked: list[Found] = []
-    venues = [dataclasses.replace(x, filter=dataclasses.replace(x.filter, attending=None)) for x in cs]
+    venues = [dataclasses.replace(x, filter=_loosened(x.filter, attending=True)) for x in cs]
     if c.attending in (None, "in_person"):
         # In person means at a venue: the index measures the distance itself.
         ranked = within(parts, venues, here, longitude, latitude, c.max_metres, c.limit)[: c.limit]
@@ -474,6 +508,8 @@ def search(parts: Sequence[Index], cs: Sequence[Checked], latitude: float, longi
 
 
 def _check_of(parts: Sequence[Index], cs: Sequence[Checked], d: Index) -> Checked:
+    if len(cs) == 1:
+        return cs[0]
     return next(x for e, x in zip(parts, cs) if e is d)
 
 
