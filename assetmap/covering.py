@@ -179,6 +179,18 @@ _LOWER = highspy.HighsBasisStatus.kLower
 _UPPER = highspy.HighsBasisStatus.kUpper
 
 
+def _distinct_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, axis=0, return_inverse=True)`` (the same rows, in the same order), a
+    few times faster: one lexsort instead of sorting the rows as opaque records."""
+    order = np.lexsort(keys.T[::-1])
+    ordered = keys[order]
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    inverse = np.empty(len(keys), dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse
+
+
 # --- the master LP -----------------------------------------------------------------------
 
 
@@ -221,8 +233,7 @@ class _Master:
         touched[person] = True
         covered = np.nonzero(touched | (self.label >= 0))[0]
         keys = np.column_stack([(self.label[covered] + 1).astype(np.uint64), bits[covered]])
-        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-        inverse = inverse.ravel()
+        unique, inverse = _distinct_rows(keys)
         parent = unique[:, 0].astype(np.int64) - 1
         label = np.full(m, -1, dtype=np.int64)
         label[covered] = inverse
