@@ -65,8 +65,7 @@ def search():
     if query.postcode is None and query.latitude is None and query.longitude is None:
         raise BadRequest("give a postcode (postcode=G31 4EB), or lat and lon")
     answer = searcher().search(query)
-    if answer.unmet is not None:  # the searcher's token is worked out only for a search that is counted
-        record_unmet_search(engine(), answer, searcher_token())
+    record_unmet_search(engine(), answer, searcher_token())
     return jsonify(answer.as_dict())
 
 

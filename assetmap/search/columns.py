@@ -63,15 +63,8 @@ class Texts(Sequence[str | None]):
         return (self[i] for i in range(len(self)))
 
     def text(self, i: int) -> str:
-        """The string, or "" for None (read here, not through [], for the results' names)."""
-        ends = self._ends
-        end = ends[i]
-        if end < 0:
-            return ""
-        if i < 0:
-            i += len(ends)
-        start = ends[i - 1] if i else 0
-        return self._blob[start if start >= 0 else -1 - start:end].decode("utf-8", "surrogatepass")
+        """The string, or "" for None."""
+        return self[i] or ""
 
     @property
     def nbytes(self) -> int:
