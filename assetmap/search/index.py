@@ -126,8 +126,6 @@ class Index:
         self.remote_picks: dict[tuple[Any, ...], list[tuple[tuple[Any, ...], int]]] = {}
         self._matchers: dict[Filter, Callable[[int, int | None], bool]] = {}
         self._superseded: frozenset[int] = frozenset()
-        # needs_of_terms' answer per distinct list of tags (a directory's services share a few thousand).
-        self._covers_by_tags: dict[bytes, dict[str, str]] = {}
         rows, fees = self._services(conn)  # rows: service id -> row, while building only
         self.position = _Positions(self.ids)
         self._needs(conn, rows)
@@ -215,6 +213,15 @@ class Index:
         if len(kept):
             np.bitwise_or.at(mask, owners[kept][self.tags.order], term_mask[self.tags.values.codes])
         self.mask = mask
+        # What each service meets and why (directory.needs_of_terms), worked out once per distinct list
+        # of tags: a million services share some 60,000 lists and fewer answers, and every result says its own.
+        tag_lists: Interned[tuple[int, ...]] = Interned(self.tags.per_record())
+        table = self.tags.values.table
+        said: Interned[tuple[tuple[str, str], ...]] = Interned(
+            [tuple(directory.needs_of_terms(self.by_term, [table[c] for c in codes]).items())
+             for codes in tag_lists.table])
+        self._covers = [dict(pairs) for pairs in said.table]
+        self._covers_code = said.codes[tag_lists.codes]
 
     def _schedules(self, conn: Connection, rows: pd.Index) -> None:
         """Each distinct schedule parsed once; their descriptions (often a service's own words) apart."""
@@ -375,17 +382,9 @@ class Index:
         return self.statuses.table[self.statuses.codes.item(i)]
 
     def covers_of(self, i: int) -> dict[str, str]:
-        """{need or activity slug: why} for service ``i`` (directory.needs_of_terms, as needs_met says it)."""
-        if not self.mask[i]:
-            return {}
-        codes = self.tags.codes_of(i)
-        key = codes.tobytes()
-        found = self._covers_by_tags.get(key)
-        if found is None:
-            table = self.tags.values.table
-            found = directory.needs_of_terms(self.by_term, [table[int(c)] for c in codes])
-            self._covers_by_tags[key] = found
-        return found
+        """{need or activity slug: why} for service ``i`` (directory.needs_of_terms, as needs_met says it);
+        shared between services, so only read."""
+        return self._covers[self._covers_code.item(i)]
 
     def meets(self, i: int, slug: str) -> bool:
         return bool(self.mask[i] & np.uint64(self.bits.get(slug, 0)))
