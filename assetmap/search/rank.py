@@ -183,8 +183,7 @@ def _level(d: Index, c: Checked, level: _Level, asked: np.uint64, here: np.ndarr
         keep = (met == max(level.met, 0)) & (d.active[services] == level.active)
         points, chords, services = points[keep], chords[keep], services[keep]
         metres = 2 * np.arcsin(np.minimum(chords / 2, 1.0)) * EARTH_RADIUS
-        current = d.current[services] | ~d.active[services]
-        ranked = np.where(current, metres, metres * (1 + STALE_FACTOR) + STALE_METRES)
+        ranked = ranked_metres(d, services, metres)
         certain = 2 * np.arcsin(min(horizon / 2, 1.0)) * EARTH_RADIUS  # nothing unseen is nearer
         for j in np.argsort(ranked, kind="stable").tolist():
             if last is not None and ranked[j] > last * _SPHERE_MARGIN + 1:
@@ -272,9 +271,9 @@ def tier(d: Index, i: int) -> int:
     return 0 if d.current[i] else 1 if d.active[i] else 2
 
 
-def ranked_metres(d: Index, i: int, metres: float) -> float:
-    """The distance a result ranks at: a record not checked in 12 months as if a little further."""
-    return metres if d.current[i] or not d.active[i] else metres * (1 + STALE_FACTOR) + STALE_METRES
+def ranked_metres(d: Index, services: np.ndarray, metres: np.ndarray) -> np.ndarray:
+    """The distances results rank at: a record not checked in 12 months as if a little further."""
+    return np.where(d.current[services] | ~d.active[services], metres, metres * (1 + STALE_FACTOR) + STALE_METRES)
 
 
 def rank(d: Index, c: Checked, services: dict[int, int], lon: float, lat: float,
@@ -290,18 +289,21 @@ def _keyed(d: Index, c: Checked, services: dict[int, int], lon: float, lat: floa
     if not services:
         return []
     order = list(services.items())
-    points = np.array([p for _, p in order])
-    _, _, metres = GEOD.inv(np.full(len(points), lon), np.full(len(points), lat),
-                            d.point_lon[points], d.point_lat[points])
-    slugs = [t.slug for t in c.terms]
-    keyed: list[tuple[tuple[Any, ...], int, int, float]] = []
-    for (service, point), m in zip(order, np.atleast_1d(metres).tolist()):
-        name = d.names.text(service)
-        if nearest:
-            keyed.append(((m, name), service, point, m))
-            continue
-        met = sum(1 for slug in slugs if d.meets(service, slug))
-        keyed.append(((0 if d.active[service] else 1, -met, ranked_metres(d, service, m), name), service, point, m))
+    chosen = np.array([service for service, _ in order], dtype=np.int64)
+    points = np.array([point for _, point in order], dtype=np.int64)
+    _, _, found = GEOD.inv(np.full(len(points), lon), np.full(len(points), lat),
+                           d.point_lon[points], d.point_lat[points])
+    metres = np.atleast_1d(found)
+    names = [d.names.text(service) for service in chosen.tolist()]
+    keyed: list[tuple[tuple[Any, ...], int, int, float]]
+    if nearest:
+        keyed = [((m, name), service, point, m) for (service, point), m, name in zip(order, metres.tolist(), names)]
+    else:
+        active = d.active[chosen]
+        met = _popcount(d.mask[chosen] & d.mask_of([t.slug for t in c.terms]))
+        ranked = ranked_metres(d, chosen, metres)
+        keyed = [((0 if a else 1, -n, r, name), service, point, m) for (service, point), a, n, r, name, m
+                 in zip(order, active.tolist(), met.tolist(), ranked.tolist(), names, metres.tolist())]
     keyed.sort(key=lambda item: item[0])
     return keyed
 
