@@ -647,6 +647,7 @@ class RemoteRanked:
 
     def __init__(self, index: Index, services: np.ndarray, active: int) -> None:
         self.index, self.services, self.active = index, services, active
+        self.masks = index.mask[services]  # the needs each meets, in the ranking's order
         self._meeting: dict[str, np.ndarray] = {}
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
 

@@ -380,7 +380,9 @@ def _remote(d: Index, c: Checked, kinds: set[str], want: int) -> list[tuple[tupl
     # Online and phone services have no venue: a venue's features are not asked of them.
     anywhere = _loosened(c.filter, accessibility=True, attending=True)
     # Wherever the person is, the same question picks the same services: kept per part of the directory.
-    key = (frozenset(kinds), anywhere, tuple(t.slug for t in c.terms), bool(c.unknown_words), c.word_matches, want)
+    # The same needs typed in another order ask the same question (the picks read them as a set).
+    key = (frozenset(kinds), _loosened(anywhere, needs=True), frozenset(anywhere.needs),
+           frozenset(t.slug for t in c.terms), bool(c.unknown_words), c.word_matches, want)
     kept = d.remote_picks.get(key)
     if kept is None:
         if len(d.remote_picks) >= _PICKS_KEPT:
@@ -419,13 +421,15 @@ def _best_first(d: Index, ranked: RemoteRanked, lists: list[np.ndarray], asked: 
     """The first ``want`` that pass ``fits`` from the asked needs' lists (smallest first), level by level."""
     found: list[tuple[tuple[Any, ...], int, int]] = []
     n = len(lists) if asked else 0
-    for low, high in ((0, ranked.active), (ranked.active, len(ranked.services))):
+    # Where each list's inactive services start, asked in the list's own type: given a Python int,
+    # searchsorted first copies the whole list to another type, ten times the cost of the search.
+    inactive_from = [int(w.searchsorted(w.dtype.type(ranked.active))) for w in lists]
+    for active in (True, False):
         for met in range(n, 0, -1) if n else (0,):
-            windows = [w[np.searchsorted(w, low):np.searchsorted(w, high)] for w in lists[: n - met + 1]]
+            windows = [w[:split] if active else w[split:] for w, split in zip(lists[: n - met + 1], inactive_from)]
             for chunk in _ascending(windows):
-                services = ranked.services[chunk]
                 if n:
-                    chunk = chunk[_popcount(d.mask[services] & asked) == met]
+                    chunk = chunk[_popcount(ranked.masks[chunk] & asked) == met]
                 found += _keyed_remote(d, ranked, chunk, asked, fits, want - len(found))
                 if len(found) >= want:
                     return found
