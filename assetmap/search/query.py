@@ -209,7 +209,9 @@ def check(query: Query, vocabulary: taxonomy.Vocabulary, max_limit: int = MAX_LI
     if text and len(text) > 100:
         raise SearchError("the free text is too long: a few words are enough")
     features = check_accessibility(query.accessibility)
-    found = Filter(needs=tuple(t.slug for t in terms), text=text, statuses=None if query.include_inactive else ("active",),
+    # The needs in a fixed order: typed in any order they are the same filter, which the index
+    # prepares once (Index.matcher) and the search keeps its picks by.
+    found = Filter(needs=tuple(sorted(t.slug for t in terms)), text=text, statuses=None if query.include_inactive else ("active",),
                    age=query.age, day=check_day(query.day), time=check_time(query.time), free_only=query.free_only,
                    accessibility=features, attending=query.attending)
     unknown = tuple(dict.fromkeys(w["typed"] for w in words if w["as"] is None or w.get("guess")))

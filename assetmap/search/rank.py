@@ -379,10 +379,9 @@ def _remote(d: Index, c: Checked, kinds: set[str], want: int) -> list[tuple[tupl
     only until enough pass."""
     # Online and phone services have no venue: a venue's features are not asked of them.
     anywhere = _loosened(c.filter, accessibility=True, attending=True)
-    # Wherever the person is, the same question picks the same services: kept per part of the directory.
-    # The same needs typed in another order ask the same question (the picks read them as a set).
-    key = (frozenset(kinds), _loosened(anywhere, needs=True), frozenset(anywhere.needs),
-           frozenset(t.slug for t in c.terms), bool(c.unknown_words), c.word_matches, want)
+    # Wherever the person is, the same question picks the same services: kept per part of the directory;
+    # the same needs typed in another order ask the same question (the picks read them as a set).
+    key = (frozenset(kinds), anywhere, frozenset(t.slug for t in c.terms), bool(c.unknown_words), c.word_matches, want)
     kept = d.remote_picks.get(key)
     if kept is None:
         if len(d.remote_picks) >= _PICKS_KEPT:
