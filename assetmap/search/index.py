@@ -214,7 +214,8 @@ class Index:
             np.bitwise_or.at(mask, owners[kept][self.tags.order], term_mask[self.tags.values.codes])
         self.mask = mask
         # What each service meets and why (directory.needs_of_terms), worked out once per distinct list
-        # of tags: a million services share some 60,000 lists and fewer answers, and every result says its own.
+        # of tags (1M synthetic services: 64,384 lists, 17,528 answers) before the server forks, so the
+        # workers share the answers; every result says its own.
         tag_lists: Interned[tuple[int, ...]] = Interned(self.tags.per_record())
         table = self.tags.values.table
         said: Interned[tuple[tuple[str, str], ...]] = Interned(
