@@ -212,6 +212,22 @@ def test_bad_queries_say_what_to_change(east_end: Engine, query: Query, says: st
     assert SearchError
 
 
+def test_services_are_found_by_id_whatever_script_their_ids_are_written_in(db_url: str) -> None:
+    """The index finds an id by bisecting the ids' UTF-8 bytes, undecoded: ids beyond ASCII (a
+    spreadsheet's "café-2") must be found as Python orders them, or the handout would drop them."""
+    engine = connect(db_url)
+    ids = ["Zebra-1", "café-2", "ärzte-3", "cafe-4", "日本-5", "\U0001F600-6", "a-7", "caf-8"]
+    records = []
+    for k, service_id in enumerate(ids):
+        record = service(f"Group {k}", 55.86, -4.25, ["loneliness"])
+        record["id"] = service_id
+        records.append(record)
+    add(engine, records)
+    asked = list(reversed(ids)) + ["cafè-2", "café", "no-such-service"]
+    assert [s.service_id for s in Searcher(engine).services(asked)] == list(reversed(ids))
+    engine.dispose()
+
+
 def test_the_handout_s_services_come_from_memory_as_the_database_holds_them(db_url: str) -> None:
     """The handout is built from the search's directory in memory: it must say what the
     full Open Referral record in the database says, in the order ticked."""

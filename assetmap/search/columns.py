@@ -75,14 +75,23 @@ class Sorted(Texts):
     """Texts in Python's order, found by bisection: a million ids without a million-entry dict."""
 
     def find(self, value: str) -> int | None:
-        low, high = 0, len(self)
+        # Compared as UTF-8 bytes, whose order is the code points' (Python's): nothing decoded on the way.
+        wanted = value.encode("utf-8", "surrogatepass")
+        blob, ends = self._blob, self._ends
+        low, high = 0, len(ends)
         while low < high:
             middle = (low + high) // 2
-            if (self[middle] or "") < value:
+            end = ends[middle]
+            if end < 0:
+                key = b""  # None sorts as ""
+            else:
+                start = ends[middle - 1] if middle else 0
+                key = blob[start if start >= 0 else -1 - start:end]
+            if key < wanted:
                 low = middle + 1
             else:
                 high = middle
-        return low if low < len(self) and self[low] == value else None
+        return low if low < len(ends) and self[low] == value else None
 
 
 class Interned(Generic[T]):
