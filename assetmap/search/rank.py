@@ -240,13 +240,17 @@ def _nearest(d: Index, c: Checked, level: _Level, here: np.ndarray, bound: float
     horizon = bound
     for tree, members in level.trees:
         size = len(members)
-        distances, positions = tree.query(here, k=min(k, size), distance_upper_bound=bound)
-        distances, positions = np.atleast_1d(distances), np.atleast_1d(positions)
-        inside = positions < size
-        if inside.all() and k < size:
+        asked = min(k, size)
+        distances, positions = tree.query(here, k=asked, distance_upper_bound=bound)
+        if asked == 1:  # scalars
+            distances, positions = np.atleast_1d(distances), np.atleast_1d(positions)
+        inside = int(np.searchsorted(distances, np.inf))  # nearest first; those past the bound are inf, last
+        if inside == len(positions) and k < size:
             horizon = min(horizon, float(distances[-1]))
-        found_points.append(members[positions[inside]])
-        found_chords.append(distances[inside])
+        found_points.append(members[positions[:inside]])
+        found_chords.append(distances[:inside])
+    if len(level.trees) == 1:
+        return found_points[0], found_chords[0], horizon
     points = np.concatenate(found_points) if found_points else np.zeros(0, dtype=np.int64)
     chords = np.concatenate(found_chords) if found_chords else np.zeros(0)
     if len(level.trees) > 1:
