@@ -33,9 +33,7 @@ from typing import Any, TextIO
 
 import numpy as np
 from common import ROOT, opendata, percentiles, write_results
-from synthetic import directory_rows, load_database, load_postcodes, people, postcode_points
-
-from assetmap.db import connect
+from synthetic import people, postcode_points, search_database
 
 # Run in each tree, reading one person a line: only the public search API, which both revisions have.
 WORKER = """
@@ -57,8 +55,8 @@ WARM_UP = 20
 
 
 def _one_cpu() -> None:
-    """Both searchers and this driver on one CPU, taking turns: on two, each side would have a CPU of
-    its own, and a CPU that also takes the machine's interrupts would slow one side only."""
+    """This driver, and so both searchers it starts, on one CPU, taking turns: on two, each side would
+    have a CPU of its own, and a CPU that also takes the machine's interrupts would slow one side only."""
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
@@ -68,7 +66,7 @@ class Worker:
     def __init__(self, tree: Path, url: str) -> None:
         self.process = subprocess.Popen([sys.executable, "-c", WORKER, url], cwd=tree, text=True,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        env={**os.environ, "PYTHONPATH": str(tree)}, preexec_fn=_one_cpu)
+                                        env={**os.environ, "PYTHONPATH": str(tree)})
         self.stdin: TextIO = self.process.stdin  # type: ignore[assignment]
         self.stdout: TextIO = self.process.stdout  # type: ignore[assignment]
         said = self.stdout.readline().split()
@@ -124,16 +122,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="assetmap-paired-") as folder:
         old_tree = Path(folder) / "old"
         made = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old_tree), args.rev],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
         if made.returncode:
             parser.error(f"--rev {args.rev}: {made.stderr.strip().splitlines()[-1]}")
         try:
-            url = args.database
-            if url is None:
-                url = f"sqlite:///{Path(folder) / 'paired.sqlite'}"
-                print(f"loading {args.services:,} synthetic services and every postcode", flush=True)
-                load_database(url, directory_rows(args.services, opendata()))
-                load_postcodes(connect(url), points)
+            url = args.database or search_database(Path(folder), args.services, opendata(), points)
             load_before = os.getloadavg()
             share = args.people // args.rounds
             rounds = []
@@ -164,7 +157,8 @@ def main() -> None:
            "same_answers": sum(r["same"] for r in rounds)}
     print(f"old ({args.rev}) p50 {row['old']['p50_ms']:.3f} ms, new p50 {row['new']['p50_ms']:.3f} ms in this run")
     print(f"new / old, median of {row['people']:,} paired ratios: {ratio:.3f}; by round "
-          f"{', '.join(f'{r:.3f}' for r in by_round)}: {shown} (every round on one side of 1, or nothing is shown)")
+          f"{', '.join(f'{r:.3f}' for r in by_round)}: {shown} (shown only when every round is on one side of 1, "
+          f"which chance alone does once in {2 ** (args.rounds - 1)})")
     print(f"the same answers for {row['same_answers']:,} of {row['people']:,}")
     path = write_results("search_paired", {
         "old_revision": args.rev, "database": "synthetic" if args.database is None else "given",

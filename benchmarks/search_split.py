@@ -31,12 +31,19 @@ from pathlib import Path
 from typing import Any
 
 from common import opendata, percentiles, write_results
-from synthetic import directory_rows, load_database, load_postcodes, people, postcode_points
+from synthetic import people, postcode_points, search_database
 
 import assetmap.search as search_module
 from assetmap.db import connect
 from assetmap.schedules import LOCAL
-from assetmap.search import DEFAULT_MAX_METRES, SERVER_FRESH_FOR, Query, Searcher, present, rank
+from assetmap.search import (
+    DEFAULT_MAX_METRES,
+    SERVER_FRESH_FOR,
+    Query,
+    Searcher,
+    present,
+    rank,
+)
 from assetmap.search.index import chord, unit_vector
 
 # (module, function, what it is): each timed where the search calls it.
@@ -137,12 +144,7 @@ def main() -> None:
     points = postcode_points(opendata())
     asked = people(points, 50 + 2 * args.queries)
     with tempfile.TemporaryDirectory(prefix="assetmap-split-") as folder:
-        url = args.database
-        if url is None:
-            url = f"sqlite:///{Path(folder) / 'split.sqlite'}"
-            print(f"loading {args.services:,} synthetic services and every postcode", flush=True)
-            load_database(url, directory_rows(args.services, opendata()))
-            load_postcodes(connect(url), points)
+        url = args.database or search_database(Path(folder), args.services, opendata(), points)
         searcher = Searcher(connect(url), fresh_for=SERVER_FRESH_FOR)
         start = time.perf_counter()
         searcher.warm()

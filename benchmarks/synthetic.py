@@ -208,6 +208,21 @@ def load_postcodes(engine: Any, points: tuple[list[str], np.ndarray, np.ndarray]
         changes.bump(conn, changes.POSTCODES)
 
 
+def search_database(folder: Path, services: int, opendata: Path,
+                    points: tuple[list[str], np.ndarray, np.ndarray]) -> str:
+    """A SpatiaLite file in ``folder`` as search.py searches: ``services`` synthetic services and every
+    Code-Point postcode; its URL."""
+    from assetmap.db import connect
+
+    url = f"sqlite:///{folder / 'search.sqlite'}"
+    print(f"loading {services:,} synthetic services and every postcode", flush=True)
+    load_database(url, directory_rows(services, opendata))
+    engine = connect(url)
+    load_postcodes(engine, points)
+    engine.dispose()
+    return url
+
+
 def scotland_for_gaps(path: Path, services_count: int, opendata: Path) -> Any:
     """An engine on a new SpatiaLite file with all 6,976 data zones (centroids), SIMD 2020v2 and
     ``services_count`` synthetic services: what the gap benchmarks analyse."""
