@@ -249,14 +249,13 @@ def _nearest(d: Index, c: Checked, level: _Level, here: np.ndarray, bound: float
             horizon = min(horizon, float(distances[-1]))
         found_points.append(members[positions[:inside]])
         found_chords.append(distances[:inside])
-    if len(level.trees) == 1:
+    if not found_points:
+        return np.zeros(0, dtype=np.int64), np.zeros(0), horizon
+    if len(found_points) == 1:
         return found_points[0], found_chords[0], horizon
-    points = np.concatenate(found_points) if found_points else np.zeros(0, dtype=np.int64)
-    chords = np.concatenate(found_chords) if found_chords else np.zeros(0)
-    if len(level.trees) > 1:
-        points, first = np.unique(points, return_index=True)
-        chords = chords[first]
-    return points, chords, horizon
+    # A venue meeting several of the asked needs is in several trees: kept once.
+    points, first = np.unique(np.concatenate(found_points), return_index=True)
+    return points, np.concatenate(found_chords)[first], horizon
 
 
 def _popcount(values: np.ndarray) -> np.ndarray:
