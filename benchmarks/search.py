@@ -105,11 +105,12 @@ BLOCK = 25
 # Searches each system makes, untimed, before each of its blocks (people of their own), so that what is
 # timed is the system searching, not it refilling the CPU caches the others' blocks emptied: without
 # them the first search of assetmap's block took twice as long as the rest (1.8 against 0.8 ms at 1M
-# services after the brute force's block). Every system gets the same.
+# services, in a scratch run with only the brute force's blocks between). Every system gets the same.
 WARM_UP = 5
-# Searches each system makes, untimed, before any is timed: other people, 1-3 needs each, so that what
-# a system works out once per combination of needs (assetmap's online picks) and the pages it reads
-# are as in a server that has run a while; 20 left most of the 575 combinations to the timed searches.
+# Searches each system makes, untimed, before any is timed: other people, 1-3 needs each, so that the
+# pages each reads, and what assetmap works out once per combination of needs (its online picks, which
+# the baselines do not look for; kept until the next edit), are as in a server that has run a while.
+# 20 left most of the 575 combinations to the timed searches.
 WARM_START = 1000
 TARGETS = {"in_process_p50_ms": 1.0, "http_p50_ms": 3.0, "index_build_seconds": 60.0}
 
@@ -470,8 +471,9 @@ def one_size(size: int, points: Any, asked: list[Person], warmers: list[Person],
                     wall = time.perf_counter()
                     answers[key].append(find(p, reach))
                     timings[key].append(time.perf_counter() - wall)
-        # The same people again with nothing run between: what sharing the process with the baselines'
-        # clients costs assetmap, which WARM_UP does not remove (see benchmarks/README.md).
+        # The same people again with nothing run between: how much slower assetmap is when the baselines
+        # run in the same process, which WARM_UP does not remove (see benchmarks/README.md). A second
+        # pass: what a search keeps for a minute (a service's words) may favour it a little.
         back_to_back = []
         for p in asked:
             wall = time.perf_counter()
