@@ -552,6 +552,18 @@ def report(size: int, row: dict[str, Any]) -> None:
     print(f"  HTTP answers equal to in process: {row['http']['answers_equal_in_process']}/{row['http']['n']}", flush=True)
 
 
+def _sizes(parser: argparse.ArgumentParser, given: str) -> list[int]:
+    """--sizes as numbers of services, or one line saying what to give."""
+    try:
+        sizes = [int(s.replace("_", "")) for s in given.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1000:
+        parser.error(f"--sizes {given!r}: give numbers of services of at least 1000, comma-separated, "
+                     "e.g. 10000,100000")
+    return sizes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
@@ -559,6 +571,10 @@ def main() -> None:
     parser.add_argument("--http-queries", type=int, default=500)
     parser.add_argument("--no-postgis", action="store_true")
     args = parser.parse_args()
+    sizes = _sizes(parser, args.sizes)
+    if args.queries < 1 or args.http_queries < 0:
+        parser.error("give --queries of at least 1 and --http-queries of at least 0")
+    args.http_queries = min(args.http_queries, args.queries)  # a part of the people asked in process
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stopped: still stop the servers and drop the data
     points = postcode_points(opendata())
     asked = people(points, args.queries)
@@ -570,7 +586,7 @@ def main() -> None:
         tune(server, admin)
     load_before = os.getloadavg()
     try:
-        for size in [int(s) for s in args.sizes.split(",")]:
+        for size in sizes:
             print(f"\n{size:,} services", flush=True)
             row = one_size(size, points, asked, warmers, args.http_queries, admin)
             results[str(size)] = row

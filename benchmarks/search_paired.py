@@ -35,6 +35,9 @@ import numpy as np
 from common import ROOT, opendata, percentiles, write_results
 from synthetic import people, postcode_points, search_database
 
+from assetmap.db import connect
+from assetmap.errors import AssetmapError
+
 # Run in each tree, reading one person a line: only the public search API, which both revisions have.
 WORKER = """
 import json, sys, time
@@ -116,6 +119,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.rounds < 1 or args.people < 10 * args.rounds:
         parser.error("give --rounds of at least 1 and --people of at least 10 a round")
+    if args.database:
+        try:
+            connect(args.database, create=False).dispose()  # as the commands do: a missing file is an error
+        except AssetmapError as exc:
+            parser.error(f"--database: {exc}")
     _one_cpu()
     points = postcode_points(opendata())
     asked = people(points, WARM_UP + args.people, seed=31)
@@ -152,6 +160,8 @@ def main() -> None:
     by_round = [round(float(np.median(np.array(r["times"]["new"]) / np.array(r["times"]["old"]))), 4) for r in rounds]
     ratio = round(float(np.median(np.array(new_times) / np.array(old_times))), 4)
     shown = "faster" if max(by_round) < 1 else "slower" if min(by_round) > 1 else "no difference shown"
+    if 2 ** (args.rounds - 1) < 20:  # all on one side would happen by chance alone more than one time in 20
+        shown = f"too few rounds to tell ({args.rounds}; give 6)"
     row = {"people": len(old_times), "rounds": args.rounds, "old": percentiles(old_times), "new": percentiles(new_times),
            "median_ratio_new_over_old": ratio, "median_ratio_by_round": by_round, "verdict": shown,
            "same_answers": sum(r["same"] for r in rounds)}
